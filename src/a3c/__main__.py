@@ -1,0 +1,5 @@
+import sys
+
+from a3c.cli import main
+
+sys.exit(main())

@@ -1,0 +1,169 @@
+"""The library face: ``A3C(env).learn(...)``, ``predict``, ``save``, ``load``."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from a3c.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from a3c.config import Config, resolve_config
+from a3c.envs import EnvFactory, check_spaces, space_from_dict, space_to_dict
+from a3c.networks import ActorCritic
+from a3c.trainer import Trainer, TrainingSummary, build_model
+
+
+class A3C:
+    """An A3C agent: a global actor-critic, its optimizer statistics, and its configuration.
+
+    >>> agent = A3C("CartPole-v1", workers=2, seed=0)      # doctest: +SKIP
+    >>> agent.learn(total_steps=200_000)                    # doctest: +SKIP
+    >>> action, state = agent.predict(obs, deterministic=True)  # doctest: +SKIP
+
+    ``env`` is a Gymnasium id; ``preset`` names a bundled preset (the env id's own preset is used
+    when there is one); keyword arguments override any :class:`~a3c.Config` field.
+    """
+
+    def __init__(self, env: str | None = None, preset: str | None = None, *,
+                 config: Config | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = resolve_config(env, preset, **overrides)
+        self.config = config.validate()
+        self.env_factory = EnvFactory(config.env_id, config.env_module, config.max_episode_steps)
+        probe = self.env_factory()
+        try:
+            check_spaces(probe.observation_space, probe.action_space)
+            self.observation_space = probe.observation_space
+            self.action_space = probe.action_space
+        finally:
+            probe.close()
+        torch.manual_seed(config.seed)
+        self.model: ActorCritic = build_model(config, self.observation_space, self.action_space)
+        self.optimizer_states: list[dict[str, Any]] | None = None
+        self.global_step = 0
+        self.updates = 0
+        self.wall_time = 0.0
+        self.run_dir: Path | None = None
+        self.summary: TrainingSummary | None = None
+
+    # -- training ----------------------------------------------------------------------------
+    def learn(self, total_steps: int | None = None, run_dir: str | Path | None = None) -> A3C:
+        """Train for ``total_steps`` more environment steps (default: up to the config's total).
+
+        Logs, checkpoints and plots go to ``run_dir`` (default: a new directory under the
+        config's ``run_dir``; an agent that already trained keeps its directory).
+        """
+        if total_steps is not None:
+            self.config = self.config.replace(total_steps=self.global_step + total_steps)
+        if run_dir is not None:
+            self.run_dir = Path(run_dir)
+        elif self.run_dir is None:
+            self.run_dir = Path(self.config.run_dir) / self._default_run_name()
+        trainer = Trainer(self.config, self.model, self.observation_space, self.action_space,
+                          self.run_dir, self.optimizer_states, self.global_step, self.updates,
+                          self.wall_time)
+        try:
+            self.summary = trainer.run()
+        finally:
+            if trainer.final_state is not None:  # the model itself was trained in place
+                self._restore(trainer.final_state, model=False)
+        return self
+
+    def _default_run_name(self) -> str:
+        if self.config.run_name:
+            return self.config.run_name
+        env = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.config.env_id)
+        name = f"{env}-s{self.config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        candidate, i = name, 1
+        while (Path(self.config.run_dir) / candidate).exists():
+            i += 1
+            candidate = f"{name}-{i}"
+        return candidate
+
+    # -- acting ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, Any]:
+        """Stable-Baselines3's signature: ``(action, state)``; ``state`` is ``None`` for
+        feed-forward policies. Takes one observation or a batch (first dimension)."""
+        obs = np.asarray(observation, dtype=np.float32)
+        single = obs.shape == tuple(self.observation_space.shape or ())
+        batch = torch.as_tensor(obs[None] if single else obs)
+        params, _ = self.model(batch)
+        dist = self.model.distribution
+        actions = dist.to_env(dist.mode(params) if deterministic else dist.sample(params))
+        return (actions[0] if single else actions), state
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Save weights, optimizer statistics, counters and config (atomic, code-free)."""
+        payload = {
+            "model": self.model.state_dict(),
+            "optimizers": self.optimizer_states or [],
+            "global_step": self.global_step,
+            "updates": self.updates,
+            "wall_time": self.wall_time,
+            "config": self.config.to_dict(),
+            "observation_space": space_to_dict(self.observation_space),
+            "action_space": space_to_dict(self.action_space),
+            "rng": {"torch": torch.get_rng_state()},
+        }
+        return save_checkpoint(payload, path)
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides: Any) -> A3C:
+        """Load a checkpoint written by :meth:`save` or by training (``checkpoints/*.pt``).
+
+        ``overrides`` change config fields for further training (``workers``, ``backend``, ...).
+        """
+        data = load_checkpoint(path)
+        config = Config.from_dict({**data["config"], **overrides})
+        agent = cls.__new__(cls)
+        agent.config = config.validate()
+        agent.env_factory = EnvFactory(config.env_id, config.env_module, config.max_episode_steps)
+        agent.observation_space = space_from_dict(data["observation_space"])
+        agent.action_space = space_from_dict(data["action_space"])
+        agent.model = build_model(config, agent.observation_space, agent.action_space)
+        agent.run_dir = None
+        agent.summary = None
+        agent._restore(data, model=True)
+        return agent
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, **overrides: Any) -> A3C:
+        """The agent of a run directory at its newest checkpoint, ready to ``learn()`` on into
+        the same directory up to its config's ``total_steps`` (or an overridden one)."""
+        path = latest_checkpoint(run_dir)
+        if path is None:
+            raise CheckpointError(f"no checkpoint to resume from in {run_dir}/checkpoints")
+        agent = cls.load(path, **overrides)
+        agent.run_dir = Path(run_dir)
+        return agent
+
+    def _restore(self, data: dict[str, Any], model: bool) -> None:
+        if model:
+            try:
+                self.model.load_state_dict(data["model"])
+            except RuntimeError as exc:
+                raise CheckpointError(f"checkpoint does not fit the network: {exc}") from exc
+        self.optimizer_states = data["optimizers"] or None
+        self.global_step = int(data["global_step"])
+        self.updates = int(data["updates"])
+        self.wall_time = float(data.get("wall_time", 0.0))
+        if "rng" in data:
+            torch.set_rng_state(data["rng"]["torch"])
+
+    @property
+    def env(self) -> gym.Env:
+        """A fresh instance of the agent's environment."""
+        return self.env_factory()

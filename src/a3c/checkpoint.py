@@ -1,0 +1,94 @@
+"""Checkpoints: written atomically, loaded without executing code (``weights_only=True``).
+
+A checkpoint is a dict of tensors and plain data: model weights (with normaliser statistics), the
+optimizer statistics, the counters (global step, updates: the schedule's position), elapsed wall
+time, the resolved config, the spaces the model was built for, and the trainer's RNG state.
+Environments are not saved (Gymnasium cannot snapshot an env): a resumed run starts new episodes,
+with worker seeds derived from the global step so that resumed runs are reproducible too.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "a3c-checkpoint"
+VERSION = 1
+REQUIRED = ("model", "optimizers", "global_step", "updates", "config", "observation_space",
+            "action_space")
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable a3c checkpoint (truncated, corrupted, foreign, unsafe)."""
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
+    """Write ``payload`` to ``path`` atomically: a crash leaves the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and check a checkpoint; raise :class:`CheckpointError` saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path} was refused: it holds objects that would run code when loaded, or is not a "
+            f"checkpoint ({str(exc).splitlines()[0]})"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(f"{path} is truncated or corrupted: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an a3c checkpoint")
+    if data.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {data.get('version')}, "
+                              f"this a3c reads version {VERSION}")
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise CheckpointError(f"{path} lacks {', '.join(missing)}")
+    return data
+
+
+_STEP_NAME = re.compile(r"step_(\d+)\.pt$")
+
+
+def checkpoint_path(run_dir: Path, global_step: int) -> Path:
+    return run_dir / "checkpoints" / f"step_{global_step:010d}.pt"
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint in a run directory (``final.pt`` or the highest step)."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return None
+    best: tuple[int, Path] | None = None
+    for path in folder.glob("*.pt"):
+        try:
+            step = int(load_checkpoint(path)["global_step"])
+        except CheckpointError:
+            continue
+        if best is None or step > best[0] or (step == best[0] and path.name == "final.pt"):
+            best = (step, path)
+    return None if best is None else best[1]

@@ -1,0 +1,175 @@
+"""``a3c train | eval | plot | presets``: the command line. The only module that parses argv.
+
+Every :class:`~a3c.Config` field is a ``train`` option (``total_steps`` -> ``--total-steps``), with
+the field's help text; booleans come as ``--flag / --no-flag``; ``none`` clears optional values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from a3c.config import Config, available_presets, preset_description
+
+# Fields set by the positional argument or by other means.
+_NOT_OPTIONS = {"env_id", "preset"}
+
+
+def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse_or_none(text: str) -> Any:
+        return None if text.lower() in ("none", "null", "") else parse(text)
+
+    parse_or_none.__name__ = parse.__name__
+    return parse_or_none
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str,
+                                             "tuple[int, ...]": _int_tuple}
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per config field; defaults are suppressed so that only given options count."""
+    defaults = Config()
+    for field in dataclasses.fields(Config):
+        if field.name in _NOT_OPTIONS:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        help_text = f"{field.metadata['help']} (default: {getattr(defaults, field.name)!r})"
+        annotation = str(field.type)
+        if annotation == "bool":
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=help_text)
+            continue
+        base = annotation.replace(" | None", "")
+        parse = _PARSERS[base]
+        if annotation.endswith("| None"):
+            parse = _optional(parse)
+        parser.add_argument(flag, dest=field.name, type=parse, default=argparse.SUPPRESS,
+                            choices=field.metadata.get("choices"), help=help_text,
+                            metavar=field.name.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="a3c", description="Asynchronous Advantage Actor-Critic on Gymnasium environments.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train an agent (or resume a run)",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train.add_argument("env", nargs="?", help="Gymnasium environment id, e.g. CartPole-v1")
+    train.add_argument("--preset", help="bundled preset name or path to a TOML file "
+                       f"({', '.join(available_presets())})")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue a run from its newest checkpoint, in the same directory")
+    add_config_options(train)
+
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint")
+    evaluate.add_argument("checkpoint", help="path to a .pt checkpoint")
+    evaluate.add_argument("--episodes", type=int, default=10)
+    evaluate.add_argument("--stochastic", action="store_true", help="sample actions")
+    evaluate.add_argument("--env", help="evaluate on another environment id")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    plot = commands.add_parser("plot", help="plot learning curves of run directories to PNG")
+    plot.add_argument("runs", nargs="+", help="run directories")
+    plot.add_argument("--out", help="PNG path (default: RUN/learning_curve.png for one run, "
+                      "learning_curves.png for several)")
+    plot.add_argument("--labels", help="comma-separated labels, one per run")
+    plot.add_argument("--window", type=int, default=100, help="episodes in the rolling mean")
+    plot.add_argument("--title")
+
+    commands.add_parser("presets", help="list the bundled presets")
+    return parser
+
+
+def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    from a3c.agent import A3C
+
+    if args.resume:
+        if args.env or args.preset:
+            raise ValueError("--resume takes the environment and preset from the run; "
+                             "give other options only")
+        agent = A3C.resume(args.resume, **overrides)
+        print(f"resuming {args.resume} at step {agent.global_step:,} of "
+              f"{agent.config.total_steps:,}", file=sys.stderr)
+    else:
+        if args.env is None and args.preset is None:
+            raise ValueError("give an environment id (e.g. CartPole-v1), --preset, or --resume")
+        agent = A3C(args.env, args.preset, **overrides)
+    try:
+        agent.learn()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; resume with: a3c train --resume {agent.run_dir}", file=sys.stderr)
+        return 130
+    summary = agent.summary
+    assert summary is not None
+    print(json.dumps(summary.to_dict(), indent=2))
+    print(f"run directory: {summary.run_dir}", file=sys.stderr)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from a3c.agent import A3C
+    from a3c.envs import EnvFactory
+    from a3c.evaluation import run_episodes
+
+    agent = A3C.load(args.checkpoint)
+    factory = EnvFactory(args.env, agent.config.env_module) if args.env else agent.env_factory
+    result = run_episodes(agent.model, factory, args.episodes, not args.stochastic, args.seed)
+    if args.json:
+        print(json.dumps({"mean_return": result.mean, "std_return": result.std,
+                          "returns": result.returns.tolist(),
+                          "lengths": result.lengths.tolist()}))
+    else:
+        print(f"{factory.env_id}: mean return {result.mean:.2f} +/- {result.std:.2f} over "
+              f"{args.episodes} episodes ({'stochastic' if args.stochastic else 'deterministic'})")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from a3c.plots import plot_runs
+
+    for run in args.runs:
+        if not (Path(run) / "episodes.csv").exists():
+            raise ValueError(f"{run} is not a run directory (no episodes.csv)")
+    out = args.out or (str(Path(args.runs[0]) / "learning_curve.png") if len(args.runs) == 1
+                       else "learning_curves.png")
+    labels = args.labels.split(",") if args.labels else None
+    print(plot_runs(args.runs, out, labels, args.window, args.title))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            fixed = {"command", "env", "preset", "resume"}
+            overrides = {k: v for k, v in vars(args).items() if k not in fixed}
+            return _train(args, overrides)
+        if args.command == "eval":
+            return _eval(args)
+        if args.command == "plot":
+            return _plot(args)
+        for name in available_presets():
+            print(f"{name:16s} {preset_description(name)}")
+        return 0
+    except ValueError as exc:  # bad input: one line, no traceback
+        print(f"a3c: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    warnings.simplefilter("default")
+    sys.exit(main())

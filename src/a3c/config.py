@@ -1,0 +1,227 @@
+"""Training configuration: one dataclass, validated, resolvable from presets, saved with each run.
+
+Every field carries its help text in ``metadata["help"]``; the CLI turns each field into an option.
+Precedence when resolving: dataclass defaults < preset file < explicit overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+BACKENDS = ("processes", "threads", "sync")
+START_METHODS = ("fork", "spawn", "forkserver")
+
+
+def _f(default: Any, help: str, **kwargs: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass
+class Config:
+    """Everything that defines a training run. Field names follow the paper and the field."""
+
+    # --- environment -------------------------------------------------------------------------
+    env_id: str = _f("CartPole-v1", "Gymnasium environment id (also 'module:Env-v0').")
+    env_module: str | None = _f(None, "Module to import first, so it can register custom envs.")
+    max_episode_steps: int | None = _f(None, "Override the environment's time limit.")
+    seed: int = _f(0, "Random seed: workers, environments and network initialisation.")
+    reward_scale: float = _f(1.0, "Multiply rewards by this for learning (seed 003: 0.01).")
+    normalize_obs: bool = _f(False, "Normalise observations with running mean/std (saved).")
+    # --- the algorithm -----------------------------------------------------------------------
+    total_steps: int = _f(1_000_000, "Environment steps over all workers before training stops.")
+    n_steps: int = _f(5, "Rollout length t_max between updates.")
+    gamma: float = _f(0.99, "Discount factor.")
+    gae_lambda: float = _f(1.0, "GAE lambda; 1.0 gives the paper's n-step return.")
+    ent_coef: float = _f(0.01, "Entropy bonus coefficient beta.")
+    vf_coef: float = _f(0.5, "Value loss coefficient.")
+    value_loss: str = _f("mse", "Critic loss: 'mse' or 'huber'.", choices=("mse", "huber"))
+    max_grad_norm: float | None = _f(0.5, "Clip each update's gradient norm (none: no clipping).")
+    stop_at_return: float | None = _f(
+        None, "Stop once the mean return of the last `stop_window` training episodes reaches this."
+    )
+    stop_window: int = _f(100, "Episodes averaged for --stop-at-return.")
+    # --- optimizer ---------------------------------------------------------------------------
+    optimizer: str = _f("rmsprop", "Shared optimizer.", choices=("rmsprop", "adam"))
+    lr: float = _f(7e-4, "Learning rate.")
+    value_lr: float | None = _f(None, "Learning rate of critic-only parameters (default: lr).")
+    lr_schedule: str = _f("constant", "'linear' anneals to 0 at total_steps.",
+                          choices=("constant", "linear"))
+    rms_alpha: float = _f(0.99, "RMSprop decay of the squared-gradient average.")
+    adam_beta1: float = _f(0.9, "Adam beta1.")
+    adam_beta2: float = _f(0.999, "Adam beta2.")
+    optim_eps: float = _f(1e-5, "Optimizer epsilon.")
+    shared_optimizer: bool = _f(True, "Share optimizer statistics across workers (the paper); "
+                                      "--no-shared-optimizer gives each worker its own.")
+    lock: bool = _f(False, "Serialise updates of the global model with a lock (default: Hogwild).")
+    # --- network -----------------------------------------------------------------------------
+    hidden_sizes: tuple[int, ...] = _f((64, 64), "Hidden layer sizes, e.g. 64,64.")
+    activation: str = _f("tanh", "Hidden activation.",
+                         choices=("tanh", "relu", "relu6", "elu", "silu"))
+    shared_trunk: bool = _f(True, "Actor and critic share hidden layers (--no-shared-trunk: "
+                                  "separate networks).")
+    value_hidden_sizes: tuple[int, ...] | None = _f(
+        None, "Critic hidden sizes when the trunk is not shared (default: hidden_sizes)."
+    )
+    init: str = _f("orthogonal", "Weight initialisation.", choices=("orthogonal", "normal", "torch"))
+    gaussian_mean: str = _f("tanh", "Box actions: mean = tanh scaled to the bounds, or linear.",
+                            choices=("tanh", "linear"))
+    std_mode: str = _f("state_independent", "Box actions: std from a learned log-std or from "
+                       "softplus of a head.", choices=("state_independent", "softplus"))
+    init_log_std: float = _f(0.0, "Initial log-std (state_independent).")
+    min_std: float = _f(1e-3, "Floor on the standard deviation.")
+    # --- execution ---------------------------------------------------------------------------
+    workers: int = _f(2, "Number of asynchronous actor-learners.")
+    envs_per_worker: int = _f(1, "Environments each worker steps together (batched inference).")
+    backend: str = _f("processes", "How workers run.", choices=BACKENDS)
+    start_method: str | None = _f(None, "multiprocessing start method (default: the platform's).",
+                                  choices=START_METHODS)
+    # --- evaluation, logging, checkpoints ----------------------------------------------------
+    eval_interval: int = _f(25_000, "Evaluate the global policy every this many steps (0: never).")
+    eval_episodes: int = _f(10, "Episodes per evaluation.")
+    eval_deterministic: bool = _f(True, "Evaluate with the most likely action.")
+    checkpoint_interval: int = _f(100_000, "Save a checkpoint every this many steps (0: final only).")
+    run_dir: str = _f("runs", "Folder in which each run gets its own directory.")
+    run_name: str | None = _f(None, "Name of the run directory (default: env-seed-time).")
+    tensorboard: bool = _f(True, "Write TensorBoard event files.")
+    progress: bool = _f(True, "Show a progress bar.")
+    log_interval: float = _f(0.5, "Seconds between a worker's batches of log records.")
+    preset: str | None = _f(None, "Preset the run was resolved from (informational).")
+
+    # ------------------------------------------------------------------------------------------
+    def validate(self) -> Config:
+        """Raise ``ValueError`` naming the field and value of the first invalid setting."""
+        def bad(name: str, why: str) -> ValueError:
+            return ValueError(f"invalid config: {name}={getattr(self, name)!r}: {why}")
+
+        for name in ("total_steps", "n_steps", "workers", "envs_per_worker", "eval_episodes",
+                     "stop_window"):
+            if int(getattr(self, name)) < 1:
+                raise bad(name, "must be >= 1")
+        for name in ("eval_interval", "checkpoint_interval"):
+            if int(getattr(self, name)) < 0:
+                raise bad(name, "must be >= 0")
+        if not 0.0 < self.gamma <= 1.0:
+            raise bad("gamma", "must be in (0, 1]")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise bad("gae_lambda", "must be in [0, 1]")
+        for name in ("lr", "optim_eps", "reward_scale", "min_std"):
+            if not float(getattr(self, name)) > 0.0:
+                raise bad(name, "must be > 0")
+        if self.value_lr is not None and not self.value_lr > 0:
+            raise bad("value_lr", "must be > 0")
+        for name in ("ent_coef", "vf_coef", "log_interval"):
+            if float(getattr(self, name)) < 0:
+                raise bad(name, "must be >= 0")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise bad("max_grad_norm", "must be > 0 (or none)")
+        for name in ("rms_alpha", "adam_beta1", "adam_beta2"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise bad(name, "must be in [0, 1)")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise bad("hidden_sizes", "needs at least one layer, each >= 1 unit")
+        if self.value_hidden_sizes is not None and (
+            not self.value_hidden_sizes or min(self.value_hidden_sizes) < 1
+        ):
+            raise bad("value_hidden_sizes", "needs at least one layer, each >= 1 unit")
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            raise bad("max_episode_steps", "must be >= 1")
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            if choices and value is not None and value not in choices:
+                raise bad(f.name, f"expected one of {', '.join(choices)}")
+        return self
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Build from plain data (JSON, TOML, a checkpoint); unknown keys are an error."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        values = {}
+        for name, value in data.items():
+            if isinstance(value, str) and value.lower() == "none" and "None" in str(
+                known[name].type
+            ):
+                value = None  # TOML has no null
+            if name in ("hidden_sizes", "value_hidden_sizes") and value is not None:
+                value = tuple(int(v) for v in value)
+            values[name] = value
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets: src/a3c/presets/<name>.toml. A preset named after an environment id (CartPole-v1) is
+# the default for that environment.
+
+def available_presets() -> list[str]:
+    folder = resources.files("a3c") / "presets"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name_or_path: str) -> dict[str, Any]:
+    """Read a preset by name (bundled) or by path to a TOML file; returns its fields."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" and path.exists():
+        text = path.read_text()
+    else:
+        resource = resources.files("a3c") / "presets" / f"{name_or_path}.toml"
+        if not resource.is_file():
+            raise ValueError(
+                f"unknown preset {name_or_path!r}: available: {', '.join(available_presets())}"
+            )
+        text = resource.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"malformed preset {name_or_path!r}: {exc}") from exc
+    data.pop("description", None)
+    Config.from_dict(data)  # unknown fields are reported against the preset
+    return data
+
+
+def preset_description(name: str) -> str:
+    resource = resources.files("a3c") / "presets" / f"{name}.toml"
+    return str(tomllib.loads(resource.read_text()).get("description", ""))
+
+
+def resolve_config(
+    env_id: str | None = None, preset: str | None = None, **overrides: Any
+) -> Config:
+    """Defaults, then the preset (the named one, else the env id's own if there is one), then
+    ``overrides``. The result is validated."""
+    values: dict[str, Any] = {}
+    if preset is None and env_id is not None and env_id in available_presets():
+        preset = env_id
+    if preset is not None:
+        values.update(load_preset(preset))
+        values["preset"] = preset
+    if env_id is not None:
+        if preset is not None and values.get("env_id", env_id) != env_id:
+            raise ValueError(
+                f"preset {preset!r} is for {values['env_id']!r}, not {env_id!r}"
+            )
+        values["env_id"] = env_id
+    values.update(overrides)
+    return Config.from_dict(values).validate()
+

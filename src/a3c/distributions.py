@@ -1,0 +1,125 @@
+"""Action distributions for discrete and continuous action spaces.
+
+One factory, :func:`make_distribution`, for every supported Gymnasium action space. The methods
+are plain tensor arithmetic on the network's outputs (``logits`` or ``(mean, std)``), so acting
+allocates no ``torch.distributions`` objects per step; the tests check them against
+``torch.distributions`` and the identity ``entropy = -E[log p]``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+DistParams = tuple[Tensor, ...]
+
+
+class ActionDistribution(ABC):
+    """The policy's distribution family for one action space (stateless; params come per call)."""
+
+    #: shape of one action as stored in a rollout (``()`` for discrete)
+    action_shape: tuple[int, ...]
+    action_dtype: torch.dtype
+
+    @abstractmethod
+    def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor: ...
+
+    @abstractmethod
+    def mode(self, params: DistParams) -> Tensor:
+        """The most likely action: what ``deterministic=True`` takes."""
+
+    @abstractmethod
+    def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
+        """``log pi(a|s)`` per batch row."""
+
+    @abstractmethod
+    def entropy(self, params: DistParams) -> Tensor:
+        """Entropy per batch row."""
+
+    @abstractmethod
+    def to_env(self, actions: Tensor) -> np.ndarray:
+        """Actions as the environment takes them (clipped to the bounds for Box spaces)."""
+
+
+class Categorical(ActionDistribution):
+    """Softmax over logits, for ``Discrete(n)``."""
+
+    def __init__(self, n: int, start: int = 0) -> None:
+        self.n = n
+        self.start = start
+        self.action_shape = ()
+        self.action_dtype = torch.int64
+
+    def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
+        (logits,) = params
+        probs = torch.softmax(logits, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+    def mode(self, params: DistParams) -> Tensor:
+        return params[0].argmax(dim=-1)
+
+    def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
+        log_p = F.log_softmax(params[0], dim=-1)
+        return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self, params: DistParams) -> Tensor:
+        log_p = F.log_softmax(params[0], dim=-1)
+        return -(log_p.exp() * log_p).sum(dim=-1)
+
+    def to_env(self, actions: Tensor) -> np.ndarray:
+        return actions.numpy() + self.start
+
+
+class DiagGaussian(ActionDistribution):
+    """Independent normals, for ``Box`` actions.
+
+    Samples are unbounded; :meth:`to_env` clips them to the bounds, and :meth:`log_prob` scores the
+    unclipped sample, so the gradient is that of the distribution actually sampled from.
+    """
+
+    def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
+        self.low = np.asarray(low, dtype=np.float32)
+        self.high = np.asarray(high, dtype=np.float32)
+        self.action_shape = tuple(self.low.shape)
+        self.action_dtype = torch.float32
+
+    def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
+        mean, std = params
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        return mean + std * noise
+
+    def mode(self, params: DistParams) -> Tensor:
+        return params[0]
+
+    def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
+        mean, std = params
+        z = (actions - mean) / std
+        return (-0.5 * z.pow(2) - std.log() - _LOG_SQRT_2PI).sum(dim=-1)
+
+    def entropy(self, params: DistParams) -> Tensor:
+        std = params[1]
+        return (0.5 + _LOG_SQRT_2PI + std.log()).sum(dim=-1)
+
+    def to_env(self, actions: Tensor) -> np.ndarray:
+        return np.clip(actions.numpy(), self.low, self.high)
+
+
+def make_distribution(action_space: gym.Space) -> ActionDistribution:
+    """The distribution family for ``action_space`` (``Discrete`` or bounded ``Box``)."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return Categorical(int(action_space.n), int(action_space.start))
+    if isinstance(action_space, gym.spaces.Box):
+        if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+            raise ValueError(f"Box action space {action_space} must have finite bounds")
+        return DiagGaussian(action_space.low, action_space.high)
+    raise ValueError(
+        f"unsupported action space {action_space}: a3c supports Discrete and bounded Box actions"
+    )

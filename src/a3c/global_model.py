@@ -1,0 +1,120 @@
+"""The global model as workers see it: ``pull`` weights, ``push`` gradients.
+
+This is the seam that keeps backends out of the algorithm. :class:`SharedGlobalModel` keeps the
+weights, the optimizer statistics and the step counters in shared memory, for the ``sync``,
+``threads`` and ``processes`` backends; a parameter-server actor can offer the same three members.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from a3c.networks import ActorCritic
+from a3c.shared_optim import SharedOptimizer
+
+
+class LockLike(Protocol):
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *args: Any) -> Any: ...
+
+
+class GlobalModel(Protocol):
+    """What the worker loop needs from the global model."""
+
+    @property
+    def global_step(self) -> int: ...
+
+    def new_local_model(self) -> ActorCritic: ...
+
+    def pull(self, local_model: ActorCritic) -> None: ...
+
+    def push(self, rank: int, grads: Sequence[Tensor] | None, steps: int,
+             observations: Tensor | None = None) -> float: ...
+
+
+def learning_rate(base_lr: float, schedule: str, step: int, total_steps: int) -> float:
+    """``constant``, or ``linear`` annealing to zero at ``total_steps`` (the paper anneals to 0)."""
+    if schedule == "linear":
+        return base_lr * max(0.0, 1.0 - step / total_steps)
+    return base_lr
+
+
+class SharedGlobalModel:
+    """Global weights, optimizer statistics and counters, all in shared memory.
+
+    ``optimizers`` holds one optimizer (statistics shared by every worker, as in the paper) or one
+    per worker (``rank`` picks it). ``update_lock`` serialises optimizer steps (``None``: Hogwild);
+    ``counter_lock`` keeps the step counter and the observation statistics exact.
+    """
+
+    def __init__(
+        self,
+        model: ActorCritic,
+        optimizers: list[SharedOptimizer],
+        base_lr: float,
+        lr_schedule: str,
+        total_steps: int,
+        counter_lock: LockLike | None = None,
+        update_lock: LockLike | None = None,
+    ) -> None:
+        self.model = model.share_memory()
+        self.params = list(model.parameters())
+        self.optimizers = [opt.share_memory() for opt in optimizers]
+        self.base_lr = base_lr
+        self.lr_schedule = lr_schedule
+        self.total_steps = total_steps
+        self.counter_lock = counter_lock
+        self.update_lock = update_lock
+        self.counters = torch.zeros(2, dtype=torch.int64).share_memory_()  # steps, updates
+
+    @property
+    def global_step(self) -> int:
+        return int(self.counters[0])
+
+    @property
+    def updates(self) -> int:
+        return int(self.counters[1])
+
+    def set_counters(self, global_step: int, updates: int) -> None:
+        self.counters[0] = global_step
+        self.counters[1] = updates
+
+    def learning_rate(self) -> float:
+        return learning_rate(self.base_lr, self.lr_schedule, self.global_step, self.total_steps)
+
+    def new_local_model(self) -> ActorCritic:
+        """A private copy (``deepcopy`` allocates fresh, unshared memory)."""
+        return copy.deepcopy(self.model)
+
+    @torch.no_grad()
+    def pull(self, local_model: ActorCritic) -> None:
+        """theta' <- theta: copy global weights (and normaliser statistics) into ``local_model``."""
+        for local, shared in zip(local_model.parameters(), self.params, strict=True):
+            local.copy_(shared)
+        for local, shared in zip(local_model.buffers(), self.model.buffers(), strict=True):
+            local.copy_(shared)
+
+    def push(self, rank: int, grads: Sequence[Tensor] | None, steps: int,
+             observations: Tensor | None = None) -> float:
+        """Apply a worker's gradients with the shared optimizer; count its ``steps``.
+
+        ``grads=None`` counts the steps without updating (a rejected, non-finite update).
+        ``observations`` are merged into the normaliser statistics. Returns the learning rate used.
+        """
+        lr = self.learning_rate()
+        if grads is not None:
+            optimizer = self.optimizers[rank % len(self.optimizers)]
+            with self.update_lock or contextlib.nullcontext():
+                optimizer.step(self.params, grads, lr)
+        with self.counter_lock or contextlib.nullcontext():
+            self.counters[0] += steps
+            self.counters[1] += 1 if grads is not None else 0
+            if observations is not None and self.model.obs_rms is not None:
+                self.model.obs_rms.update(observations)
+        return lr

@@ -1,0 +1,170 @@
+"""Turns worker and evaluator records into the run directory's logs and the console progress bar.
+
+Files (appended on resume): ``episodes.csv`` (one row per finished training episode),
+``eval.csv`` (one row per evaluation), ``updates.csv`` (update statistics batched by each worker),
+and TensorBoard event files under ``tb/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+import warnings
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EPISODE_FIELDS = ("wall_time", "global_step", "rank", "return", "length")
+EVAL_FIELDS = ("wall_time", "global_step", "mean_return", "std_return", "mean_length", "episodes")
+UPDATE_FIELDS = ("wall_time", "global_step", "rank", "updates", "skipped", "steps", "lr",
+                 "loss/policy", "loss/value", "loss/entropy", "grad_norm", "perf/steps_per_s")
+
+
+class _CsvLog:
+    def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
+        new = not path.exists() or path.stat().st_size == 0
+        self.file = path.open("a", newline="")
+        self.writer = csv.writer(self.file)
+        self.fields = fields
+        if new:
+            self.writer.writerow(fields)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.writer.writerow([_fmt(row[f]) for f in self.fields])
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _fmt(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+class Monitor:
+    """Consumes records; knows the recent training returns and whether the run is solved."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        start_step: int,
+        tensorboard: bool = True,
+        progress: bool = True,
+        stop_at_return: float | None = None,
+        stop_window: int = 100,
+    ) -> None:
+        self.run_dir = run_dir
+        self.episodes_log = _CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS)
+        self.eval_log = _CsvLog(run_dir / "eval.csv", EVAL_FIELDS)
+        self.updates_log = _CsvLog(run_dir / "updates.csv", UPDATE_FIELDS)
+        self.stop_at_return = stop_at_return
+        self.recent: deque[float] = deque(maxlen=stop_window)
+        self.last100: deque[float] = deque(maxlen=100)
+        self.episodes = 0
+        self.errors: list[tuple[str, str]] = []
+        self.solved: tuple[float, int] | None = None  # (wall_time, global_step) when reached
+        self.best_last100 = -np.inf
+        self.last_eval: dict[str, float] | None = None
+        self.tb = self._tensorboard() if tensorboard else None
+        self._rate_clock = (time.time(), start_step)
+        self.steps_per_s = 0.0
+        self.bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", unit_scale=True,
+                            dynamic_ncols=True, smoothing=0.1)
+        self._bar_step = start_step
+        self._last_postfix = 0.0
+
+    def _tensorboard(self) -> Any:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # pragma: no cover - tensorboard is a dependency
+            warnings.warn("tensorboard is not installed: no event files", stacklevel=2)
+            return None
+        return SummaryWriter(str(self.run_dir / "tb"))
+
+    # -- records ---------------------------------------------------------------------------------
+    def handle(self, record: tuple[Any, ...]) -> None:
+        kind = record[0]
+        if kind == "episodes":
+            self._episodes(record[1])
+        elif kind == "updates":
+            self._updates(record[1])
+        elif kind == "eval":
+            self.log_eval(record[1])
+        elif kind == "error":
+            self.errors.append((record[1], record[2]))
+
+    def _episodes(self, rows: list[tuple[float, int, int, float, int]]) -> None:
+        for wall_time, step, rank, ret, length in rows:
+            self.episodes_log.writer.writerow((f"{wall_time:.3f}", step, rank, f"{ret:.6g}", length))
+            self.episodes += 1
+            self.recent.append(ret)
+            self.last100.append(ret)
+            if len(self.last100) == 100:
+                self.best_last100 = max(self.best_last100, float(np.mean(self.last100)))
+            if (self.solved is None and self.stop_at_return is not None
+                    and len(self.recent) == self.recent.maxlen
+                    and np.mean(self.recent) >= self.stop_at_return):
+                self.solved = (wall_time, step)
+        if self.tb is not None and rows:
+            step = max(r[1] for r in rows)
+            self.tb.add_scalar("episode/return", float(np.mean([r[3] for r in rows])), step)
+            self.tb.add_scalar("episode/length", float(np.mean([r[4] for r in rows])), step)
+
+    def _updates(self, stats: dict[str, Any]) -> None:
+        row = dict(stats, wall_time=stats["time"], **{"perf/steps_per_s": self.steps_per_s})
+        self.updates_log.write(row)
+        if self.tb is not None:
+            step = stats["global_step"]
+            for key in ("loss/policy", "loss/value", "loss/entropy"):
+                self.tb.add_scalar(key, stats[key], step)
+            self.tb.add_scalar("optim/grad_norm", stats["grad_norm"], step)
+            self.tb.add_scalar("optim/lr", stats["lr"], step)
+            self.tb.add_scalar("perf/steps_per_s", self.steps_per_s, step)
+
+    def log_eval(self, row: dict[str, float]) -> None:
+        self.eval_log.write(row)
+        self.last_eval = row
+        if self.tb is not None:
+            self.tb.add_scalar("eval/mean_return", row["mean_return"], row["global_step"])
+
+    # -- console ---------------------------------------------------------------------------------
+    @property
+    def mean_last100(self) -> float:
+        return float(np.mean(self.last100)) if self.last100 else float("nan")
+
+    def progress(self, global_step: int) -> None:
+        now = time.time()
+        clock, step0 = self._rate_clock
+        if now - clock >= 1.0:
+            self.steps_per_s = (global_step - step0) / (now - clock)
+            self._rate_clock = (now, global_step)
+        if self.bar is None:
+            return
+        self.bar.update(max(0, global_step - self._bar_step))
+        self._bar_step = max(self._bar_step, global_step)
+        if now - self._last_postfix >= 0.5:
+            self._last_postfix = now
+            postfix = {"eps": self.episodes, "ret100": f"{self.mean_last100:.1f}"}
+            if self.last_eval is not None:
+                postfix["eval"] = f"{self.last_eval['mean_return']:.1f}"
+            self.bar.set_postfix(postfix, refresh=False)
+
+    def flush(self) -> None:
+        for log in (self.episodes_log, self.eval_log, self.updates_log):
+            log.file.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        for log in (self.episodes_log, self.eval_log, self.updates_log):
+            log.close()
+        if self.tb is not None:
+            self.tb.close()

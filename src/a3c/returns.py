@@ -1,0 +1,69 @@
+"""n-step bootstrapped returns and GAE(lambda): pure tensor functions.
+
+All inputs are ``[T, N]`` tensors: ``T`` rollout steps of ``N`` environments. Row ``t`` holds the
+transition ``s_t, a_t -> r_t, s_{t+1}``:
+
+- ``next_values[t]`` is ``V(s_{t+1})``: the value of the state the transition led to. Where the
+  episode was *truncated* at ``t`` (a time limit), that is the value of the final observation of
+  the old episode, not of the reset observation that follows it.
+- ``terminated[t]``: the episode really ended; nothing follows, the bootstrap is 0.
+- ``truncated[t]``: the episode was cut; it bootstraps from ``V(s_{t+1})`` (Pardo et al., 2018),
+  but the return of the next step belongs to another episode and is not carried back.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def n_step_returns(
+    rewards: Tensor,
+    next_values: Tensor,
+    terminated: Tensor,
+    truncated: Tensor,
+    gamma: float,
+) -> Tensor:
+    """The paper's n-step return ``R_t = r_t + gamma * R_{t+1}``, bootstrapped at the rollout end.
+
+    Algorithm S3: ``R = V(s_T)`` (0 if terminal), then ``R <- r_i + gamma * R`` backwards.
+    Episode ends inside the rollout restart the recursion: from 0 on termination, from
+    ``V(s_{t+1})`` on truncation.
+    """
+    not_terminated = 1.0 - terminated.float()
+    episode_end = terminated | truncated
+    returns = torch.empty_like(rewards)
+    carried = next_values[-1]  # past the last row: bootstrap from V(s_T)
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        # Inside an episode R_{t+1} is carried back; at an episode end the bootstrap is
+        # V(s_{t+1}) instead, cut to zero below when the episode terminated.
+        bootstrap = torch.where(episode_end[t], next_values[t], carried)
+        returns[t] = rewards[t] + gamma * not_terminated[t] * bootstrap
+        carried = returns[t]
+    return returns
+
+
+def gae_advantages(
+    rewards: Tensor,
+    values: Tensor,
+    next_values: Tensor,
+    terminated: Tensor,
+    truncated: Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> Tensor:
+    """Generalised advantage estimation (Schulman et al., 2016).
+
+    ``delta_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t)`` and
+    ``A_t = delta_t + gamma * lambda * (1 - episode_end_t) * A_{t+1}``. With ``lambda = 1``,
+    ``A_t + V(s_t)`` is exactly :func:`n_step_returns`.
+    """
+    not_terminated = 1.0 - terminated.float()
+    continues = 1.0 - (terminated | truncated).float()
+    deltas = rewards + gamma * not_terminated * next_values - values
+    advantages = torch.empty_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        running = deltas[t] + gamma * gae_lambda * continues[t] * running
+        advantages[t] = running
+    return advantages

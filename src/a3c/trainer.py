@@ -1,0 +1,229 @@
+"""One training run: builds the shared global model, starts the backend's tasks, and turns their
+records into logs, checkpoints and a summary. Knows nothing of the algorithm beyond the worker
+loop's signature."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from a3c.backends import Task, make_backend
+from a3c.checkpoint import checkpoint_path, save_checkpoint
+from a3c.config import Config
+from a3c.distributions import make_distribution
+from a3c.envs import EnvFactory, space_to_dict
+from a3c.evaluation import EVAL_SEED_OFFSET, eval_record, run_episodes, run_evaluator
+from a3c.global_model import SharedGlobalModel
+from a3c.monitor import Monitor
+from a3c.networks import ActorCritic
+from a3c.plots import plot_runs
+from a3c.shared_optim import OPTIMIZERS, SharedOptimizer
+from a3c.worker import run_worker
+
+
+class TrainingError(RuntimeError):
+    """A worker or the evaluator failed; the run directory holds a checkpoint of the last state."""
+
+
+def build_model(config: Config, observation_space: gym.Space, action_space: gym.Space
+                ) -> ActorCritic:
+    return ActorCritic(
+        tuple(observation_space.shape or ()),
+        make_distribution(action_space),
+        hidden_sizes=config.hidden_sizes,
+        activation=config.activation,
+        shared_trunk=config.shared_trunk,
+        value_hidden_sizes=config.value_hidden_sizes,
+        gaussian_mean=config.gaussian_mean,
+        std_mode=config.std_mode,
+        min_std=config.min_std,
+        init_log_std=config.init_log_std,
+        init=config.init,
+        normalize_obs=config.normalize_obs,
+    )
+
+
+def build_optimizers(config: Config, model: ActorCritic) -> list[SharedOptimizer]:
+    """One optimizer whose statistics all workers share, or one per worker."""
+    params = list(model.parameters())
+    value_only = {id(p) for p in model.value_parameters()}
+    scale = 1.0 if config.value_lr is None else config.value_lr / config.lr
+    lr_scales = [scale if id(p) in value_only else 1.0 for p in params]
+    count = 1 if config.shared_optimizer else config.workers
+
+    def make() -> SharedOptimizer:
+        if config.optimizer == "rmsprop":
+            return OPTIMIZERS["rmsprop"](params, alpha=config.rms_alpha, eps=config.optim_eps,
+                                         lr_scales=lr_scales)
+        return OPTIMIZERS["adam"](params, betas=(config.adam_beta1, config.adam_beta2),
+                                  eps=config.optim_eps, lr_scales=lr_scales)
+
+    return [make() for _ in range(count)]
+
+
+@dataclass
+class TrainingSummary:
+    run_dir: str
+    global_step: int
+    updates: int
+    wall_time: float
+    episodes: int
+    mean_last100: float
+    best_mean_last100: float
+    solved_step: int | None
+    solved_wall_time: float | None
+    final_eval_mean: float | None
+    final_eval_std: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_cores(workers: int, backend: str) -> None:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if backend != "sync" and cores is not None and workers > cores:
+        warnings.warn(
+            f"{workers} workers on {cores} CPU cores: workers will compete for cores and each "
+            f"will run slower; consider --workers {cores}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+class Trainer:
+    """Runs training from a model and its optimizer statistics until ``config.total_steps``."""
+
+    def __init__(
+        self,
+        config: Config,
+        model: ActorCritic,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        run_dir: Path,
+        optimizer_states: list[dict[str, Any]] | None = None,
+        global_step: int = 0,
+        updates: int = 0,
+        wall_time: float = 0.0,
+    ) -> None:
+        self.config = config.validate()
+        self.model = model
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.run_dir = run_dir
+        self.optimizers = build_optimizers(config, model)
+        if optimizer_states is not None:
+            if len(optimizer_states) != len(self.optimizers):
+                raise ValueError(f"checkpoint has {len(optimizer_states)} optimizer states, the "
+                                 f"config needs {len(self.optimizers)} (shared_optimizer/workers "
+                                 "changed?)")
+            for opt, state in zip(self.optimizers, optimizer_states, strict=True):
+                opt.load_state_dict(state)
+        self.start_step = global_step
+        self.start_updates = updates
+        self.wall_offset = wall_time
+        self.env_factory = EnvFactory(config.env_id, config.env_module, config.max_episode_steps)
+        self.final_state: dict[str, Any] | None = None  # the last payload saved, once run
+
+    def payload(self, global_model: SharedGlobalModel, wall_time: float) -> dict[str, Any]:
+        return {
+            "model": {k: v.clone() for k, v in global_model.model.state_dict().items()},
+            "optimizers": [opt.state_dict() for opt in global_model.optimizers],
+            "global_step": global_model.global_step,
+            "updates": global_model.updates,
+            "wall_time": wall_time,
+            "config": self.config.to_dict(),
+            "observation_space": space_to_dict(self.observation_space),
+            "action_space": space_to_dict(self.action_space),
+            "rng": {"torch": torch.get_rng_state()},
+        }
+
+    def run(self) -> TrainingSummary:
+        config = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        config.save(self.run_dir / "config.json")
+        check_cores(config.workers, config.backend)
+        backend = make_backend(config.backend, config.start_method)
+        global_model = SharedGlobalModel(
+            self.model, self.optimizers, config.lr, config.lr_schedule, config.total_steps,
+            counter_lock=backend.lock(), update_lock=backend.lock() if config.lock else None,
+        )
+        global_model.set_counters(self.start_step, self.start_updates)
+        records, stop = backend.queue(), backend.event()
+        start_time = time.time() - self.wall_offset
+        common = (config, global_model, self.env_factory, records, stop, start_time)
+        tasks = [Task(f"worker-{rank}", run_worker, (rank, *common))
+                 for rank in range(config.workers)]
+        if config.eval_interval > 0:
+            poll_interval = 0.05 if backend.tasks_may_wait else 0.0
+            tasks.append(Task("evaluator", run_evaluator, (*common, poll_interval)))
+
+        monitor = Monitor(self.run_dir, config.total_steps, self.start_step, config.tensorboard,
+                          config.progress, config.stop_at_return, config.stop_window)
+        interval = config.checkpoint_interval
+        next_checkpoint = [(self.start_step // interval + 1) * interval if interval else None]
+
+        def poll(timeout: float) -> None:
+            deadline = time.time() + timeout
+            while True:
+                try:
+                    record = records.get(timeout=max(0.0, deadline - time.time()))
+                except queue.Empty:
+                    break
+                monitor.handle(record)
+                if record[0] == "error" or (monitor.solved is not None):
+                    stop.set()
+            step = global_model.global_step
+            monitor.progress(step)
+            if next_checkpoint[0] is not None and step >= next_checkpoint[0]:
+                save_checkpoint(self.payload(global_model, time.time() - start_time),
+                                checkpoint_path(self.run_dir, step))
+                next_checkpoint[0] = (step // interval + 1) * interval
+            monitor.flush()
+
+        failures = []
+        try:
+            failures = backend.run(tasks, records, poll)
+        except KeyboardInterrupt:
+            stop.set()
+            raise
+        finally:
+            wall_time = time.time() - start_time
+            self.final_state = self.payload(global_model, wall_time)
+            save_checkpoint(self.final_state, self.run_dir / "checkpoints" / "final.pt")
+            final_eval = None
+            if config.eval_interval > 0 and not failures:
+                result = run_episodes(global_model.model, self.env_factory, config.eval_episodes,
+                                      config.eval_deterministic, config.seed + EVAL_SEED_OFFSET)
+                final_eval = eval_record(result, global_model.global_step, wall_time)
+                monitor.log_eval(final_eval)
+            monitor.close()
+        summary = TrainingSummary(
+            run_dir=str(self.run_dir),
+            global_step=global_model.global_step,
+            updates=global_model.updates,
+            wall_time=wall_time,
+            episodes=monitor.episodes,
+            mean_last100=monitor.mean_last100,
+            best_mean_last100=monitor.best_last100,
+            solved_step=None if monitor.solved is None else monitor.solved[1],
+            solved_wall_time=None if monitor.solved is None else monitor.solved[0],
+            final_eval_mean=None if final_eval is None else final_eval["mean_return"],
+            final_eval_std=None if final_eval is None else final_eval["std_return"],
+        )
+        (self.run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+        plot_runs([self.run_dir], self.run_dir / "learning_curve.png", title=config.env_id)
+        if failures or monitor.errors:
+            details = "\n".join(f"{name}: {msg}" for name, msg in monitor.errors) or "\n".join(
+                f"{f.name}: {f.message}" for f in failures)
+            raise TrainingError(f"training failed; last state saved in {self.run_dir}/checkpoints"
+                                f"/final.pt\n{details}")
+        return summary

@@ -1,0 +1,186 @@
+"""The asynchronous advantage actor-critic worker (Mnih et al. 2016, Algorithm S3).
+
+One function, :func:`run_worker`, is the whole actor-learner loop. It is a generator that yields
+after every update so that the ``sync`` backend can interleave workers deterministically; the
+``threads`` and ``processes`` backends simply exhaust it. The worker talks to the global model
+only through ``pull`` and ``push`` and emits plain records; it knows nothing of backends or logs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from a3c.config import Config
+from a3c.envs import EnvFactory, EnvGroup
+from a3c.global_model import GlobalModel
+from a3c.losses import a3c_loss, clip_grad_norm
+from a3c.returns import gae_advantages, n_step_returns
+
+
+class RecordSink(Protocol):
+    def put(self, record: Any) -> None: ...
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def worker_seeds(seed: int, rank: int, start_step: int) -> tuple[int, int]:
+    """(action sampling seed, environment seed): distinct per worker, and per resumed segment."""
+    a, b = np.random.SeedSequence([seed, rank, start_step]).generate_state(2)
+    return int(a), int(b) % 2**31
+
+
+def run_worker(
+    rank: int,
+    config: Config,
+    global_model: GlobalModel,
+    env_factory: EnvFactory,
+    records: RecordSink,
+    stop: StopFlag,
+    start_time: float,
+) -> Iterator[None]:
+    """Actor-learner ``rank``: repeat pull -> roll out -> returns -> loss -> push until done."""
+    sample_seed, env_seed = worker_seeds(config.seed, rank, global_model.global_step)
+    generator = torch.Generator().manual_seed(sample_seed)
+    envs = EnvGroup(env_factory, config.envs_per_worker, env_seed)
+    local_model = global_model.new_local_model()
+    params = list(local_model.parameters())
+    dist = local_model.distribution
+    T, N = config.n_steps, config.envs_per_worker
+    obs_shape = envs.observation_space.shape
+    log = WorkerLog(rank, records, config.log_interval, start_time)
+
+    obs_buf = torch.empty((T, N, *obs_shape))
+    action_buf = torch.empty((T, N, *dist.action_shape), dtype=dist.action_dtype)
+    reward_buf = torch.empty((T, N))
+    value_buf = torch.empty((T, N))
+    truncated_value_buf = torch.zeros((T, N))
+    terminated_buf = torch.empty((T, N), dtype=torch.bool)
+    truncated_buf = torch.empty((T, N), dtype=torch.bool)
+
+    obs = torch.from_numpy(envs.reset())
+    try:
+        while not stop.is_set() and global_model.global_step < config.total_steps:
+            # Synchronise thread-specific parameters theta' = theta.
+            global_model.pull(local_model)
+
+            # Perform a_t according to policy pi(a_t|s_t; theta') for t_max steps.
+            with torch.no_grad():
+                for t in range(T):
+                    dist_params, value = local_model(obs)
+                    action = dist.sample(dist_params, generator)
+                    step = envs.step(dist.to_env(action))
+                    obs_buf[t], action_buf[t], value_buf[t] = obs, action, value
+                    reward_buf[t] = torch.from_numpy(step.rewards) * config.reward_scale
+                    terminated_buf[t] = torch.from_numpy(step.terminated)
+                    truncated_buf[t] = torch.from_numpy(step.truncated)
+                    obs = torch.from_numpy(step.obs)
+                    # A time limit is not a terminal state: bootstrap from the final observation.
+                    cut = np.flatnonzero(step.truncated)
+                    if cut.size:
+                        final = torch.from_numpy(np.stack([step.final_obs[i] for i in cut]))
+                        truncated_value_buf[t, cut] = local_model.value(final)
+                    if step.finished:
+                        log.episodes(step.finished, global_model.global_step + (t + 1) * N)
+                # V(s_{t+1}): the next row's value, V(s_T) after the last row, and the final
+                # observation's value where an episode was truncated.
+                next_values = torch.cat((value_buf[1:], local_model.value(obs).unsqueeze(0)))
+                next_values = torch.where(truncated_buf, truncated_value_buf, next_values)
+
+            # n-step returns R_t = r_t + gamma * R_{t+1}, and advantages R_t - V(s_t).
+            if config.gae_lambda == 1.0:
+                returns = n_step_returns(reward_buf, next_values, terminated_buf,
+                                         truncated_buf, config.gamma)
+                advantages = returns - value_buf
+            else:
+                advantages = gae_advantages(reward_buf, value_buf, next_values, terminated_buf,
+                                            truncated_buf, config.gamma, config.gae_lambda)
+                returns = advantages + value_buf
+
+            # Accumulate gradients wrt theta' of the policy, value and entropy terms.
+            dist_params, values = local_model(obs_buf.flatten(0, 1))
+            actions = action_buf.flatten(0, 1)
+            loss = a3c_loss(
+                dist.log_prob(dist_params, actions), dist.entropy(dist_params), values,
+                returns.flatten(), advantages.flatten(), config.vf_coef, config.ent_coef,
+                config.value_loss,
+            )
+            for p in params:
+                p.grad = None
+            loss.total.backward()
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+            grad_norm = clip_grad_norm(grads, config.max_grad_norm)
+
+            # Perform asynchronous update of theta using the gradients (shared optimizer).
+            finite = math.isfinite(grad_norm) and math.isfinite(float(loss.total.detach()))
+            lr = global_model.push(
+                rank, grads if finite else None, T * N,
+                obs_buf.flatten(0, 1) if config.normalize_obs else None,
+            )
+            log.update(T * N, loss, grad_norm, lr, finite, global_model.global_step)
+            yield
+    finally:
+        envs.close()
+        log.flush()
+
+
+class WorkerLog:
+    """Batches a worker's episode and update records, flushed every ``interval`` seconds."""
+
+    def __init__(self, rank: int, records: RecordSink, interval: float, start_time: float) -> None:
+        self.rank = rank
+        self.records = records
+        self.interval = interval
+        self.start_time = start_time
+        self.last_flush = time.time()
+        self.pending_episodes: list[tuple[float, int, int, float, int]] = []
+        self._reset_stats()
+
+    def _reset_stats(self) -> None:
+        self.sums = dict.fromkeys(("loss/policy", "loss/value", "loss/entropy", "grad_norm"), 0.0)
+        self.n_updates = 0
+        self.skipped = 0
+        self.steps = 0
+        self.lr = 0.0
+        self.global_step = 0
+
+    def episodes(self, finished: list[tuple[float, int]], global_step: int) -> None:
+        now = time.time() - self.start_time
+        self.pending_episodes.extend((now, global_step, self.rank, ret, length)
+                                     for ret, length in finished)
+
+    def update(self, steps: int, loss: Any, grad_norm: float, lr: float, applied: bool,
+               global_step: int) -> None:
+        self.steps += steps
+        self.lr = lr
+        self.global_step = global_step
+        if applied:
+            self.n_updates += 1
+            self.sums["loss/policy"] += float(loss.policy)
+            self.sums["loss/value"] += float(loss.value)
+            self.sums["loss/entropy"] += float(loss.entropy)
+            self.sums["grad_norm"] += grad_norm
+        else:
+            self.skipped += 1
+        if time.time() - self.last_flush >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.time()
+        if self.pending_episodes:
+            self.records.put(("episodes", self.pending_episodes))
+            self.pending_episodes = []
+        if self.steps:
+            stats = {k: v / max(self.n_updates, 1) for k, v in self.sums.items()}
+            stats.update(rank=self.rank, updates=self.n_updates, skipped=self.skipped,
+                         steps=self.steps, lr=self.lr, global_step=self.global_step,
+                         time=self.last_flush - self.start_time)
+            self.records.put(("updates", stats))
+            self._reset_stats()
