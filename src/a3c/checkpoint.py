@@ -13,7 +13,6 @@ import os
 import pickle
 import re
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +57,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} was refused: it holds objects that would run code when loaded, or is not a "
             f"checkpoint ({str(exc).splitlines()[0]})"
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"{path} is truncated or corrupted: {exc}") from exc
+    except Exception as exc:  # the unpickler raises anything on garbage (KeyError, EOFError...)
+        raise CheckpointError(
+            f"{path} is truncated or corrupted: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an a3c checkpoint")
     if data.get("version") != VERSION:

@@ -30,7 +30,7 @@ def n_step_returns(
     Episode ends inside the rollout restart the recursion: from 0 on termination, from
     ``V(s_{t+1})`` on truncation.
     """
-    not_terminated = 1.0 - terminated.float()
+    not_terminated = 1.0 - terminated.to(rewards.dtype)
     episode_end = terminated | truncated
     returns = torch.empty_like(rewards)
     carried = next_values[-1]  # past the last row: bootstrap from V(s_T)
@@ -58,8 +58,8 @@ def gae_advantages(
     ``A_t = delta_t + gamma * lambda * (1 - episode_end_t) * A_{t+1}``. With ``lambda = 1``,
     ``A_t + V(s_t)`` is exactly :func:`n_step_returns`.
     """
-    not_terminated = 1.0 - terminated.float()
-    continues = 1.0 - (terminated | truncated).float()
+    not_terminated = 1.0 - terminated.to(rewards.dtype)
+    continues = 1.0 - (terminated | truncated).to(rewards.dtype)
     deltas = rewards + gamma * not_terminated * next_values - values
     advantages = torch.empty_like(rewards)
     running = torch.zeros_like(rewards[0])

@@ -112,10 +112,7 @@ def run_worker(
                 returns.flatten(), advantages.flatten(), config.vf_coef, config.ent_coef,
                 config.value_loss,
             )
-            for p in params:
-                p.grad = None
-            loss.total.backward()
-            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+            grads = local_gradients(loss.total, params)
             grad_norm = clip_grad_norm(grads, config.max_grad_norm)
 
             # Perform asynchronous update of theta using the gradients (shared optimizer).
@@ -129,6 +126,19 @@ def run_worker(
     finally:
         envs.close()
         log.flush()
+
+
+def local_gradients(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+    """d loss / d theta' for this rollout alone: the hand-off to ``GlobalModel.push``.
+
+    Gradients are cleared to ``None`` first, so nothing from an earlier rollout accumulates (the
+    failure of seed 003's aliasing trick on PyTorch >= 2), and the returned tensors belong to the
+    local model only: the global model's ``.grad`` is never touched.
+    """
+    for p in params:
+        p.grad = None
+    loss.backward()
+    return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
 
 
 class WorkerLog:

@@ -1,0 +1,59 @@
+import pytest
+
+from a3c.config import Config, available_presets, load_preset, resolve_config
+
+
+def test_presets_resolve_and_validate():
+    names = available_presets()
+    assert {"CartPole-v1", "Pendulum-v1", "seed-cartpole", "seed-pendulum"} <= set(names)
+    for name in names:
+        config = resolve_config(preset=name)
+        assert config.preset == name
+
+
+def test_env_id_picks_its_preset_and_overrides_win():
+    config = resolve_config("CartPole-v1", workers=1)
+    assert config.preset == "CartPole-v1" and config.envs_per_worker == 8 and config.workers == 1
+    assert resolve_config("Acrobot-v1").preset is None
+
+
+def test_seed_presets_match_the_seed_programs():
+    cartpole = resolve_config(preset="seed-cartpole")
+    assert (cartpole.workers, cartpole.optimizer, cartpole.lr, cartpole.n_steps, cartpole.gamma,
+            cartpole.reward_scale, cartpole.value_loss, cartpole.hidden_sizes) == (
+        3, "adam", 2e-4, 5, 0.98, 0.01, "huber", (256,))
+    assert cartpole.max_grad_norm is None and not cartpole.shared_optimizer
+    pendulum = resolve_config(preset="seed-pendulum")
+    assert (pendulum.workers, pendulum.hidden_sizes, pendulum.value_hidden_sizes,
+            pendulum.activation, pendulum.lr, pendulum.value_lr, pendulum.gamma,
+            pendulum.n_steps, pendulum.reward_scale, pendulum.std_mode) == (
+        4, (200,), (100,), "relu6", 1e-4, 1e-3, 0.9, 10, 0.1, "softplus")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("lr", -1.0), ("gamma", 0.0), ("gamma", 1.5), ("workers", 0), ("backend", "mpi"),
+    ("n_steps", 0), ("gae_lambda", 2.0), ("optimizer", "sgd"), ("hidden_sizes", ()),
+])
+def test_invalid_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=f"{field}={value!r}"):
+        Config(**{field: value}).validate()
+
+
+def test_unknown_preset_and_unknown_field():
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        resolve_config(preset="nope")
+    with pytest.raises(ValueError, match="unknown config field"):
+        Config.from_dict({"learning_rate": 1.0})
+
+
+def test_malformed_preset_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("workers = [\n")
+    with pytest.raises(ValueError, match="malformed preset"):
+        load_preset(str(bad))
+
+
+def test_config_round_trips_through_json(tmp_path):
+    config = resolve_config(preset="seed-pendulum")
+    config.save(tmp_path / "c.json")
+    assert Config.load(tmp_path / "c.json") == config

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import torch
+
+from a3c.networks import RunningMeanStd
+
+from helpers import tiny_model
+
+
+def test_running_mean_std_merges_batches_exactly():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, size=(n, 3)) for n in (1, 7, 50, 13)]
+    rms = RunningMeanStd((3,))
+    for b in batches:
+        rms.update(torch.as_tensor(b))
+    data = np.concatenate(batches)
+    np.testing.assert_allclose(rms.mean.numpy(), data.mean(0), rtol=1e-10)
+    np.testing.assert_allclose(rms.var.numpy(), data.var(0), rtol=1e-10)
+    assert rms.count.item() == len(data)
+
+
+def test_normaliser_is_identity_before_updates_and_clips_after():
+    rms = RunningMeanStd((2,), clip=5.0)
+    x = torch.tensor([[1.0, -2.0]])
+    torch.testing.assert_close(rms(x), x, atol=1e-6, rtol=0)
+    rms.update(torch.zeros(10, 2))
+    assert rms(torch.tensor([[1e6, -1e6]])).tolist() == [[5.0, -5.0]]
+
+
+def test_normaliser_statistics_are_saved_with_the_weights():
+    model = tiny_model(normalize_obs=True)
+    model.obs_rms.update(torch.randn(20, 4) + 5)
+    assert {"obs_rms.mean", "obs_rms.var", "obs_rms.count"} <= set(model.state_dict())
+
+
+@pytest.mark.parametrize("std_mode", ["softplus", "state_independent"])
+def test_gaussian_head_respects_bounds_and_std_floor(std_mode):
+    model = tiny_model(discrete=False, std_mode=std_mode, min_std=0.05, init_log_std=-20.0)
+    (mean, std), value = model(torch.randn(64, 4) * 100)
+    assert mean.abs().max() <= 2.0 and std.min() >= 0.05 - 1e-7
+    assert value.shape == (64,)
+
+
+def test_separate_actor_and_critic_have_their_own_parameters():
+    model = tiny_model(shared_trunk=False, value_hidden_sizes=(5,))
+    value_ids = {id(p) for p in model.value_parameters()}
+    assert {id(p) for p in model.critic_body.parameters()} <= value_ids
+    assert not value_ids & {id(p) for p in model.actor_body.parameters()}
+    # the critic's gradient does not reach the actor body
+    model(torch.randn(3, 4))[1].sum().backward()
+    assert all(p.grad is None for p in model.actor_body.parameters())

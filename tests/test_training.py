@@ -1,0 +1,174 @@
+"""Training runs end to end on every backend; sync runs are bit-for-bit reproducible; resume is
+exact; checkpoints round-trip and refuse unsafe or foreign files."""
+
+import csv
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from a3c import A3C, evaluate_policy
+from a3c.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def small(tmp_path, **kw):
+    base = dict(total_steps=3_000, eval_interval=1_000, eval_episodes=2, checkpoint_interval=1_000,
+                progress=False, tensorboard=False, run_dir=str(tmp_path), workers=2,
+                envs_per_worker=2, n_steps=5, log_interval=0.0)
+    base.update(kw)
+    return base
+
+
+def read_rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def weights(agent):
+    return torch.cat([p.detach().reshape(-1) for p in agent.model.parameters()])
+
+
+@pytest.mark.parametrize("backend, start_method", [
+    ("sync", None), ("threads", None), ("processes", "fork"), ("processes", "spawn"),
+    ("processes", "forkserver"),
+])
+def test_every_backend_trains_and_writes_the_run_directory(tmp_path, backend, start_method):
+    agent = A3C("CartPole-v1", **small(tmp_path, backend=backend, start_method=start_method))
+    before = weights(agent).clone()
+    agent.learn()
+    run = agent.run_dir
+    assert agent.global_step >= 3_000 and agent.updates > 0
+    assert not torch.equal(before, weights(agent))
+    for name in ("config.json", "episodes.csv", "eval.csv", "updates.csv", "summary.json",
+                 "learning_curve.png", "checkpoints/final.pt"):
+        assert (run / name).exists(), name
+    episodes = read_rows(run / "episodes.csv")
+    assert episodes and {row["rank"] for row in episodes} == {"0", "1"}
+    assert all(float(row["return"]) == float(row["length"]) for row in episodes)  # CartPole: +1
+    evals = read_rows(run / "eval.csv")
+    assert len(evals) >= 2  # at least one during training and the final one
+    updates = read_rows(run / "updates.csv")
+    assert updates and all(np.isfinite(float(r["loss/value"])) for r in updates)
+
+
+def test_continuous_actions_train(tmp_path):
+    agent = A3C("Pendulum-v1", **small(tmp_path, backend="sync", normalize_obs=True))
+    agent.learn()
+    assert agent.model.obs_rms.count.item() == agent.global_step
+    action, state = agent.predict(np.zeros(3, dtype=np.float32))
+    assert action.shape == (1,) and state is None and -2.0 <= action[0] <= 2.0
+
+
+def test_sync_backend_is_bit_for_bit_reproducible(tmp_path):
+    runs = [A3C("CartPole-v1", **small(tmp_path, backend="sync", seed=s)).learn() for s in (3, 3, 4)]
+    assert torch.equal(weights(runs[0]), weights(runs[1]))
+    assert not torch.equal(weights(runs[0]), weights(runs[2]))
+    ep = [[(r["rank"], r["return"]) for r in read_rows(a.run_dir / "episodes.csv")]
+          for a in runs[:2]]
+    assert ep[0] == ep[1]
+
+
+def test_resume_continues_step_count_optimizer_state_and_schedule(tmp_path):
+    config = small(tmp_path, backend="sync", lr_schedule="linear", total_steps=2_000,
+                   run_name="run")
+    first = A3C("CartPole-v1", **config).learn()
+    saved = load_checkpoint(first.run_dir / "checkpoints" / "final.pt")
+    assert saved["global_step"] == first.global_step >= 2_000
+
+    resumed = A3C.resume(first.run_dir, total_steps=4_000)
+    assert resumed.global_step == saved["global_step"] and resumed.updates == saved["updates"]
+    for name in ("square_avg",):
+        for a, b in zip(resumed.optimizer_states[0][name], saved["optimizers"][0][name]):
+            assert torch.equal(a, b)
+    assert torch.equal(weights(resumed), weights(first))
+    resumed.learn()
+    assert resumed.global_step >= 4_000
+    steps = [int(r["global_step"]) for r in read_rows(first.run_dir / "updates.csv")]
+    assert max(steps) >= 4_000 and min(steps) < 2_000  # one log continued, not restarted
+    # the schedule continued from the saved position: lr at the end is near zero, not lr0
+    last_lr = float(read_rows(first.run_dir / "updates.csv")[-1]["lr"])
+    assert last_lr < 0.1 * config.get("lr", 1e-3)
+
+
+def test_resume_picks_the_newest_complete_checkpoint(tmp_path):
+    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync", run_name="r")).learn()
+    folder = agent.run_dir / "checkpoints"
+    (folder / "step_9999999999.pt").write_bytes(b"half-written")
+    assert latest_checkpoint(agent.run_dir) == folder / "final.pt"
+
+
+def test_save_load_round_trip_gives_the_same_actions(tmp_path):
+    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync")).learn()
+    agent.save(tmp_path / "agent.pt")
+    loaded = A3C.load(tmp_path / "agent.pt")
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    assert np.array_equal(agent.predict(obs, deterministic=True)[0],
+                          loaded.predict(obs, deterministic=True)[0])
+    assert loaded.global_step == agent.global_step
+    assert evaluate_policy(loaded, n_episodes=2) == evaluate_policy(agent, n_episodes=2)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    _Exploit.marker = marker
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "a3c-checkpoint", "payload": _Exploit()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_truncated_and_foreign_files_give_clear_errors(tmp_path):
+    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync")).learn()
+    good = (agent.run_dir / "checkpoints" / "final.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupted"):
+        load_checkpoint(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not an a3c checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    (tmp_path / "pickle.pt").write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "pickle.pt")
+
+
+def test_checkpoint_for_another_network_is_refused(tmp_path):
+    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync", hidden_sizes=(16,)))
+    agent.save(tmp_path / "a.pt")
+    data = load_checkpoint(tmp_path / "a.pt")
+    data["config"]["hidden_sizes"] = [32]
+    torch.save(data, tmp_path / "b.pt")
+    with pytest.raises(CheckpointError, match="does not fit the network"):
+        A3C.load(tmp_path / "b.pt")
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_custom_env_from_a_user_module_with_spawn(tmp_path, monkeypatch, start_method):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(FIXTURES), *sys.path]))
+    agent = A3C("TwoStep-v0", **small(tmp_path, env_module="custom_envs", backend="processes",
+                                       start_method=start_method, total_steps=1_000))
+    agent.learn()
+    assert agent.global_step >= 1_000
+    # Gymnasium's own "module:Env" form
+    agent = A3C("custom_envs:TwoStep-v0", **small(tmp_path, backend="processes",
+                                                  start_method=start_method, total_steps=500))
+    agent.learn()
+
+
+def test_sb3_evaluate_policy_accepts_our_agent(tmp_path):
+    sb3 = pytest.importorskip("stable_baselines3.common.evaluation")
+    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync")).learn()
+    mean, std = sb3.evaluate_policy(agent, agent.env, n_eval_episodes=3, deterministic=True)
+    assert mean > 0 and std >= 0
