@@ -19,21 +19,46 @@ def test_env_id_picks_its_preset_and_overrides_win():
 
 def test_seed_presets_match_the_seed_programs():
     cartpole = resolve_config(preset="seed-cartpole")
-    assert (cartpole.workers, cartpole.optimizer, cartpole.lr, cartpole.n_steps, cartpole.gamma,
-            cartpole.reward_scale, cartpole.value_loss, cartpole.hidden_sizes) == (
-        3, "adam", 2e-4, 5, 0.98, 0.01, "huber", (256,))
+    assert (
+        cartpole.workers,
+        cartpole.optimizer,
+        cartpole.lr,
+        cartpole.n_steps,
+        cartpole.gamma,
+        cartpole.reward_scale,
+        cartpole.value_loss,
+        cartpole.hidden_sizes,
+    ) == (3, "adam", 2e-4, 5, 0.98, 0.01, "huber", (256,))
     assert cartpole.max_grad_norm is None and not cartpole.shared_optimizer
     pendulum = resolve_config(preset="seed-pendulum")
-    assert (pendulum.workers, pendulum.hidden_sizes, pendulum.value_hidden_sizes,
-            pendulum.activation, pendulum.lr, pendulum.value_lr, pendulum.gamma,
-            pendulum.n_steps, pendulum.reward_scale, pendulum.std_mode) == (
-        4, (200,), (100,), "relu6", 1e-4, 1e-3, 0.9, 10, 0.1, "softplus")
+    assert (
+        pendulum.workers,
+        pendulum.hidden_sizes,
+        pendulum.value_hidden_sizes,
+        pendulum.activation,
+        pendulum.lr,
+        pendulum.value_lr,
+        pendulum.gamma,
+        pendulum.n_steps,
+        pendulum.reward_scale,
+        pendulum.std_mode,
+    ) == (4, (200,), (100,), "relu6", 1e-4, 1e-3, 0.9, 10, 0.1, "softplus")
 
 
-@pytest.mark.parametrize("field, value", [
-    ("lr", -1.0), ("gamma", 0.0), ("gamma", 1.5), ("workers", 0), ("backend", "mpi"),
-    ("n_steps", 0), ("gae_lambda", 2.0), ("optimizer", "sgd"), ("hidden_sizes", ()),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("lr", -1.0),
+        ("gamma", 0.0),
+        ("gamma", 1.5),
+        ("workers", 0),
+        ("backend", "mpi"),
+        ("n_steps", 0),
+        ("gae_lambda", 2.0),
+        ("optimizer", "sgd"),
+        ("hidden_sizes", ()),
+    ],
+)
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"{field}={value!r}"):
         Config(**{field: value}).validate()

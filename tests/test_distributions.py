@@ -59,11 +59,14 @@ def test_discrete_start_offset_reaches_the_env():
     assert dist.to_env(torch.tensor([0, 2])).tolist() == [-1, 1]
 
 
-@pytest.mark.parametrize("space", [
-    gym.spaces.MultiBinary(3),
-    gym.spaces.Box(-np.inf, np.inf, (2,)),
-    gym.spaces.Dict({"a": gym.spaces.Discrete(2)}),
-])
+@pytest.mark.parametrize(
+    "space",
+    [
+        gym.spaces.MultiBinary(3),
+        gym.spaces.Box(-np.inf, np.inf, (2,)),
+        gym.spaces.Dict({"a": gym.spaces.Discrete(2)}),
+    ],
+)
 def test_unsupported_action_spaces_are_named(space):
     with pytest.raises(ValueError, match="action space"):
         make_distribution(space)

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_model
 
 from a3c.networks import RunningMeanStd
-
-from helpers import tiny_model
 
 
 def test_running_mean_std_merges_batches_exactly():

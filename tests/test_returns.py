@@ -78,16 +78,18 @@ def test_termination_does_not_bootstrap_but_truncation_does():
 def test_n_step_returns_match_naive_loop(seed):
     rewards, _, next_values, terminated, truncated = random_rollout(seed)
     ours = n_step_returns(t(rewards), t(next_values), t(terminated), t(truncated), 0.93)
-    np.testing.assert_allclose(ours.numpy(), naive_returns(rewards, next_values, terminated,
-                                                           truncated, 0.93), rtol=1e-12)
+    np.testing.assert_allclose(
+        ours.numpy(), naive_returns(rewards, next_values, terminated, truncated, 0.93), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("seed", range(20))
 @pytest.mark.parametrize("lam", [0.0, 0.5, 0.95])
 def test_gae_matches_naive_loop(seed, lam):
     rewards, values, next_values, terminated, truncated = random_rollout(seed)
-    ours = gae_advantages(t(rewards), t(values), t(next_values), t(terminated), t(truncated),
-                          0.97, lam)
+    ours = gae_advantages(
+        t(rewards), t(values), t(next_values), t(terminated), t(truncated), 0.97, lam
+    )
     expected = naive_gae(rewards, values, next_values, terminated, truncated, 0.97, lam)
     np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-12, atol=1e-12)
 
@@ -97,15 +99,17 @@ def test_gae_with_lambda_one_is_the_n_step_return(seed):
     rewards, values, next_values, terminated, truncated = random_rollout(seed)
     # Within an episode, next_values[t] must be values[t+1] for the identity to hold.
     next_values[:-1] = np.where(terminated[:-1] | truncated[:-1], next_values[:-1], values[1:])
-    adv = gae_advantages(t(rewards), t(values), t(next_values), t(terminated), t(truncated),
-                         0.99, 1.0)
+    adv = gae_advantages(
+        t(rewards), t(values), t(next_values), t(terminated), t(truncated), 0.99, 1.0
+    )
     R = n_step_returns(t(rewards), t(next_values), t(terminated), t(truncated), 0.99)
     np.testing.assert_allclose((adv + t(values)).numpy(), R.numpy(), rtol=1e-10, atol=1e-10)
 
 
 def test_gae_with_lambda_zero_is_the_td_error():
     rewards, values, next_values, terminated, truncated = random_rollout(3)
-    adv = gae_advantages(t(rewards), t(values), t(next_values), t(terminated), t(truncated),
-                         0.9, 0.0)
+    adv = gae_advantages(
+        t(rewards), t(values), t(next_values), t(terminated), t(truncated), 0.9, 0.0
+    )
     td = rewards + 0.9 * np.where(terminated, 0.0, next_values) - values
     np.testing.assert_allclose(adv.numpy(), td, rtol=1e-12)

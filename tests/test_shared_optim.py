@@ -5,13 +5,12 @@ import multiprocessing
 
 import pytest
 import torch
+from helpers import tiny_model
 from torch import nn
 
 from a3c.global_model import SharedGlobalModel
 from a3c.shared_optim import SharedAdam, SharedRMSprop
 from a3c.worker import local_gradients
-
-from helpers import tiny_model
 
 
 def grads_sequence(params, steps, seed=0):
@@ -19,12 +18,19 @@ def grads_sequence(params, steps, seed=0):
     return [[torch.randn(p.shape, generator=g) for p in params] for _ in range(steps)]
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (lambda ps: SharedRMSprop(ps, alpha=0.95, eps=1e-3),
-     lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.95, eps=1e-3)),
-    (lambda ps: SharedAdam(ps, betas=(0.8, 0.99), eps=1e-6),
-     lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-6)),
-])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (
+            lambda ps: SharedRMSprop(ps, alpha=0.95, eps=1e-3),
+            lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.95, eps=1e-3),
+        ),
+        (
+            lambda ps: SharedAdam(ps, betas=(0.8, 0.99), eps=1e-6),
+            lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-6),
+        ),
+    ],
+)
 def test_single_process_update_equals_torch_optim(ours, theirs):
     torch.manual_seed(0)
     a = nn.Linear(5, 3)
@@ -73,8 +79,15 @@ def test_updates_from_two_processes_both_land(start_method):
     before = model.actor_body[0].weight.detach().clone()
     params = list(model.parameters())
     optimizer = SharedRMSprop(params, alpha=0.9, eps=1e-8)
-    gm = SharedGlobalModel(model, [optimizer], 0.01, "constant", 10_000,
-                           counter_lock=ctx.Lock(), update_lock=ctx.Lock())
+    gm = SharedGlobalModel(
+        model,
+        [optimizer],
+        0.01,
+        "constant",
+        10_000,
+        counter_lock=ctx.Lock(),
+        update_lock=ctx.Lock(),
+    )
     children = [ctx.Process(target=_push_from_child, args=(gm, c, 7)) for c in (0, 1)]
     for child in children:
         child.start()

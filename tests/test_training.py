@@ -18,9 +18,19 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def small(tmp_path, **kw):
-    base = dict(total_steps=3_000, eval_interval=1_000, eval_episodes=2, checkpoint_interval=1_000,
-                progress=False, tensorboard=False, run_dir=str(tmp_path), workers=2,
-                envs_per_worker=2, n_steps=5, log_interval=0.0)
+    base = dict(
+        total_steps=3_000,
+        eval_interval=1_000,
+        eval_episodes=2,
+        checkpoint_interval=1_000,
+        progress=False,
+        tensorboard=False,
+        run_dir=str(tmp_path),
+        workers=2,
+        envs_per_worker=2,
+        n_steps=5,
+        log_interval=0.0,
+    )
     base.update(kw)
     return base
 
@@ -34,10 +44,16 @@ def weights(agent):
     return torch.cat([p.detach().reshape(-1) for p in agent.model.parameters()])
 
 
-@pytest.mark.parametrize("backend, start_method", [
-    ("sync", None), ("threads", None), ("processes", "fork"), ("processes", "spawn"),
-    ("processes", "forkserver"),
-])
+@pytest.mark.parametrize(
+    "backend, start_method",
+    [
+        ("sync", None),
+        ("threads", None),
+        ("processes", "fork"),
+        ("processes", "spawn"),
+        ("processes", "forkserver"),
+    ],
+)
 def test_every_backend_trains_and_writes_the_run_directory(tmp_path, backend, start_method):
     agent = A3C("CartPole-v1", **small(tmp_path, backend=backend, start_method=start_method))
     before = weights(agent).clone()
@@ -45,8 +61,15 @@ def test_every_backend_trains_and_writes_the_run_directory(tmp_path, backend, st
     run = agent.run_dir
     assert agent.global_step >= 3_000 and agent.updates > 0
     assert not torch.equal(before, weights(agent))
-    for name in ("config.json", "episodes.csv", "eval.csv", "updates.csv", "summary.json",
-                 "learning_curve.png", "checkpoints/final.pt"):
+    for name in (
+        "config.json",
+        "episodes.csv",
+        "eval.csv",
+        "updates.csv",
+        "summary.json",
+        "learning_curve.png",
+        "checkpoints/final.pt",
+    ):
         assert (run / name).exists(), name
     episodes = read_rows(run / "episodes.csv")
     assert episodes and {row["rank"] for row in episodes} == {"0", "1"}
@@ -66,17 +89,21 @@ def test_continuous_actions_train(tmp_path):
 
 
 def test_sync_backend_is_bit_for_bit_reproducible(tmp_path):
-    runs = [A3C("CartPole-v1", **small(tmp_path, backend="sync", seed=s)).learn() for s in (3, 3, 4)]
+    runs = [
+        A3C("CartPole-v1", **small(tmp_path, backend="sync", seed=s)).learn() for s in (3, 3, 4)
+    ]
     assert torch.equal(weights(runs[0]), weights(runs[1]))
     assert not torch.equal(weights(runs[0]), weights(runs[2]))
-    ep = [[(r["rank"], r["return"]) for r in read_rows(a.run_dir / "episodes.csv")]
-          for a in runs[:2]]
+    ep = [
+        [(r["rank"], r["return"]) for r in read_rows(a.run_dir / "episodes.csv")] for a in runs[:2]
+    ]
     assert ep[0] == ep[1]
 
 
 def test_resume_continues_step_count_optimizer_state_and_schedule(tmp_path):
-    config = small(tmp_path, backend="sync", lr_schedule="linear", total_steps=2_000,
-                   run_name="run")
+    config = small(
+        tmp_path, backend="sync", lr_schedule="linear", total_steps=2_000, run_name="run"
+    )
     first = A3C("CartPole-v1", **config).learn()
     saved = load_checkpoint(first.run_dir / "checkpoints" / "final.pt")
     assert saved["global_step"] == first.global_step >= 2_000
@@ -108,8 +135,9 @@ def test_save_load_round_trip_gives_the_same_actions(tmp_path):
     agent.save(tmp_path / "agent.pt")
     loaded = A3C.load(tmp_path / "agent.pt")
     obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
-    assert np.array_equal(agent.predict(obs, deterministic=True)[0],
-                          loaded.predict(obs, deterministic=True)[0])
+    assert np.array_equal(
+        agent.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
+    )
     assert loaded.global_step == agent.global_step
     assert evaluate_policy(loaded, n_episodes=2) == evaluate_policy(agent, n_episodes=2)
 
@@ -157,13 +185,23 @@ def test_checkpoint_for_another_network_is_refused(tmp_path):
 def test_custom_env_from_a_user_module_with_spawn(tmp_path, monkeypatch, start_method):
     monkeypatch.syspath_prepend(str(FIXTURES))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(FIXTURES), *sys.path]))
-    agent = A3C("TwoStep-v0", **small(tmp_path, env_module="custom_envs", backend="processes",
-                                       start_method=start_method, total_steps=1_000))
+    agent = A3C(
+        "TwoStep-v0",
+        **small(
+            tmp_path,
+            env_module="custom_envs",
+            backend="processes",
+            start_method=start_method,
+            total_steps=1_000,
+        ),
+    )
     agent.learn()
     assert agent.global_step >= 1_000
     # Gymnasium's own "module:Env" form
-    agent = A3C("custom_envs:TwoStep-v0", **small(tmp_path, backend="processes",
-                                                  start_method=start_method, total_steps=500))
+    agent = A3C(
+        "custom_envs:TwoStep-v0",
+        **small(tmp_path, backend="processes", start_method=start_method, total_steps=500),
+    )
     agent.learn()
 
 

@@ -29,8 +29,14 @@ class A3C:
     when there is one); keyword arguments override any :class:`~a3c.Config` field.
     """
 
-    def __init__(self, env: str | None = None, preset: str | None = None, *,
-                 config: Config | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        env: str | None = None,
+        preset: str | None = None,
+        *,
+        config: Config | None = None,
+        **overrides: Any,
+    ) -> None:
         if config is None:
             config = resolve_config(env, preset, **overrides)
         self.config = config.validate()
@@ -64,9 +70,17 @@ class A3C:
             self.run_dir = Path(run_dir)
         elif self.run_dir is None:
             self.run_dir = Path(self.config.run_dir) / self._default_run_name()
-        trainer = Trainer(self.config, self.model, self.observation_space, self.action_space,
-                          self.run_dir, self.optimizer_states, self.global_step, self.updates,
-                          self.wall_time)
+        trainer = Trainer(
+            self.config,
+            self.model,
+            self.observation_space,
+            self.action_space,
+            self.run_dir,
+            self.optimizer_states,
+            self.global_step,
+            self.updates,
+            self.wall_time,
+        )
         try:
             self.summary = trainer.run()
         finally:

@@ -20,8 +20,15 @@ import torch
 
 FORMAT = "a3c-checkpoint"
 VERSION = 1
-REQUIRED = ("model", "optimizers", "global_step", "updates", "config", "observation_space",
-            "action_space")
+REQUIRED = (
+    "model",
+    "optimizers",
+    "global_step",
+    "updates",
+    "config",
+    "observation_space",
+    "action_space",
+)
 
 
 class CheckpointError(ValueError):
@@ -64,8 +71,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an a3c checkpoint")
     if data.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {data.get('version')}, "
-                              f"this a3c reads version {VERSION}")
+        raise CheckpointError(
+            f"{path} has checkpoint version {data.get('version')}, this a3c reads version {VERSION}"
+        )
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise CheckpointError(f"{path} lacks {', '.join(missing)}")

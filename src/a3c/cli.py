@@ -33,8 +33,12 @@ def _int_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str,
-                                             "tuple[int, ...]": _int_tuple}
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "tuple[int, ...]": _int_tuple,
+}
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -47,30 +51,50 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         help_text = f"{field.metadata['help']} (default: {getattr(defaults, field.name)!r})"
         annotation = str(field.type)
         if annotation == "bool":
-            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=help_text)
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
             continue
         base = annotation.replace(" | None", "")
         parse = _PARSERS[base]
         if annotation.endswith("| None"):
             parse = _optional(parse)
-        parser.add_argument(flag, dest=field.name, type=parse, default=argparse.SUPPRESS,
-                            choices=field.metadata.get("choices"), help=help_text,
-                            metavar=field.name.upper())
+        parser.add_argument(
+            flag,
+            dest=field.name,
+            type=parse,
+            default=argparse.SUPPRESS,
+            choices=field.metadata.get("choices"),
+            help=help_text,
+            metavar=field.name.upper(),
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="a3c", description="Asynchronous Advantage Actor-Critic on Gymnasium environments.")
+        prog="a3c", description="Asynchronous Advantage Actor-Critic on Gymnasium environments."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train an agent (or resume a run)",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train = commands.add_parser(
+        "train",
+        help="train an agent (or resume a run)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     train.add_argument("env", nargs="?", help="Gymnasium environment id, e.g. CartPole-v1")
-    train.add_argument("--preset", help="bundled preset name or path to a TOML file "
-                       f"({', '.join(available_presets())})")
-    train.add_argument("--resume", metavar="RUN_DIR",
-                       help="continue a run from its newest checkpoint, in the same directory")
+    train.add_argument(
+        "--preset",
+        help=f"bundled preset name or path to a TOML file ({', '.join(available_presets())})",
+    )
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run from its newest checkpoint, in the same directory",
+    )
     add_config_options(train)
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint")
@@ -83,8 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser("plot", help="plot learning curves of run directories to PNG")
     plot.add_argument("runs", nargs="+", help="run directories")
-    plot.add_argument("--out", help="PNG path (default: RUN/learning_curve.png for one run, "
-                      "learning_curves.png for several)")
+    plot.add_argument(
+        "--out",
+        help="PNG path (default: RUN/learning_curve.png for one run, "
+        "learning_curves.png for several)",
+    )
     plot.add_argument("--labels", help="comma-separated labels, one per run")
     plot.add_argument("--window", type=int, default=100, help="episodes in the rolling mean")
     plot.add_argument("--title")
@@ -98,11 +125,14 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
     if args.resume:
         if args.env or args.preset:
-            raise ValueError("--resume takes the environment and preset from the run; "
-                             "give other options only")
+            raise ValueError(
+                "--resume takes the environment and preset from the run; give other options only"
+            )
         agent = A3C.resume(args.resume, **overrides)
-        print(f"resuming {args.resume} at step {agent.global_step:,} of "
-              f"{agent.config.total_steps:,}", file=sys.stderr)
+        print(
+            f"resuming {args.resume} at step {agent.global_step:,} of {agent.config.total_steps:,}",
+            file=sys.stderr,
+        )
     else:
         if args.env is None and args.preset is None:
             raise ValueError("give an environment id (e.g. CartPole-v1), --preset, or --resume")
@@ -128,12 +158,21 @@ def _eval(args: argparse.Namespace) -> int:
     factory = EnvFactory(args.env, agent.config.env_module) if args.env else agent.env_factory
     result = run_episodes(agent.model, factory, args.episodes, not args.stochastic, args.seed)
     if args.json:
-        print(json.dumps({"mean_return": result.mean, "std_return": result.std,
-                          "returns": result.returns.tolist(),
-                          "lengths": result.lengths.tolist()}))
+        print(
+            json.dumps(
+                {
+                    "mean_return": result.mean,
+                    "std_return": result.std,
+                    "returns": result.returns.tolist(),
+                    "lengths": result.lengths.tolist(),
+                }
+            )
+        )
     else:
-        print(f"{factory.env_id}: mean return {result.mean:.2f} +/- {result.std:.2f} over "
-              f"{args.episodes} episodes ({'stochastic' if args.stochastic else 'deterministic'})")
+        print(
+            f"{factory.env_id}: mean return {result.mean:.2f} +/- {result.std:.2f} over "
+            f"{args.episodes} episodes ({'stochastic' if args.stochastic else 'deterministic'})"
+        )
     return 0
 
 
@@ -143,8 +182,11 @@ def _plot(args: argparse.Namespace) -> int:
     for run in args.runs:
         if not (Path(run) / "episodes.csv").exists():
             raise ValueError(f"{run} is not a run directory (no episodes.csv)")
-    out = args.out or (str(Path(args.runs[0]) / "learning_curve.png") if len(args.runs) == 1
-                       else "learning_curves.png")
+    out = args.out or (
+        str(Path(args.runs[0]) / "learning_curve.png")
+        if len(args.runs) == 1
+        else "learning_curves.png"
+    )
     labels = args.labels.split(",") if args.labels else None
     print(plot_runs(args.runs, out, labels, args.window, args.title))
     return 0

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 BACKENDS = ("processes", "threads", "sync")
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -50,42 +51,59 @@ class Config:
     optimizer: str = _f("rmsprop", "Shared optimizer.", choices=("rmsprop", "adam"))
     lr: float = _f(7e-4, "Learning rate.")
     value_lr: float | None = _f(None, "Learning rate of critic-only parameters (default: lr).")
-    lr_schedule: str = _f("constant", "'linear' anneals to 0 at total_steps.",
-                          choices=("constant", "linear"))
+    lr_schedule: str = _f(
+        "constant", "'linear' anneals to 0 at total_steps.", choices=("constant", "linear")
+    )
     rms_alpha: float = _f(0.99, "RMSprop decay of the squared-gradient average.")
     adam_beta1: float = _f(0.9, "Adam beta1.")
     adam_beta2: float = _f(0.999, "Adam beta2.")
     optim_eps: float = _f(1e-5, "Optimizer epsilon.")
-    shared_optimizer: bool = _f(True, "Share optimizer statistics across workers (the paper); "
-                                      "--no-shared-optimizer gives each worker its own.")
+    shared_optimizer: bool = _f(
+        True,
+        "Share optimizer statistics across workers (the paper); "
+        "--no-shared-optimizer gives each worker its own.",
+    )
     lock: bool = _f(False, "Serialise updates of the global model with a lock (default: Hogwild).")
     # --- network -----------------------------------------------------------------------------
     hidden_sizes: tuple[int, ...] = _f((64, 64), "Hidden layer sizes, e.g. 64,64.")
-    activation: str = _f("tanh", "Hidden activation.",
-                         choices=("tanh", "relu", "relu6", "elu", "silu"))
-    shared_trunk: bool = _f(True, "Actor and critic share hidden layers (--no-shared-trunk: "
-                                  "separate networks).")
+    activation: str = _f(
+        "tanh", "Hidden activation.", choices=("tanh", "relu", "relu6", "elu", "silu")
+    )
+    shared_trunk: bool = _f(
+        True, "Actor and critic share hidden layers (--no-shared-trunk: separate networks)."
+    )
     value_hidden_sizes: tuple[int, ...] | None = _f(
         None, "Critic hidden sizes when the trunk is not shared (default: hidden_sizes)."
     )
-    init: str = _f("orthogonal", "Weight initialisation.", choices=("orthogonal", "normal", "torch"))
-    gaussian_mean: str = _f("tanh", "Box actions: mean = tanh scaled to the bounds, or linear.",
-                            choices=("tanh", "linear"))
-    std_mode: str = _f("state_independent", "Box actions: std from a learned log-std or from "
-                       "softplus of a head.", choices=("state_independent", "softplus"))
+    init: str = _f(
+        "orthogonal", "Weight initialisation.", choices=("orthogonal", "normal", "torch")
+    )
+    gaussian_mean: str = _f(
+        "tanh",
+        "Box actions: mean = tanh scaled to the bounds, or linear.",
+        choices=("tanh", "linear"),
+    )
+    std_mode: str = _f(
+        "state_independent",
+        "Box actions: std from a learned log-std or from softplus of a head.",
+        choices=("state_independent", "softplus"),
+    )
     init_log_std: float = _f(0.0, "Initial log-std (state_independent).")
     min_std: float = _f(1e-3, "Floor on the standard deviation.")
     # --- execution ---------------------------------------------------------------------------
     workers: int = _f(2, "Number of asynchronous actor-learners.")
     envs_per_worker: int = _f(1, "Environments each worker steps together (batched inference).")
     backend: str = _f("processes", "How workers run.", choices=BACKENDS)
-    start_method: str | None = _f(None, "multiprocessing start method (default: the platform's).",
-                                  choices=START_METHODS)
+    start_method: str | None = _f(
+        None, "multiprocessing start method (default: the platform's).", choices=START_METHODS
+    )
     # --- evaluation, logging, checkpoints ----------------------------------------------------
     eval_interval: int = _f(25_000, "Evaluate the global policy every this many steps (0: never).")
     eval_episodes: int = _f(10, "Episodes per evaluation.")
     eval_deterministic: bool = _f(True, "Evaluate with the most likely action.")
-    checkpoint_interval: int = _f(100_000, "Save a checkpoint every this many steps (0: final only).")
+    checkpoint_interval: int = _f(
+        100_000, "Save a checkpoint every this many steps (0: final only)."
+    )
     run_dir: str = _f("runs", "Folder in which each run gets its own directory.")
     run_name: str | None = _f(None, "Name of the run directory (default: env-seed-time).")
     tensorboard: bool = _f(True, "Write TensorBoard event files.")
@@ -96,11 +114,18 @@ class Config:
     # ------------------------------------------------------------------------------------------
     def validate(self) -> Config:
         """Raise ``ValueError`` naming the field and value of the first invalid setting."""
+
         def bad(name: str, why: str) -> ValueError:
             return ValueError(f"invalid config: {name}={getattr(self, name)!r}: {why}")
 
-        for name in ("total_steps", "n_steps", "workers", "envs_per_worker", "eval_episodes",
-                     "stop_window"):
+        for name in (
+            "total_steps",
+            "n_steps",
+            "workers",
+            "envs_per_worker",
+            "eval_episodes",
+            "stop_window",
+        ):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
         for name in ("eval_interval", "checkpoint_interval"):
@@ -142,7 +167,9 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
@@ -153,8 +180,10 @@ class Config:
             raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
         values = {}
         for name, value in data.items():
-            if isinstance(value, str) and value.lower() == "none" and "None" in str(
-                known[name].type
+            if (
+                isinstance(value, str)
+                and value.lower() == "none"
+                and "None" in str(known[name].type)
             ):
                 value = None  # TOML has no null
             if name in ("hidden_sizes", "value_hidden_sizes") and value is not None:
@@ -173,6 +202,7 @@ class Config:
 # ----------------------------------------------------------------------------------------------
 # Presets: src/a3c/presets/<name>.toml. A preset named after an environment id (CartPole-v1) is
 # the default for that environment.
+
 
 def available_presets() -> list[str]:
     folder = resources.files("a3c") / "presets"
@@ -218,10 +248,7 @@ def resolve_config(
         values["preset"] = preset
     if env_id is not None:
         if preset is not None and values.get("env_id", env_id) != env_id:
-            raise ValueError(
-                f"preset {preset!r} is for {values['env_id']!r}, not {env_id!r}"
-            )
+            raise ValueError(f"preset {preset!r} is for {values['env_id']!r}, not {env_id!r}")
         values["env_id"] = env_id
     values.update(overrides)
     return Config.from_dict(values).validate()
-

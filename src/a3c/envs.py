@@ -34,8 +34,11 @@ class EnvFactory:
             kwargs["max_episode_steps"] = self.max_episode_steps
         try:
             return gym.make(self.env_id, **kwargs)
-        except (gym.error.NameNotFound, gym.error.NamespaceNotFound,
-                gym.error.VersionNotFound) as exc:
+        except (
+            gym.error.NameNotFound,
+            gym.error.NamespaceNotFound,
+            gym.error.VersionNotFound,
+        ) as exc:
             close = difflib.get_close_matches(self.env_id, list(gym.registry), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"unknown environment {self.env_id!r}{hint}") from exc
@@ -50,7 +53,8 @@ def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
     if isinstance(action_space, gym.spaces.Discrete):
         return
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-        if np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high)):
+        bounds = np.concatenate([action_space.low, action_space.high])
+        if np.all(np.isfinite(bounds)):
             return
     raise ValueError(
         f"unsupported action space {action_space}: a3c supports Discrete and 1-D Box actions "
@@ -140,8 +144,14 @@ class EnvGroup:
                 self.episode_lengths[i] = 0
                 o, _ = env.reset()
             obs.append(o)
-        return GroupStep(np.stack(obs).astype(np.float32, copy=False), rewards, terminated,
-                         truncated, final_obs, finished)
+        return GroupStep(
+            np.stack(obs).astype(np.float32, copy=False),
+            rewards,
+            terminated,
+            truncated,
+            final_obs,
+            finished,
+        )
 
     def close(self) -> None:
         for env in self.envs:

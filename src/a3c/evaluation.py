@@ -6,7 +6,7 @@ The evaluator follows the global step counter (a step cadence, not a sleep-based
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +101,7 @@ def run_evaluator(
     stop: StopFlag,
     start_time: float,
     poll_interval: float = 0.05,
-) -> Iterator[None]:
+) -> Generator[None, None, None]:
     """Evaluate the global policy each time the step counter crosses a multiple of
     ``eval_interval``, until training ends. Emits ``("eval", {...})`` records."""
     import time
@@ -115,8 +115,13 @@ def run_evaluator(
             break
         if step >= next_eval:
             global_model.pull(local_model)
-            result = run_episodes(local_model, env_factory, config.eval_episodes,
-                                  config.eval_deterministic, config.seed + EVAL_SEED_OFFSET)
+            result = run_episodes(
+                local_model,
+                env_factory,
+                config.eval_episodes,
+                config.eval_deterministic,
+                config.seed + EVAL_SEED_OFFSET,
+            )
             records.put(("eval", eval_record(result, step, time.time() - start_time)))
             next_eval = (step // interval + 1) * interval
         elif poll_interval > 0:

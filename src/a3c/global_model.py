@@ -34,8 +34,13 @@ class GlobalModel(Protocol):
 
     def pull(self, local_model: ActorCritic) -> None: ...
 
-    def push(self, rank: int, grads: Sequence[Tensor] | None, steps: int,
-             observations: Tensor | None = None) -> float: ...
+    def push(
+        self,
+        rank: int,
+        grads: Sequence[Tensor] | None,
+        steps: int,
+        observations: Tensor | None = None,
+    ) -> float: ...
 
 
 def learning_rate(base_lr: float, schedule: str, step: int, total_steps: int) -> float:
@@ -64,7 +69,7 @@ class SharedGlobalModel:
         update_lock: LockLike | None = None,
     ) -> None:
         self.model = model.share_memory()
-        self.params = list(model.parameters())
+        self.params: list[Tensor] = list(model.parameters())
         self.optimizers = [opt.share_memory() for opt in optimizers]
         self.base_lr = base_lr
         self.lr_schedule = lr_schedule
@@ -95,13 +100,18 @@ class SharedGlobalModel:
     @torch.no_grad()
     def pull(self, local_model: ActorCritic) -> None:
         """theta' <- theta: copy global weights (and normaliser statistics) into ``local_model``."""
-        for local, shared in zip(local_model.parameters(), self.params, strict=True):
-            local.copy_(shared)
-        for local, shared in zip(local_model.buffers(), self.model.buffers(), strict=True):
-            local.copy_(shared)
+        for param, shared in zip(local_model.parameters(), self.params, strict=True):
+            param.copy_(shared)
+        for buffer, shared in zip(local_model.buffers(), self.model.buffers(), strict=True):
+            buffer.copy_(shared)
 
-    def push(self, rank: int, grads: Sequence[Tensor] | None, steps: int,
-             observations: Tensor | None = None) -> float:
+    def push(
+        self,
+        rank: int,
+        grads: Sequence[Tensor] | None,
+        steps: int,
+        observations: Tensor | None = None,
+    ) -> float:
         """Apply a worker's gradients with the shared optimizer; count its ``steps``.
 
         ``grads=None`` counts the steps without updating (a rejected, non-finite update).

@@ -18,8 +18,20 @@ import numpy as np
 
 EPISODE_FIELDS = ("wall_time", "global_step", "rank", "return", "length")
 EVAL_FIELDS = ("wall_time", "global_step", "mean_return", "std_return", "mean_length", "episodes")
-UPDATE_FIELDS = ("wall_time", "global_step", "rank", "updates", "skipped", "steps", "lr",
-                 "loss/policy", "loss/value", "loss/entropy", "grad_norm", "perf/steps_per_s")
+UPDATE_FIELDS = (
+    "wall_time",
+    "global_step",
+    "rank",
+    "updates",
+    "skipped",
+    "steps",
+    "lr",
+    "loss/policy",
+    "loss/value",
+    "loss/entropy",
+    "grad_norm",
+    "perf/steps_per_s",
+)
 
 
 class _CsvLog:
@@ -74,8 +86,14 @@ class Monitor:
         if progress:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", unit_scale=True,
-                            dynamic_ncols=True, smoothing=0.1)
+            self.bar = tqdm(
+                total=total_steps,
+                initial=start_step,
+                unit="step",
+                unit_scale=True,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
         self._bar_step = start_step
         self._last_postfix = 0.0
 
@@ -103,15 +121,20 @@ class Monitor:
 
     def _episodes(self, rows: list[tuple[float, int, int, float, int]]) -> None:
         for wall_time, step, rank, ret, length in rows:
-            self.episodes_log.writer.writerow((f"{wall_time:.3f}", step, rank, f"{ret:.6g}", length))
+            self.episodes_log.writer.writerow(
+                (f"{wall_time:.3f}", step, rank, f"{ret:.6g}", length)
+            )
             self.episodes += 1
             self.recent.append(ret)
             self.last100.append(ret)
             if len(self.last100) == 100:
                 self.best_last100 = max(self.best_last100, float(np.mean(self.last100)))
-            if (self.solved is None and self.stop_at_return is not None
-                    and len(self.recent) == self.recent.maxlen
-                    and np.mean(self.recent) >= self.stop_at_return):
+            if (
+                self.solved is None
+                and self.stop_at_return is not None
+                and len(self.recent) == self.recent.maxlen
+                and np.mean(self.recent) >= self.stop_at_return
+            ):
                 self.solved = (wall_time, step)
         if self.tb is not None and rows:
             step = max(r[1] for r in rows)

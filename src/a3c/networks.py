@@ -6,6 +6,7 @@ pulled by workers with the weights, and saved and loaded with them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,6 +32,10 @@ class RunningMeanStd(nn.Module):
     ``count`` starts at zero: until the first update the normaliser is the identity.
     """
 
+    mean: Tensor
+    var: Tensor
+    count: Tensor
+
     def __init__(self, shape: tuple[int, ...], clip: float = 10.0, eps: float = 1e-8) -> None:
         super().__init__()
         self.clip = clip
@@ -47,7 +52,7 @@ class RunningMeanStd(nn.Module):
     @torch.no_grad()
     def update(self, batch: Tensor) -> None:
         """Merge a batch of observations (first dimension = samples) into the statistics."""
-        batch = batch.to(torch.float64).reshape(-1, *self.mean.shape)
+        batch = batch.to(torch.float64).reshape(-1, *tuple(self.mean.shape))
         n = batch.shape[0]
         if n == 0:
             return
@@ -77,6 +82,9 @@ class ActorCritic(nn.Module):
     (seed 000: ``mu = tanh * bound``) or linear, and a standard deviation from ``softplus`` of a
     head (seed 000) or from a learned state-independent log-std, floored at ``min_std``.
     """
+
+    action_center: Tensor
+    action_half_range: Tensor
 
     def __init__(
         self,
@@ -135,9 +143,7 @@ class ActorCritic(nn.Module):
     def _initialise(self, init: str, activation: str) -> None:
         if init == "torch":
             return
-        gain = nn.init.calculate_gain(
-            {"relu6": "relu", "elu": "relu", "silu": "relu"}.get(activation, activation)
-        )
+        gain = 5.0 / 3 if activation == "tanh" else math.sqrt(2.0)  # calculate_gain's values
         heads = {self.policy_head: 0.01, self.value_head: 1.0}
         if self.std_head is not None:
             heads[self.std_head] = 0.01
@@ -164,7 +170,7 @@ class ActorCritic(nn.Module):
     def _features(self, obs: Tensor) -> Tensor:
         obs = obs.reshape(obs.shape[0], -1)
         if self.obs_rms is not None:
-            obs = self.obs_rms(obs.reshape(obs.shape[0], *self.obs_rms.mean.shape)).reshape(
+            obs = self.obs_rms(obs.reshape(obs.shape[0], *tuple(self.obs_rms.mean.shape))).reshape(
                 obs.shape[0], -1
             )
         return obs
@@ -195,4 +201,3 @@ class ActorCritic(nn.Module):
             assert self.log_std is not None
             std = self.log_std.exp().clamp_min(self.min_std).expand_as(mean)
         return (mean, std)
-

@@ -52,15 +52,25 @@ def plot_runs(
             order = np.argsort(episodes["wall_time"], kind="stable")
             ret = episodes["return"][order]
             smooth = rolling_mean(ret, window)
-            for ax, x in ((by_step, episodes["global_step"][order]),
-                          (by_time, episodes["wall_time"][order])):
+            for ax, x in (
+                (by_step, episodes["global_step"][order]),
+                (by_time, episodes["wall_time"][order]),
+            ):
                 ax.plot(x, ret, ".", color=color, alpha=0.08, markersize=2)
                 ax.plot(x, smooth, color=color, label=f"{label}: train (last {window})")
         evals = read_csv(run_dir / "eval.csv")
         if evals and len(evals["mean_return"]):
             for ax, x in ((by_step, evals["global_step"]), (by_time, evals["wall_time"])):
-                ax.errorbar(x, evals["mean_return"], yerr=evals["std_return"], fmt="o--",
-                            color=color, markersize=4, capsize=2, label=f"{label}: eval")
+                ax.errorbar(
+                    x,
+                    evals["mean_return"],
+                    yerr=evals["std_return"],
+                    fmt="o--",
+                    color=color,
+                    markersize=4,
+                    capsize=2,
+                    label=f"{label}: eval",
+                )
     by_step.set_xlabel("environment steps")
     by_time.set_xlabel("wall time (s)")
     for ax in (by_step, by_time):

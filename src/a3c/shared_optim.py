@@ -76,12 +76,15 @@ class SharedOptimizer(ABC):
         for name, tensors in self.state.items():
             saved = state[name]
             if len(saved) != len(tensors):
-                raise ValueError(f"optimizer state {name!r} has {len(saved)} tensors, expected "
-                                 f"{len(tensors)}")
+                raise ValueError(
+                    f"optimizer state {name!r} has {len(saved)} tensors, expected {len(tensors)}"
+                )
             for dst, src in zip(tensors, saved, strict=True):
                 if dst.shape != src.shape:
-                    raise ValueError(f"optimizer state {name!r}: shape {tuple(src.shape)} does not "
-                                     f"match {tuple(dst.shape)}")
+                    raise ValueError(
+                        f"optimizer state {name!r}: shape {tuple(src.shape)} does not "
+                        f"match {tuple(dst.shape)}"
+                    )
                 dst.copy_(src)
 
 
@@ -111,7 +114,7 @@ class SharedRMSprop(SharedOptimizer):
 
 
 class SharedAdam(SharedOptimizer):
-    """Adam (Kingma and Ba, 2015) with shared moments and a shared step count (seed 003's choice)."""
+    """Adam (Kingma and Ba, 2015), moments and step count shared (seed 003's optimizer)."""
 
     statistics = ("exp_avg", "exp_avg_sq")
 
@@ -134,6 +137,3 @@ class SharedAdam(SharedOptimizer):
         step_size = lr / (1 - beta1**t)
         denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**t)).add_(self.eps)
         param.addcdiv_(exp_avg, denom, value=-step_size)
-
-
-OPTIMIZERS: dict[str, type[SharedOptimizer]] = {"rmsprop": SharedRMSprop, "adam": SharedAdam}

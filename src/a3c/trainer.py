@@ -26,7 +26,7 @@ from a3c.global_model import SharedGlobalModel
 from a3c.monitor import Monitor
 from a3c.networks import ActorCritic
 from a3c.plots import plot_runs
-from a3c.shared_optim import OPTIMIZERS, SharedOptimizer
+from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop
 from a3c.worker import run_worker
 
 
@@ -34,8 +34,9 @@ class TrainingError(RuntimeError):
     """A worker or the evaluator failed; the run directory holds a checkpoint of the last state."""
 
 
-def build_model(config: Config, observation_space: gym.Space, action_space: gym.Space
-                ) -> ActorCritic:
+def build_model(
+    config: Config, observation_space: gym.Space, action_space: gym.Space
+) -> ActorCritic:
     return ActorCritic(
         tuple(observation_space.shape or ()),
         make_distribution(action_space),
@@ -62,10 +63,15 @@ def build_optimizers(config: Config, model: ActorCritic) -> list[SharedOptimizer
 
     def make() -> SharedOptimizer:
         if config.optimizer == "rmsprop":
-            return OPTIMIZERS["rmsprop"](params, alpha=config.rms_alpha, eps=config.optim_eps,
-                                         lr_scales=lr_scales)
-        return OPTIMIZERS["adam"](params, betas=(config.adam_beta1, config.adam_beta2),
-                                  eps=config.optim_eps, lr_scales=lr_scales)
+            return SharedRMSprop(
+                params, alpha=config.rms_alpha, eps=config.optim_eps, lr_scales=lr_scales
+            )
+        return SharedAdam(
+            params,
+            betas=(config.adam_beta1, config.adam_beta2),
+            eps=config.optim_eps,
+            lr_scales=lr_scales,
+        )
 
     return [make() for _ in range(count)]
 
@@ -122,9 +128,11 @@ class Trainer:
         self.optimizers = build_optimizers(config, model)
         if optimizer_states is not None:
             if len(optimizer_states) != len(self.optimizers):
-                raise ValueError(f"checkpoint has {len(optimizer_states)} optimizer states, the "
-                                 f"config needs {len(self.optimizers)} (shared_optimizer/workers "
-                                 "changed?)")
+                raise ValueError(
+                    f"checkpoint has {len(optimizer_states)} optimizer states, the "
+                    f"config needs {len(self.optimizers)} (shared_optimizer/workers "
+                    "changed?)"
+                )
             for opt, state in zip(self.optimizers, optimizer_states, strict=True):
                 opt.load_state_dict(state)
         self.start_step = global_step
@@ -153,21 +161,34 @@ class Trainer:
         check_cores(config.workers, config.backend)
         backend = make_backend(config.backend, config.start_method)
         global_model = SharedGlobalModel(
-            self.model, self.optimizers, config.lr, config.lr_schedule, config.total_steps,
-            counter_lock=backend.lock(), update_lock=backend.lock() if config.lock else None,
+            self.model,
+            self.optimizers,
+            config.lr,
+            config.lr_schedule,
+            config.total_steps,
+            counter_lock=backend.lock(),
+            update_lock=backend.lock() if config.lock else None,
         )
         global_model.set_counters(self.start_step, self.start_updates)
         records, stop = backend.queue(), backend.event()
         start_time = time.time() - self.wall_offset
         common = (config, global_model, self.env_factory, records, stop, start_time)
-        tasks = [Task(f"worker-{rank}", run_worker, (rank, *common))
-                 for rank in range(config.workers)]
+        tasks = [
+            Task(f"worker-{rank}", run_worker, (rank, *common)) for rank in range(config.workers)
+        ]
         if config.eval_interval > 0:
             poll_interval = 0.05 if backend.tasks_may_wait else 0.0
             tasks.append(Task("evaluator", run_evaluator, (*common, poll_interval)))
 
-        monitor = Monitor(self.run_dir, config.total_steps, self.start_step, config.tensorboard,
-                          config.progress, config.stop_at_return, config.stop_window)
+        monitor = Monitor(
+            self.run_dir,
+            config.total_steps,
+            self.start_step,
+            config.tensorboard,
+            config.progress,
+            config.stop_at_return,
+            config.stop_window,
+        )
         interval = config.checkpoint_interval
         next_checkpoint = [(self.start_step // interval + 1) * interval if interval else None]
 
@@ -184,8 +205,10 @@ class Trainer:
             step = global_model.global_step
             monitor.progress(step)
             if next_checkpoint[0] is not None and step >= next_checkpoint[0]:
-                save_checkpoint(self.payload(global_model, time.time() - start_time),
-                                checkpoint_path(self.run_dir, step))
+                save_checkpoint(
+                    self.payload(global_model, time.time() - start_time),
+                    checkpoint_path(self.run_dir, step),
+                )
                 next_checkpoint[0] = (step // interval + 1) * interval
             monitor.flush()
 
@@ -201,8 +224,13 @@ class Trainer:
             save_checkpoint(self.final_state, self.run_dir / "checkpoints" / "final.pt")
             final_eval = None
             if config.eval_interval > 0 and not failures:
-                result = run_episodes(global_model.model, self.env_factory, config.eval_episodes,
-                                      config.eval_deterministic, config.seed + EVAL_SEED_OFFSET)
+                result = run_episodes(
+                    global_model.model,
+                    self.env_factory,
+                    config.eval_episodes,
+                    config.eval_deterministic,
+                    config.seed + EVAL_SEED_OFFSET,
+                )
                 final_eval = eval_record(result, global_model.global_step, wall_time)
                 monitor.log_eval(final_eval)
             monitor.close()
@@ -223,7 +251,10 @@ class Trainer:
         plot_runs([self.run_dir], self.run_dir / "learning_curve.png", title=config.env_id)
         if failures or monitor.errors:
             details = "\n".join(f"{name}: {msg}" for name, msg in monitor.errors) or "\n".join(
-                f"{f.name}: {f.message}" for f in failures)
-            raise TrainingError(f"training failed; last state saved in {self.run_dir}/checkpoints"
-                                f"/final.pt\n{details}")
+                f"{f.name}: {f.message}" for f in failures
+            )
+            raise TrainingError(
+                f"training failed; last state saved in {self.run_dir}/checkpoints"
+                f"/final.pt\n{details}"
+            )
         return summary

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,7 +45,7 @@ def run_worker(
     records: RecordSink,
     stop: StopFlag,
     start_time: float,
-) -> Iterator[None]:
+) -> Generator[None, None, None]:
     """Actor-learner ``rank``: repeat pull -> roll out -> returns -> loss -> push until done."""
     sample_seed, env_seed = worker_seeds(config.seed, rank, global_model.global_step)
     generator = torch.Generator().manual_seed(sample_seed)
@@ -57,7 +57,7 @@ def run_worker(
     obs_shape = envs.observation_space.shape
     log = WorkerLog(rank, records, config.log_interval, start_time)
 
-    obs_buf = torch.empty((T, N, *obs_shape))
+    obs_buf = torch.empty((T, N, *tuple(obs_shape or ())))
     action_buf = torch.empty((T, N, *dist.action_shape), dtype=dist.action_dtype)
     reward_buf = torch.empty((T, N))
     value_buf = torch.empty((T, N))
@@ -85,7 +85,7 @@ def run_worker(
                     # A time limit is not a terminal state: bootstrap from the final observation.
                     cut = np.flatnonzero(step.truncated)
                     if cut.size:
-                        final = torch.from_numpy(np.stack([step.final_obs[i] for i in cut]))
+                        final = torch.from_numpy(np.stack([step.final_obs[int(i)] for i in cut]))
                         truncated_value_buf[t, cut] = local_model.value(final)
                     if step.finished:
                         log.episodes(step.finished, global_model.global_step + (t + 1) * N)
@@ -96,20 +96,33 @@ def run_worker(
 
             # n-step returns R_t = r_t + gamma * R_{t+1}, and advantages R_t - V(s_t).
             if config.gae_lambda == 1.0:
-                returns = n_step_returns(reward_buf, next_values, terminated_buf,
-                                         truncated_buf, config.gamma)
+                returns = n_step_returns(
+                    reward_buf, next_values, terminated_buf, truncated_buf, config.gamma
+                )
                 advantages = returns - value_buf
             else:
-                advantages = gae_advantages(reward_buf, value_buf, next_values, terminated_buf,
-                                            truncated_buf, config.gamma, config.gae_lambda)
+                advantages = gae_advantages(
+                    reward_buf,
+                    value_buf,
+                    next_values,
+                    terminated_buf,
+                    truncated_buf,
+                    config.gamma,
+                    config.gae_lambda,
+                )
                 returns = advantages + value_buf
 
             # Accumulate gradients wrt theta' of the policy, value and entropy terms.
             dist_params, values = local_model(obs_buf.flatten(0, 1))
             actions = action_buf.flatten(0, 1)
             loss = a3c_loss(
-                dist.log_prob(dist_params, actions), dist.entropy(dist_params), values,
-                returns.flatten(), advantages.flatten(), config.vf_coef, config.ent_coef,
+                dist.log_prob(dist_params, actions),
+                dist.entropy(dist_params),
+                values,
+                returns.flatten(),
+                advantages.flatten(),
+                config.vf_coef,
+                config.ent_coef,
                 config.value_loss,
             )
             grads = local_gradients(loss.total, params)
@@ -118,7 +131,9 @@ def run_worker(
             # Perform asynchronous update of theta using the gradients (shared optimizer).
             finite = math.isfinite(grad_norm) and math.isfinite(float(loss.total.detach()))
             lr = global_model.push(
-                rank, grads if finite else None, T * N,
+                rank,
+                grads if finite else None,
+                T * N,
                 obs_buf.flatten(0, 1) if config.normalize_obs else None,
             )
             log.update(T * N, loss, grad_norm, lr, finite, global_model.global_step)
@@ -163,11 +178,13 @@ class WorkerLog:
 
     def episodes(self, finished: list[tuple[float, int]], global_step: int) -> None:
         now = time.time() - self.start_time
-        self.pending_episodes.extend((now, global_step, self.rank, ret, length)
-                                     for ret, length in finished)
+        self.pending_episodes.extend(
+            (now, global_step, self.rank, ret, length) for ret, length in finished
+        )
 
-    def update(self, steps: int, loss: Any, grad_norm: float, lr: float, applied: bool,
-               global_step: int) -> None:
+    def update(
+        self, steps: int, loss: Any, grad_norm: float, lr: float, applied: bool, global_step: int
+    ) -> None:
         self.steps += steps
         self.lr = lr
         self.global_step = global_step
@@ -189,8 +206,14 @@ class WorkerLog:
             self.pending_episodes = []
         if self.steps:
             stats = {k: v / max(self.n_updates, 1) for k, v in self.sums.items()}
-            stats.update(rank=self.rank, updates=self.n_updates, skipped=self.skipped,
-                         steps=self.steps, lr=self.lr, global_step=self.global_step,
-                         time=self.last_flush - self.start_time)
+            stats.update(
+                rank=self.rank,
+                updates=self.n_updates,
+                skipped=self.skipped,
+                steps=self.steps,
+                lr=self.lr,
+                global_step=self.global_step,
+                time=self.last_flush - self.start_time,
+            )
             self.records.put(("updates", stats))
             self._reset_stats()

@@ -23,5 +23,12 @@ def make_backend(name: str, start_method: str | None = None) -> Backend:
     raise ValueError(f"unknown backend {name!r}: expected processes, threads or sync")
 
 
-__all__ = ["Backend", "ProcessesBackend", "SyncBackend", "Task", "TaskFailure", "ThreadsBackend",
-           "make_backend"]
+__all__ = [
+    "Backend",
+    "ProcessesBackend",
+    "SyncBackend",
+    "Task",
+    "TaskFailure",
+    "ThreadsBackend",
+    "make_backend",
+]

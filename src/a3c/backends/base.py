@@ -6,7 +6,7 @@ import queue
 import threading
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ class Task:
     """A named generator function and its arguments (picklable for the processes backend)."""
 
     name: str
-    fn: Callable[..., Iterator[None]]
+    fn: Callable[..., Generator[None, None, None]]
     args: tuple[Any, ...]
 
 

@@ -25,7 +25,7 @@ class ProcessesBackend(Backend):
     name = "processes"
 
     def __init__(self, start_method: str | None = None) -> None:
-        self.context = mp.get_context(start_method)
+        self.context: Any = mp.get_context(start_method)
 
     def lock(self) -> Any:
         return self.context.Lock()
@@ -39,8 +39,12 @@ class ProcessesBackend(Backend):
     def run(
         self, tasks: list[Task], records: Any, poll: Callable[[float], None]
     ) -> list[TaskFailure]:
-        processes = [self.context.Process(target=_process_main, args=(task, records),
-                                          name=task.name, daemon=True) for task in tasks]
+        processes = [
+            self.context.Process(
+                target=_process_main, args=(task, records), name=task.name, daemon=True
+            )
+            for task in tasks
+        ]
         failures: list[TaskFailure] = []
         try:
             for process in processes:
@@ -59,4 +63,3 @@ class ProcessesBackend(Backend):
             if process.exitcode != 0:
                 failures.append(TaskFailure(task.name, f"exit code {process.exitcode}"))
         return failures
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import torch
@@ -20,7 +20,9 @@ class SyncBackend(Backend):
     ) -> list[TaskFailure]:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # the same numerics whatever the machine
-        running = [(task, task.fn(*task.args)) for task in tasks]
+        running: list[tuple[Task, Generator[None, None, None]]] = [
+            (task, task.fn(*task.args)) for task in tasks
+        ]
         failures: list[TaskFailure] = []
         try:
             while running:

@@ -29,8 +29,9 @@ class ThreadsBackend(Backend):
             except BaseException as exc:
                 failures.append(TaskFailure(task.name, repr(exc)))
 
-        threads = [threading.Thread(target=target, args=(t,), name=t.name, daemon=True)
-                   for t in tasks]
+        threads = [
+            threading.Thread(target=target, args=(t,), name=t.name, daemon=True) for t in tasks
+        ]
         try:
             for thread in threads:
                 thread.start()

@@ -1,0 +1,33 @@
+"""Real learning: the tuned CartPole preset reaches Gymnasium's threshold (last-100 mean 475)."""
+
+import pytest
+
+from a3c import A3C
+
+
+@pytest.mark.slow
+def test_cartpole_preset_solves(tmp_path):
+    agent = A3C("CartPole-v1", seed=0, run_dir=str(tmp_path), progress=False, tensorboard=False)
+    agent.learn()
+    summary = agent.summary
+    assert summary.solved_step is not None, summary
+    assert summary.best_mean_last100 >= 475
+    assert summary.final_eval_mean >= 475  # the deterministic policy, on separate episodes
+
+
+@pytest.mark.slow
+def test_learns_with_threads_and_rmsprop_unshared(tmp_path):
+    """The other paths: threads backend, one optimizer per worker."""
+    agent = A3C(
+        "CartPole-v1",
+        seed=1,
+        backend="threads",
+        shared_optimizer=False,
+        stop_at_return=195.0,
+        run_dir=str(tmp_path),
+        progress=False,
+        tensorboard=False,
+        total_steps=300_000,
+    )
+    agent.learn()
+    assert agent.summary.solved_step is not None, agent.summary
