@@ -210,3 +210,30 @@ def test_sb3_evaluate_policy_accepts_our_agent(tmp_path):
     agent = A3C("CartPole-v1", **small(tmp_path, backend="sync")).learn()
     mean, std = sb3.evaluate_policy(agent, agent.env, n_eval_episodes=3, deterministic=True)
     assert mean > 0 and std >= 0
+
+
+@pytest.mark.parametrize("backend", ["threads", "processes"])
+def test_stop_threshold_agrees_with_the_chronological_episode_log(tmp_path, backend):
+    """Workers report in batches; the monitor must still judge the true last-N window."""
+    from benchmarks.presets import first_crossing
+
+    agent = A3C(
+        "CartPole-v1",
+        **small(
+            tmp_path,
+            backend=backend,
+            total_steps=200_000,
+            log_interval=0.2,
+            stop_at_return=60.0,
+            stop_window=20,
+        ),
+    )
+    agent.learn()
+    summary = agent.summary
+    assert summary.solved_step is not None and summary.global_step < 200_000
+    times = [float(r["wall_time"]) for r in read_rows(agent.run_dir / "episodes.csv")]
+    assert times == sorted(times)
+    assert first_crossing(agent.run_dir, 60.0, window=20) == (
+        pytest.approx(summary.solved_wall_time, abs=1e-3),
+        summary.solved_step,
+    )

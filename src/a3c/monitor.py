@@ -8,6 +8,7 @@ and TensorBoard event files under ``tb/``.
 from __future__ import annotations
 
 import csv
+import heapq
 import time
 import warnings
 from collections import deque
@@ -55,13 +56,22 @@ def _fmt(value: Any) -> Any:
 
 
 class Monitor:
-    """Consumes records; knows the recent training returns and whether the run is solved."""
+    """Consumes records; knows the recent training returns and whether the run is solved.
+
+    Workers send their episodes in batches, so records from different workers arrive out of
+    chronological order. Each worker's own records are in order, and its ``updates`` record
+    carries the time of its flush: once every worker has reported past time ``t`` (the
+    watermark), every episode that ended before ``t`` is known. Episodes are settled in wall-time
+    order up to the watermark, so ``episodes.csv`` is chronological and the "last 100 episodes"
+    window is the true one, the same that an offline reading of the file computes.
+    """
 
     def __init__(
         self,
         run_dir: Path,
         total_steps: int,
         start_step: int,
+        workers: int,
         tensorboard: bool = True,
         progress: bool = True,
         stop_at_return: float | None = None,
@@ -75,6 +85,9 @@ class Monitor:
         self.recent: deque[float] = deque(maxlen=stop_window)
         self.last100: deque[float] = deque(maxlen=100)
         self.episodes = 0
+        self.workers = workers
+        self.watermarks: dict[int, float] = {}
+        self.pending: list[tuple[float, int, int, float, int]] = []  # heap by wall time
         self.errors: list[tuple[str, str]] = []
         self.solved: tuple[float, int] | None = None  # (wall_time, global_step) when reached
         self.best_last100 = -np.inf
@@ -111,15 +124,23 @@ class Monitor:
     def handle(self, record: tuple[Any, ...]) -> None:
         kind = record[0]
         if kind == "episodes":
-            self._episodes(record[1])
+            for row in record[1]:
+                heapq.heappush(self.pending, row)
         elif kind == "updates":
             self._updates(record[1])
+            self.watermarks[record[1]["rank"]] = record[1]["time"]
+            if len(self.watermarks) == self.workers:
+                self.settle(min(self.watermarks.values()))
         elif kind == "eval":
             self.log_eval(record[1])
         elif kind == "error":
             self.errors.append((record[1], record[2]))
 
-    def _episodes(self, rows: list[tuple[float, int, int, float, int]]) -> None:
+    def settle(self, until: float = float("inf")) -> None:
+        """Log, in wall-time order, the pending episodes that ended at or before ``until``."""
+        rows = []
+        while self.pending and self.pending[0][0] <= until:
+            rows.append(heapq.heappop(self.pending))
         for wall_time, step, rank, ret, length in rows:
             self.episodes_log.writer.writerow(
                 (f"{wall_time:.3f}", step, rank, f"{ret:.6g}", length)
@@ -185,6 +206,7 @@ class Monitor:
             log.file.flush()
 
     def close(self) -> None:
+        self.settle()
         if self.bar is not None:
             self.bar.close()
         for log in (self.episodes_log, self.eval_log, self.updates_log):

@@ -184,6 +184,7 @@ class Trainer:
             self.run_dir,
             config.total_steps,
             self.start_step,
+            config.workers,
             config.tensorboard,
             config.progress,
             config.stop_at_return,
