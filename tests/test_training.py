@@ -237,3 +237,18 @@ def test_stop_threshold_agrees_with_the_chronological_episode_log(tmp_path, back
         pytest.approx(summary.solved_wall_time, abs=1e-3),
         summary.solved_step,
     )
+
+
+@pytest.mark.parametrize("backend", ["sync", "threads"])
+def test_a_failing_environment_fails_the_run_and_keeps_a_checkpoint(tmp_path, monkeypatch, backend):
+    from a3c.trainer import TrainingError
+
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    agent = A3C(
+        "Crashing-v0",
+        **small(tmp_path, env_module="custom_envs", backend=backend, run_name="crash"),
+    )
+    with pytest.raises(TrainingError, match=r"(?s)worker-.*environment exploded"):
+        agent.learn()
+    saved = load_checkpoint(tmp_path / "crash" / "checkpoints" / "final.pt")
+    assert 0 < saved["global_step"] < 3_000

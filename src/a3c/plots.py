@@ -76,7 +76,8 @@ def plot_runs(
     for ax in (by_step, by_time):
         ax.set_ylabel("episode return")
         ax.grid(alpha=0.3)
-    by_step.legend(fontsize=7, loc="best")
+    if by_step.get_legend_handles_labels()[0]:
+        by_step.legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

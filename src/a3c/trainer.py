@@ -213,9 +213,10 @@ class Trainer:
                 next_checkpoint[0] = (step // interval + 1) * interval
             monitor.flush()
 
-        failures = []
+        failures, completed = [], False
         try:
             failures = backend.run(tasks, records, poll)
+            completed = not failures and not monitor.errors
         except KeyboardInterrupt:
             stop.set()
             raise
@@ -224,7 +225,7 @@ class Trainer:
             self.final_state = self.payload(global_model, wall_time)
             save_checkpoint(self.final_state, self.run_dir / "checkpoints" / "final.pt")
             final_eval = None
-            if config.eval_interval > 0 and not failures:
+            if config.eval_interval > 0 and completed:  # not after an interrupt or a failure
                 result = run_episodes(
                     global_model.model,
                     self.env_factory,

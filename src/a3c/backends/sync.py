@@ -34,7 +34,10 @@ class SyncBackend(Backend):
                         running.remove(entry)
                     except Exception:
                         running.remove(entry)
-                        failures.append(TaskFailure(task.name, traceback.format_exc()))
+                        message = traceback.format_exc()
+                        failures.append(TaskFailure(task.name, message))
+                        # Like the other backends: the trainer stops the rest on this record.
+                        records.put(("error", task.name, message))
                 poll(0.0)
         finally:
             for _, steps in running:
