@@ -11,9 +11,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from a3c.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from a3c.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    make_payload,
+    save_checkpoint,
+)
 from a3c.config import Config, resolve_config
-from a3c.envs import EnvFactory, check_spaces, space_from_dict, space_to_dict
+from a3c.envs import EnvFactory, check_spaces, space_from_dict
 from a3c.networks import ActorCritic
 from a3c.trainer import Trainer, TrainingSummary, build_model
 
@@ -121,17 +127,16 @@ class A3C:
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Save weights, optimizer statistics, counters and config (atomic, code-free)."""
-        payload = {
-            "model": self.model.state_dict(),
-            "optimizers": self.optimizer_states or [],
-            "global_step": self.global_step,
-            "updates": self.updates,
-            "wall_time": self.wall_time,
-            "config": self.config.to_dict(),
-            "observation_space": space_to_dict(self.observation_space),
-            "action_space": space_to_dict(self.action_space),
-            "rng": {"torch": torch.get_rng_state()},
-        }
+        payload = make_payload(
+            self.config,
+            self.observation_space,
+            self.action_space,
+            self.model,
+            self.optimizer_states or [],
+            self.global_step,
+            self.updates,
+            self.wall_time,
+        )
         return save_checkpoint(payload, path)
 
     @classmethod

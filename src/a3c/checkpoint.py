@@ -16,7 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import torch
+from torch import nn
+
+from a3c.config import Config
+from a3c.envs import space_to_dict
 
 FORMAT = "a3c-checkpoint"
 VERSION = 1
@@ -78,6 +83,30 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"{path} lacks {', '.join(missing)}")
     return data
+
+
+def make_payload(
+    config: Config,
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    model: nn.Module,
+    optimizer_states: list[dict[str, Any]],
+    global_step: int,
+    updates: int,
+    wall_time: float,
+) -> dict[str, Any]:
+    """Everything a checkpoint holds, as tensors and plain data (copies, not live tensors)."""
+    return {
+        "model": {k: v.clone() for k, v in model.state_dict().items()},
+        "optimizers": optimizer_states,
+        "global_step": global_step,
+        "updates": updates,
+        "wall_time": wall_time,
+        "config": config.to_dict(),
+        "observation_space": space_to_dict(observation_space),
+        "action_space": space_to_dict(action_space),
+        "rng": {"torch": torch.get_rng_state()},
+    }
 
 
 _STEP_NAME = re.compile(r"step_(\d+)\.pt$")

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import torch
 
 from a3c.backends import Task, make_backend
-from a3c.checkpoint import checkpoint_path, save_checkpoint
+from a3c.checkpoint import checkpoint_path, make_payload, save_checkpoint
 from a3c.config import Config
 from a3c.distributions import make_distribution
-from a3c.envs import EnvFactory, space_to_dict
+from a3c.envs import EnvFactory
 from a3c.evaluation import EVAL_SEED_OFFSET, eval_record, run_episodes, run_evaluator
 from a3c.global_model import SharedGlobalModel
 from a3c.monitor import Monitor
@@ -142,17 +141,16 @@ class Trainer:
         self.final_state: dict[str, Any] | None = None  # the last payload saved, once run
 
     def payload(self, global_model: SharedGlobalModel, wall_time: float) -> dict[str, Any]:
-        return {
-            "model": {k: v.clone() for k, v in global_model.model.state_dict().items()},
-            "optimizers": [opt.state_dict() for opt in global_model.optimizers],
-            "global_step": global_model.global_step,
-            "updates": global_model.updates,
-            "wall_time": wall_time,
-            "config": self.config.to_dict(),
-            "observation_space": space_to_dict(self.observation_space),
-            "action_space": space_to_dict(self.action_space),
-            "rng": {"torch": torch.get_rng_state()},
-        }
+        return make_payload(
+            self.config,
+            self.observation_space,
+            self.action_space,
+            global_model.model,
+            [opt.state_dict() for opt in global_model.optimizers],
+            global_model.global_step,
+            global_model.updates,
+            wall_time,
+        )
 
     def run(self) -> TrainingSummary:
         config = self.config
