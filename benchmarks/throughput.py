@@ -40,9 +40,17 @@ def ours(env_id: str, steps: int, workers: int) -> float:
     from a3c import A3C
 
     with tempfile.TemporaryDirectory() as tmp:
-        agent = A3C(env_id, workers=workers, total_steps=steps, eval_interval=0,
-                    tensorboard=False, progress=False, stop_at_return=None, run_dir=tmp,
-                    checkpoint_interval=0)
+        agent = A3C(
+            env_id,
+            workers=workers,
+            total_steps=steps,
+            eval_interval=0,
+            tensorboard=False,
+            progress=False,
+            stop_at_return=None,
+            run_dir=tmp,
+            checkpoint_interval=0,
+        )
         agent.learn()
         assert agent.summary is not None
         return agent.summary.global_step / agent.summary.wall_time
@@ -85,20 +93,35 @@ def main() -> None:
         return
 
     def measure(what: str, arg: str = "0") -> float:
-        out = subprocess.run([sys.executable, "-m", "benchmarks.throughput", "--env", args.env,
-                              "--steps", str(args.steps), "--single", what, arg],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.throughput",
+                "--env",
+                args.env,
+                "--steps",
+                str(args.steps),
+                "--single",
+                what,
+                arg,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode != 0:
             raise SystemExit(f"{what} failed:\n{out.stderr}")
         return float(out.stdout.strip().splitlines()[-1])
 
     rows: list[dict[str, Any]] = []
     print(f"{args.env}, {args.steps:,} steps per run; {machine()}")
-    for name, what, arg in (
-        [("raw env, random actions, 1 core", "raw", "0"), ("SB3 A2C (RL-Zoo)", "sb3", "0")]
-        + [(f"a3c, {w} worker{'s' if w > 1 else ''}", "a3c", str(w))
-           for w in range(1, args.max_workers + 1)]
-    ):
+    for name, what, arg in [
+        ("raw env, random actions, 1 core", "raw", "0"),
+        ("SB3 A2C (RL-Zoo)", "sb3", "0"),
+    ] + [
+        (f"a3c, {w} worker{'s' if w > 1 else ''}", "a3c", str(w))
+        for w in range(1, args.max_workers + 1)
+    ]:
         value = measure(what, arg)
         rows.append({"name": name, "steps_per_s": value})
         print(f"  {name:34s} {value:>10,.0f} steps/s", flush=True)
@@ -108,13 +131,19 @@ def main() -> None:
         f"{best} / SB3 A2C": by_name[best] / by_name["SB3 A2C (RL-Zoo)"],
         f"{best} / 1 worker": by_name[best] / by_name["a3c, 1 worker"],
         f"{best} / raw env on one core": by_name[best] / by_name["raw env, random actions, 1 core"],
-        f"{best} / (raw env x {args.max_workers} cores)":
-            by_name[best] / (args.max_workers * by_name["raw env, random actions, 1 core"]),
+        f"{best} / (raw env x {args.max_workers} cores)": by_name[best]
+        / (args.max_workers * by_name["raw env, random actions, 1 core"]),
     }
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
-    data = {"env": args.env, "steps": args.steps, "machine": machine(),
-            "date": time.strftime("%Y-%m-%d"), "rows": rows, "ratios": ratios}
+    data = {
+        "env": args.env,
+        "steps": args.steps,
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "rows": rows,
+        "ratios": ratios,
+    }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"throughput_{args.env}.json").write_text(json.dumps(data, indent=2) + "\n")
     from benchmarks.report import write_report

@@ -121,7 +121,9 @@ class A3C:
         batch = torch.as_tensor(obs[None] if single else obs)
         params, _ = self.model(batch)
         dist = self.model.distribution
-        actions = dist.to_env(dist.mode(params) if deterministic else dist.sample(params))
+        actions = np.asarray(
+            dist.to_env(dist.mode(params) if deterministic else dist.sample(params))
+        )
         return (actions[0] if single else actions), state
 
     # -- persistence -------------------------------------------------------------------------

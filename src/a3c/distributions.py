@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -45,8 +46,8 @@ class ActionDistribution(ABC):
         """Entropy per batch row."""
 
     @abstractmethod
-    def to_env(self, actions: Tensor) -> np.ndarray:
-        """Actions as the environment takes them (clipped to the bounds for Box spaces)."""
+    def to_env(self, actions: Tensor) -> list[Any]:
+        """One action per row, as the environment takes it (clipped to the bounds for Box)."""
 
 
 class Categorical(ActionDistribution):
@@ -59,9 +60,11 @@ class Categorical(ActionDistribution):
         self.action_dtype = torch.int64
 
     def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
+        # Exponential race (Gumbel-max): argmax(logits - log E), E ~ Exp(1), is distributed as
+        # softmax(logits); half the cost of torch.multinomial on small batches.
         (logits,) = params
-        probs = torch.softmax(logits, dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        races = torch.empty_like(logits).exponential_(generator=generator)
+        return (logits - races.log()).argmax(dim=-1)
 
     def mode(self, params: DistParams) -> Tensor:
         return params[0].argmax(dim=-1)
@@ -74,8 +77,9 @@ class Categorical(ActionDistribution):
         log_p = F.log_softmax(params[0], dim=-1)
         return -(log_p.exp() * log_p).sum(dim=-1)
 
-    def to_env(self, actions: Tensor) -> np.ndarray:
-        return actions.numpy() + self.start
+    def to_env(self, actions: Tensor) -> list[Any]:
+        # Python ints: Discrete.contains checks them much faster than numpy scalars.
+        return (actions + self.start).tolist() if self.start else actions.tolist()
 
 
 class DiagGaussian(ActionDistribution):
@@ -108,8 +112,8 @@ class DiagGaussian(ActionDistribution):
         std = params[1]
         return (0.5 + _LOG_SQRT_2PI + std.log()).sum(dim=-1)
 
-    def to_env(self, actions: Tensor) -> np.ndarray:
-        return np.clip(actions.numpy(), self.low, self.high)
+    def to_env(self, actions: Tensor) -> list[Any]:
+        return list(np.clip(actions.numpy(), self.low, self.high))
 
 
 def make_distribution(action_space: gym.Space) -> ActionDistribution:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +124,7 @@ class EnvGroup:
         self.episode_lengths[:] = 0
         return np.stack(first).astype(np.float32, copy=False)
 
-    def step(self, actions: np.ndarray) -> GroupStep:
+    def step(self, actions: Sequence[Any]) -> GroupStep:
         n = len(self.envs)
         obs = []
         rewards = np.empty(n, dtype=np.float32)

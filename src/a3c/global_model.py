@@ -100,10 +100,10 @@ class SharedGlobalModel:
     @torch.no_grad()
     def pull(self, local_model: ActorCritic) -> None:
         """theta' <- theta: copy global weights (and normaliser statistics) into ``local_model``."""
-        for param, shared in zip(local_model.parameters(), self.params, strict=True):
-            param.copy_(shared)
-        for buffer, shared in zip(local_model.buffers(), self.model.buffers(), strict=True):
-            buffer.copy_(shared)
+        for tensor, shared in zip(
+            local_model.state_tensors(), self.model.state_tensors(), strict=True
+        ):
+            tensor.copy_(shared)
 
     def push(
         self,

@@ -139,6 +139,7 @@ class ActorCritic(nn.Module):
         else:
             raise TypeError(f"unsupported distribution {distribution!r}")
         self._initialise(init, activation)
+        self._state_tensors: list[Tensor] | None = None
 
     def _initialise(self, init: str, activation: str) -> None:
         if init == "torch":
@@ -159,6 +160,13 @@ class ActorCritic(nn.Module):
                 nn.init.zeros_(module.bias)
             else:
                 raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
+
+    def state_tensors(self) -> list[Tensor]:
+        """Parameters then buffers, in a fixed order (listed once: the structure never changes
+        after construction, and walking the module tree on every pull is measurable)."""
+        if self._state_tensors is None:
+            self._state_tensors = [*self.parameters(), *self.buffers()]
+        return self._state_tensors
 
     def value_parameters(self) -> list[nn.Parameter]:
         """Parameters that only the critic uses (they may get their own learning rate)."""

@@ -57,31 +57,33 @@ def run_worker(
     obs_shape = envs.observation_space.shape
     log = WorkerLog(rank, records, config.log_interval, start_time)
 
-    obs_buf = torch.empty((T, N, *tuple(obs_shape or ())))
-    action_buf = torch.empty((T, N, *dist.action_shape), dtype=dist.action_dtype)
-    reward_buf = torch.empty((T, N))
-    value_buf = torch.empty((T, N))
+    # Rollout storage: numpy for what the environments return (cheap row writes), lists for the
+    # network's outputs; one conversion per rollout, not per step.
+    obs_buf = np.empty((T + 1, N, *tuple(obs_shape or ())), dtype=np.float32)
+    reward_buf = np.empty((T, N), dtype=np.float32)
+    terminated_buf = np.empty((T, N), dtype=bool)
+    truncated_buf = np.empty((T, N), dtype=bool)
     truncated_value_buf = torch.zeros((T, N))
-    terminated_buf = torch.empty((T, N), dtype=torch.bool)
-    truncated_buf = torch.empty((T, N), dtype=torch.bool)
 
-    obs = torch.from_numpy(envs.reset())
+    obs_buf[0] = envs.reset()
     try:
         while not stop.is_set() and global_model.global_step < config.total_steps:
             # Synchronise thread-specific parameters theta' = theta.
             global_model.pull(local_model)
 
             # Perform a_t according to policy pi(a_t|s_t; theta') for t_max steps.
+            actions, values = [], []
             with torch.no_grad():
                 for t in range(T):
-                    dist_params, value = local_model(obs)
+                    dist_params, value = local_model(torch.from_numpy(obs_buf[t]))
                     action = dist.sample(dist_params, generator)
                     step = envs.step(dist.to_env(action))
-                    obs_buf[t], action_buf[t], value_buf[t] = obs, action, value
-                    reward_buf[t] = torch.from_numpy(step.rewards) * config.reward_scale
-                    terminated_buf[t] = torch.from_numpy(step.terminated)
-                    truncated_buf[t] = torch.from_numpy(step.truncated)
-                    obs = torch.from_numpy(step.obs)
+                    actions.append(action)
+                    values.append(value)
+                    obs_buf[t + 1] = step.obs
+                    reward_buf[t] = step.rewards
+                    terminated_buf[t] = step.terminated
+                    truncated_buf[t] = step.truncated
                     # A time limit is not a terminal state: bootstrap from the final observation.
                     cut = np.flatnonzero(step.truncated)
                     if cut.size:
@@ -91,34 +93,41 @@ def run_worker(
                         log.episodes(step.finished, global_model.global_step + (t + 1) * N)
                 # V(s_{t+1}): the next row's value, V(s_T) after the last row, and the final
                 # observation's value where an episode was truncated.
-                next_values = torch.cat((value_buf[1:], local_model.value(obs).unsqueeze(0)))
-                next_values = torch.where(truncated_buf, truncated_value_buf, next_values)
+                values.append(local_model.value(torch.from_numpy(obs_buf[T])))
+                all_values = torch.stack(values)
+                value_buf, next_values = all_values[:T], all_values[1:]
+                terminated, truncated = (
+                    torch.from_numpy(terminated_buf),
+                    torch.from_numpy(truncated_buf),
+                )
+                next_values = torch.where(truncated, truncated_value_buf, next_values)
+                truncated_value_buf.zero_()
+                rewards = torch.from_numpy(reward_buf) * config.reward_scale
 
             # n-step returns R_t = r_t + gamma * R_{t+1}, and advantages R_t - V(s_t).
             if config.gae_lambda == 1.0:
-                returns = n_step_returns(
-                    reward_buf, next_values, terminated_buf, truncated_buf, config.gamma
-                )
+                returns = n_step_returns(rewards, next_values, terminated, truncated, config.gamma)
                 advantages = returns - value_buf
             else:
                 advantages = gae_advantages(
-                    reward_buf,
+                    rewards,
                     value_buf,
                     next_values,
-                    terminated_buf,
-                    truncated_buf,
+                    terminated,
+                    truncated,
                     config.gamma,
                     config.gae_lambda,
                 )
                 returns = advantages + value_buf
 
             # Accumulate gradients wrt theta' of the policy, value and entropy terms.
-            dist_params, values = local_model(obs_buf.flatten(0, 1))
-            actions = action_buf.flatten(0, 1)
+            observations = torch.from_numpy(obs_buf[:T]).flatten(0, 1)
+            dist_params, new_values = local_model(observations)
+            batch_actions = torch.stack(actions).flatten(0, 1)
             loss = a3c_loss(
-                dist.log_prob(dist_params, actions),
+                dist.log_prob(dist_params, batch_actions),
                 dist.entropy(dist_params),
-                values,
+                new_values,
                 returns.flatten(),
                 advantages.flatten(),
                 config.vf_coef,
@@ -134,9 +143,10 @@ def run_worker(
                 rank,
                 grads if finite else None,
                 T * N,
-                obs_buf.flatten(0, 1) if config.normalize_obs else None,
+                observations if config.normalize_obs else None,
             )
             log.update(T * N, loss, grad_norm, lr, finite, global_model.global_step)
+            obs_buf[0] = obs_buf[T]  # the next rollout starts where this one ended
             yield
     finally:
         envs.close()
