@@ -69,6 +69,14 @@ def write_report(results: Path = RESULTS) -> Path:
         "benchmark scripts write; every figure below comes from one run of a script, all",
         "contenders of a table measured one after another in that run, on the same machine.",
         "",
+        "Contenders. **a3c**: the environment's preset (`src/a3c/presets/`), processes backend,"
+        " with evaluation, TensorBoard and the progress bar off and a stop at the threshold;"
+        " time from the trainer's start, worker start-up included. **sb3-a2c**, **sb3-ppo**:"
+        " Stable-Baselines3 with the RL-Zoo's hyper-parameters (`benchmarks/peers.py`), stopped"
+        " by a callback on the same 100-episode window; time from the `learn` call; PyTorch's"
+        " default thread count. An unsolved seed counts as infinitely slow in the median time;"
+        " median steps are over solved seeds.",
+        "",
     ]
     for path in sorted(results.glob("time_to_solve_*.json")):
         lines += _time_to_solve(json.loads(path.read_text()), path.stem)
