@@ -82,3 +82,19 @@ def test_config_round_trips_through_json(tmp_path):
     config = resolve_config(preset="seed-pendulum")
     config.save(tmp_path / "c.json")
     assert Config.load(tmp_path / "c.json") == config
+
+
+def test_more_workers_than_cores_warns_with_the_numbers(monkeypatch):
+    import os
+
+    from a3c.trainer import check_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    with pytest.warns(RuntimeWarning, match="5 workers on 2 CPU cores"):
+        check_cores(5, "processes")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_cores(2, "processes")
+        check_cores(5, "sync")  # one process: nothing competes
