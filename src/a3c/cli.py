@@ -137,11 +137,19 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         if args.env is None and args.preset is None:
             raise ValueError("give an environment id (e.g. CartPole-v1), --preset, or --resume")
         agent = A3C(args.env, args.preset, **overrides)
+    from a3c.trainer import TrainingError, TrainingInterrupted
+
     try:
         agent.learn()
-    except KeyboardInterrupt:
+    except TrainingInterrupted as exc:
+        print(f"\n{exc}\nresume with: a3c train --resume {agent.run_dir}", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
         print(f"\ninterrupted; resume with: a3c train --resume {agent.run_dir}", file=sys.stderr)
         return 130
+    except TrainingError as exc:
+        print(f"a3c: error: {exc}", file=sys.stderr)
+        return 1
     summary = agent.summary
     assert summary is not None
     print(json.dumps(summary.to_dict(), indent=2))

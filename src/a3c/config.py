@@ -43,6 +43,9 @@ class Config:
     vf_coef: float = _f(0.5, "Value loss coefficient.")
     value_loss: str = _f("mse", "Critic loss: 'mse' or 'huber'.", choices=("mse", "huber"))
     max_grad_norm: float | None = _f(0.5, "Clip each update's gradient norm (none: no clipping).")
+    max_bad_updates: int = _f(
+        100, "Stop when a worker has this many consecutive non-finite (NaN/Inf) updates."
+    )
     stop_at_return: float | None = _f(
         None, "Stop once the mean return of the last `stop_window` training episodes reaches this."
     )
@@ -125,6 +128,7 @@ class Config:
             "envs_per_worker",
             "eval_episodes",
             "stop_window",
+            "max_bad_updates",
         ):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")

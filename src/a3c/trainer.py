@@ -4,11 +4,15 @@ loop's signature."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
+import signal
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,42 @@ from a3c.worker import run_worker
 
 class TrainingError(RuntimeError):
     """A worker or the evaluator failed; the run directory holds a checkpoint of the last state."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped the run; its final checkpoint was written and logs flushed."""
+
+    def __init__(self, signum: int, run_dir: Path) -> None:
+        self.signum = signum
+        self.run_dir = run_dir
+        super().__init__(
+            f"interrupted by {signal.Signals(signum).name}; final checkpoint in "
+            f"{run_dir}/checkpoints/final.pt"
+        )
+
+
+@contextlib.contextmanager
+def graceful_signals(stop: Any) -> Iterator[list[int]]:
+    """While training, the first SIGINT or SIGTERM asks every task to stop (so the run ends with
+    a checkpoint and flushed logs) and is recorded in the yielded list; a second one raises
+    ``KeyboardInterrupt`` at once. Only the main thread can own signal handlers."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def build_model(
@@ -154,8 +194,11 @@ class Trainer:
 
     def run(self) -> TrainingSummary:
         config = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        config.save(self.run_dir / "config.json")
+        try:  # fail before any worker starts, not at the first checkpoint
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config.save(self.run_dir / "config.json")
+        except OSError as exc:
+            raise ValueError(f"cannot write the run directory {self.run_dir}: {exc}") from exc
         check_cores(config.workers, config.backend)
         backend = make_backend(config.backend, config.start_method)
         global_model = SharedGlobalModel(
@@ -212,28 +255,29 @@ class Trainer:
             monitor.flush()
 
         failures, completed = [], False
-        try:
-            failures = backend.run(tasks, records, poll)
-            completed = not failures and not monitor.errors
-        except KeyboardInterrupt:
-            stop.set()
-            raise
-        finally:
-            wall_time = time.time() - start_time
-            self.final_state = self.payload(global_model, wall_time)
-            save_checkpoint(self.final_state, self.run_dir / "checkpoints" / "final.pt")
-            final_eval = None
-            if config.eval_interval > 0 and completed:  # not after an interrupt or a failure
-                result = run_episodes(
-                    global_model.model,
-                    self.env_factory,
-                    config.eval_episodes,
-                    config.eval_deterministic,
-                    config.seed + EVAL_SEED_OFFSET,
-                )
-                final_eval = eval_record(result, global_model.global_step, wall_time)
-                monitor.log_eval(final_eval)
-            monitor.close()
+        with graceful_signals(stop) as signals:
+            try:
+                failures = backend.run(tasks, records, poll)
+                completed = not failures and not monitor.errors and not signals
+            except KeyboardInterrupt:
+                stop.set()
+                raise
+            finally:
+                wall_time = time.time() - start_time
+                self.final_state = self.payload(global_model, wall_time)
+                save_checkpoint(self.final_state, self.run_dir / "checkpoints" / "final.pt")
+                final_eval = None
+                if config.eval_interval > 0 and completed:  # not after an interrupt or a failure
+                    result = run_episodes(
+                        global_model.model,
+                        self.env_factory,
+                        config.eval_episodes,
+                        config.eval_deterministic,
+                        config.seed + EVAL_SEED_OFFSET,
+                    )
+                    final_eval = eval_record(result, global_model.global_step, wall_time)
+                    monitor.log_eval(final_eval)
+                monitor.close()
         summary = TrainingSummary(
             run_dir=str(self.run_dir),
             global_step=global_model.global_step,
@@ -249,6 +293,8 @@ class Trainer:
         )
         (self.run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         plot_runs([self.run_dir], self.run_dir / "learning_curve.png", title=config.env_id)
+        if signals and not (failures or monitor.errors):
+            raise TrainingInterrupted(signals[0], self.run_dir)
         if failures or monitor.errors:
             details = "\n".join(f"{name}: {msg}" for name, msg in monitor.errors) or "\n".join(
                 f"{f.name}: {f.message}" for f in failures

@@ -66,6 +66,7 @@ def run_worker(
     truncated_value_buf = torch.zeros((T, N))
 
     obs_buf[0] = envs.reset()
+    bad_updates = 0  # consecutive non-finite updates, which are skipped
     try:
         while not stop.is_set() and global_model.global_step < config.total_steps:
             # Synchronise thread-specific parameters theta' = theta.
@@ -139,6 +140,13 @@ def run_worker(
 
             # Perform asynchronous update of theta using the gradients (shared optimizer).
             finite = math.isfinite(grad_norm) and math.isfinite(float(loss.total.detach()))
+            bad_updates = 0 if finite else bad_updates + 1
+            if bad_updates >= config.max_bad_updates:
+                raise FloatingPointError(
+                    f"{bad_updates} consecutive non-finite updates (NaN or Inf in the loss or "
+                    "gradient); none of them was applied, so the global weights are unchanged "
+                    "by them"
+                )
             lr = global_model.push(
                 rank,
                 grads if finite else None,

@@ -6,6 +6,7 @@ as shared-memory handles. The library never calls ``set_start_method``: it uses 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,11 @@ from a3c.backends.base import Backend, Task, TaskFailure, run_task
 
 
 def _process_main(task: Task, records: Any) -> None:
+    # The trainer coordinates shutdown: Ctrl-C reaches the whole process group, but only the
+    # trainer should act on it; SIGTERM (sent by terminate()) must kill, whatever handler a
+    # forked child inherited from the trainer.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         run_task(task, records, single_thread=True)
     except BaseException:
