@@ -61,6 +61,26 @@ def _throughput(data: dict[str, Any], name: str) -> list[str]:
     return lines
 
 
+def _memory(data: dict[str, Any]) -> list[str]:
+    first, last = data["after_warmup"], data["end"]
+    return [
+        f"### Memory over {data['steps']:,} steps of {data['env']} (2 workers)",
+        "",
+        f"Measured {data['date']} on {data['machine']}. "
+        f"`python -m benchmarks.memory --env {data['env']}`",
+        "",
+        "| process | RSS after warm-up (MiB) | RSS at the end (MiB) | growth |",
+        "|---|---|---|---|",
+        f"| trainer | {first['trainer']:.1f} | {last['trainer']:.1f} | "
+        f"{data['growth']['trainer']:+.1%} |",
+        f"| workers + evaluator | {first['children']:.1f} | {last['children']:.1f} | "
+        f"{data['growth']['children']:+.1%} |",
+        "",
+        f"- total growth after warm-up: **{data['growth']['total']:+.1%}**",
+        "",
+    ]
+
+
 def write_report(results: Path = RESULTS) -> Path:
     lines = [
         "# Benchmarks",
@@ -82,6 +102,8 @@ def write_report(results: Path = RESULTS) -> Path:
         lines += _time_to_solve(json.loads(path.read_text()), path.stem)
     for path in sorted(results.glob("throughput_*.json")):
         lines += _throughput(json.loads(path.read_text()), path.stem)
+    for path in sorted(results.glob("memory_*.json")):
+        lines += _memory(json.loads(path.read_text()))
     out = results.parent / "RESULTS.md"
     out.write_text("\n".join(lines))
     return out
