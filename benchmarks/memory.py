@@ -11,7 +11,6 @@ samples) to the end. Writes JSON to benchmarks/results and regenerates RESULTS.m
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -105,11 +104,9 @@ def main() -> None:
         "growth": {**growth, "total": total},
         "samples": samples,
     }
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"memory_{args.env}.json").write_text(json.dumps(data, indent=2) + "\n")
-    from benchmarks.report import write_report
+    from benchmarks.report import save_results
 
-    print(f"wrote {write_report(args.out_dir)}")
+    print(f"wrote {save_results(args.out_dir, f'memory_{args.env}', data)}")
 
 
 if __name__ == "__main__":

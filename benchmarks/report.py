@@ -81,6 +81,13 @@ def _memory(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def save_results(results: Path, stem: str, data: dict[str, Any]) -> Path:
+    """Write one benchmark's JSON into ``results`` and regenerate RESULTS.md (returned)."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
+    return write_report(results)
+
+
 def write_report(results: Path = RESULTS) -> Path:
     lines = [
         "# Benchmarks",

@@ -14,12 +14,11 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.time_to_solve import RESULTS, machine
+from benchmarks.time_to_solve import RESULTS, machine, train_a3c
 
 
 def raw_env(env_id: str, steps: int) -> float:
@@ -37,23 +36,9 @@ def raw_env(env_id: str, steps: int) -> float:
 
 
 def ours(env_id: str, steps: int, workers: int) -> float:
-    from a3c import A3C
-
-    with tempfile.TemporaryDirectory() as tmp:
-        agent = A3C(
-            env_id,
-            workers=workers,
-            total_steps=steps,
-            eval_interval=0,
-            tensorboard=False,
-            progress=False,
-            stop_at_return=None,
-            run_dir=tmp,
-            checkpoint_interval=0,
-        )
-        agent.learn()
-        assert agent.summary is not None
-        return agent.summary.global_step / agent.summary.wall_time
+    agent = train_a3c(env_id, workers=workers, total_steps=steps, stop_at_return=None)
+    assert agent.summary is not None
+    return agent.summary.global_step / agent.summary.wall_time
 
 
 def sb3_a2c(env_id: str, steps: int) -> float:
@@ -144,11 +129,9 @@ def main() -> None:
         "rows": rows,
         "ratios": ratios,
     }
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"throughput_{args.env}.json").write_text(json.dumps(data, indent=2) + "\n")
-    from benchmarks.report import write_report
+    from benchmarks.report import save_results
 
-    print(f"wrote {write_report(args.out_dir)}")
+    print(f"wrote {save_results(args.out_dir, f'throughput_{args.env}', data)}")
 
 
 if __name__ == "__main__":
