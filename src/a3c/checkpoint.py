@@ -116,6 +116,16 @@ def checkpoint_path(run_dir: Path, global_step: int) -> Path:
     return run_dir / "checkpoints" / f"step_{global_step:010d}.pt"
 
 
+def remove_partial_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Delete the temporary files of checkpoints whose writing was cut short (a killed trainer);
+    they are never taken for checkpoints, this only frees their space."""
+    folder = Path(run_dir) / "checkpoints"
+    stale = sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest complete checkpoint in a run directory (``final.pt`` or the highest step)."""
     folder = Path(run_dir) / "checkpoints"

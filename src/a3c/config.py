@@ -100,6 +100,14 @@ class Config:
     start_method: str | None = _f(
         None, "multiprocessing start method (default: the platform's).", choices=START_METHODS
     )
+    max_restarts: int = _f(
+        3,
+        "Failed workers or evaluator (an exception, a killed process) restarted from the global "
+        "weights, in all, before the run stops (0: stop at the first failure).",
+    )
+    stall_timeout: float = _f(
+        300.0, "Stop the run when the global step has not moved for this many seconds (0: never)."
+    )
     # --- evaluation, logging, checkpoints ----------------------------------------------------
     eval_interval: int = _f(25_000, "Evaluate the global policy every this many steps (0: never).")
     eval_episodes: int = _f(10, "Episodes per evaluation.")
@@ -132,8 +140,8 @@ class Config:
         ):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
-        for name in ("eval_interval", "checkpoint_interval"):
-            if int(getattr(self, name)) < 0:
+        for name in ("eval_interval", "checkpoint_interval", "max_restarts", "stall_timeout"):
+            if float(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
         if not 0.0 < self.gamma <= 1.0:
             raise bad("gamma", "must be in (0, 1]")

@@ -97,10 +97,11 @@ def run_evaluator(
     config: Config,
     global_model: GlobalModel,
     env_factory: EnvFactory,
-    records: RecordSink,
     stop: StopFlag,
     start_time: float,
     poll_interval: float = 0.05,
+    *,
+    records: RecordSink,
 ) -> Generator[None, None, None]:
     """Evaluate the global policy each time the step counter crosses a multiple of
     ``eval_interval``, until training ends. Emits ``("eval", {...})`` records."""

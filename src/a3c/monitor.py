@@ -2,13 +2,15 @@
 
 Files (appended on resume): ``episodes.csv`` (one row per finished training episode),
 ``eval.csv`` (one row per evaluation), ``updates.csv`` (update statistics batched by each worker),
-and TensorBoard event files under ``tb/``.
+``failures.log`` (each failed task's traceback, written when one fails) and TensorBoard event files
+under ``tb/``.
 """
 
 from __future__ import annotations
 
 import csv
 import heapq
+import sys
 import time
 import warnings
 from collections import deque
@@ -88,7 +90,8 @@ class Monitor:
         self.workers = workers
         self.watermarks: dict[int, float] = {}
         self.pending: list[tuple[float, int, int, float, int]] = []  # heap by wall time
-        self.errors: list[tuple[str, str]] = []
+        self.errors: list[tuple[str, str]] = []  # (task, traceback) of failures that stop the run
+        self.restarts = 0
         self.solved: tuple[float, int] | None = None  # (wall_time, global_step) when reached
         self.best_last100 = -np.inf
         self.last_eval: dict[str, float] | None = None
@@ -133,8 +136,6 @@ class Monitor:
                 self.settle(min(self.watermarks.values()))
         elif kind == "eval":
             self.log_eval(record[1])
-        elif kind == "error":
-            self.errors.append((record[1], record[2]))
 
     def settle(self, until: float = float("inf")) -> None:
         """Log, in wall-time order, the pending episodes that ended at or before ``until``."""
@@ -178,6 +179,19 @@ class Monitor:
         self.last_eval = row
         if self.tb is not None:
             self.tb.add_scalar("eval/mean_return", row["mean_return"], row["global_step"])
+
+    def failure(self, task: str, error: str, message: str, global_step: int, action: str) -> None:
+        """Report a failed task (with its traceback) on the console and in ``failures.log``;
+        ``action`` says what follows (a restart, or the end of the run)."""
+        when = time.strftime("%Y-%m-%d %H:%M:%S")
+        head = f"{task} failed ({error}) at step {global_step:,}: {action}"
+        with (self.run_dir / "failures.log").open("a") as log:
+            log.write(f"[{when}] {head}\n{message.rstrip()}\n\n")
+        text = f"{head}\n{message.rstrip()}"
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
 
     # -- console ---------------------------------------------------------------------------------
     @property

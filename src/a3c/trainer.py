@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import signal
 import threading
 import time
@@ -19,8 +18,13 @@ from typing import Any
 
 import gymnasium as gym
 
-from a3c.backends import Task, make_backend
-from a3c.checkpoint import checkpoint_path, make_payload, save_checkpoint
+from a3c.backends import Task, TaskFailure, make_backend
+from a3c.checkpoint import (
+    checkpoint_path,
+    make_payload,
+    remove_partial_checkpoints,
+    save_checkpoint,
+)
 from a3c.config import Config
 from a3c.distributions import make_distribution
 from a3c.envs import EnvFactory
@@ -128,6 +132,7 @@ class TrainingSummary:
     solved_wall_time: float | None
     final_eval_mean: float | None
     final_eval_std: float | None
+    restarts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -192,11 +197,15 @@ class Trainer:
             wall_time,
         )
 
+    def save(self, global_model: SharedGlobalModel, start_time: float, path: Path) -> None:
+        save_checkpoint(self.payload(global_model, time.time() - start_time), path)
+
     def run(self) -> TrainingSummary:
         config = self.config
         try:  # fail before any worker starts, not at the first checkpoint
             self.run_dir.mkdir(parents=True, exist_ok=True)
             config.save(self.run_dir / "config.json")
+            remove_partial_checkpoints(self.run_dir)
         except OSError as exc:
             raise ValueError(f"cannot write the run directory {self.run_dir}: {exc}") from exc
         check_cores(config.workers, config.backend)
@@ -211,9 +220,9 @@ class Trainer:
             update_lock=backend.lock() if config.lock else None,
         )
         global_model.set_counters(self.start_step, self.start_updates)
-        records, stop = backend.queue(), backend.event()
+        stop = backend.event()
         start_time = time.time() - self.wall_offset
-        common = (config, global_model, self.env_factory, records, stop, start_time)
+        common = (config, global_model, self.env_factory, stop, start_time)
         tasks = [
             Task(f"worker-{rank}", run_worker, (rank, *common)) for rank in range(config.workers)
         ]
@@ -231,33 +240,19 @@ class Trainer:
             config.stop_at_return,
             config.stop_window,
         )
-        interval = config.checkpoint_interval
-        next_checkpoint = [(self.start_step // interval + 1) * interval if interval else None]
-
-        def poll(timeout: float) -> None:
-            deadline = time.time() + timeout
-            while True:
-                try:
-                    record = records.get(timeout=max(0.0, deadline - time.time()))
-                except queue.Empty:
-                    break
-                monitor.handle(record)
-                if record[0] == "error" or (monitor.solved is not None):
-                    stop.set()
-            step = global_model.global_step
-            monitor.progress(step)
-            if next_checkpoint[0] is not None and step >= next_checkpoint[0]:
-                save_checkpoint(
-                    self.payload(global_model, time.time() - start_time),
-                    checkpoint_path(self.run_dir, step),
-                )
-                next_checkpoint[0] = (step // interval + 1) * interval
-            monitor.flush()
-
+        supervision = _Supervision(self, global_model, monitor, stop, start_time)
         failures, completed = [], False
         with graceful_signals(stop) as signals:
             try:
-                failures = backend.run(tasks, records, poll)
+                failures = backend.run(tasks, supervision, stop)
+                for failure in failures:  # those that came after the stop request
+                    monitor.failure(
+                        failure.name,
+                        failure.error,
+                        failure.message,
+                        global_model.global_step,
+                        "after the stop request",
+                    )
                 completed = not failures and not monitor.errors and not signals
             except KeyboardInterrupt:
                 stop.set()
@@ -290,17 +285,106 @@ class Trainer:
             solved_wall_time=None if monitor.solved is None else monitor.solved[0],
             final_eval_mean=None if final_eval is None else final_eval["mean_return"],
             final_eval_std=None if final_eval is None else final_eval["std_return"],
+            restarts=monitor.restarts,
         )
         (self.run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         plot_runs([self.run_dir], self.run_dir / "learning_curve.png", title=config.env_id)
         if signals and not (failures or monitor.errors):
             raise TrainingInterrupted(signals[0], self.run_dir)
         if failures or monitor.errors:
-            details = "\n".join(f"{name}: {msg}" for name, msg in monitor.errors) or "\n".join(
-                f"{f.name}: {f.message}" for f in failures
+            details = "\n".join(
+                [f"{name}: {msg}" for name, msg in monitor.errors]
+                + [f"{f.name}: {f.message}" for f in failures]
             )
             raise TrainingError(
                 f"training failed; last state saved in {self.run_dir}/checkpoints"
                 f"/final.pt\n{details}"
             )
         return summary
+
+
+class _Supervision:
+    """The trainer's side of a backend's supervision: records into logs, periodic checkpoints,
+    restarts within ``max_restarts``, and a watchdog on the global step."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        global_model: SharedGlobalModel,
+        monitor: Monitor,
+        stop: Any,
+        start_time: float,
+    ) -> None:
+        self.trainer = trainer
+        self.config = trainer.config
+        self.global_model = global_model
+        self.monitor = monitor
+        self.stop = stop
+        self.start_time = start_time
+        interval = self.config.checkpoint_interval
+        step = global_model.global_step
+        self.next_checkpoint = (step // interval + 1) * interval if interval else None
+        self.last_step, self.last_move = step, time.monotonic()
+
+    def handle(self, record: Any) -> None:
+        self.monitor.handle(record)
+        if self.monitor.solved is not None:
+            self.stop.set()
+
+    def tick(self) -> None:
+        config, step = self.config, self.global_model.global_step
+        self.monitor.progress(step)
+        if self.next_checkpoint is not None and step >= self.next_checkpoint:
+            self.trainer.save(
+                self.global_model, self.start_time, checkpoint_path(self.trainer.run_dir, step)
+            )
+            self.next_checkpoint = (
+                step // config.checkpoint_interval + 1
+            ) * config.checkpoint_interval
+        now = time.monotonic()
+        if step != self.last_step:
+            self.last_step, self.last_move = step, now
+        elif (
+            config.stall_timeout
+            and now - self.last_move > config.stall_timeout
+            and not self.stop.is_set()
+        ):
+            self.abort(
+                "watchdog",
+                "Stalled",
+                f"the global step has not moved from {step:,} for "
+                f"{config.stall_timeout:g} s (a worker hung in its environment?)",
+            )
+        if step >= config.total_steps:
+            self.stop.set()  # every task is due to end now; one that hangs will be given up
+        self.monitor.flush()
+
+    def restart(self, failure: TaskFailure) -> bool:
+        monitor, limit = self.monitor, self.config.max_restarts
+        if failure.error == "FloatingPointError":  # the NaN limit: restarting would not help
+            self.abort(failure.name, failure.error, failure.message)
+            return False
+        if monitor.restarts >= limit:
+            why = f"no restart left ({limit} used)" if limit else "restarts are off"
+            self.abort(failure.name, failure.error, failure.message, why)
+            return False
+        monitor.restarts += 1
+        monitor.failure(
+            failure.name,
+            failure.error,
+            failure.message,
+            self.global_model.global_step,
+            f"restart {monitor.restarts} of {limit}, from the global weights",
+        )
+        return True
+
+    def abort(self, name: str, error: str, message: str, why: str = "") -> None:
+        self.monitor.failure(
+            name,
+            error,
+            message,
+            self.global_model.global_step,
+            f"stopping the run{f' ({why})' if why else ''}; a checkpoint will be saved",
+        )
+        self.monitor.errors.append((name, message))
+        self.stop.set()

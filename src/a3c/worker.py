@@ -42,11 +42,15 @@ def run_worker(
     config: Config,
     global_model: GlobalModel,
     env_factory: EnvFactory,
-    records: RecordSink,
     stop: StopFlag,
     start_time: float,
+    *,
+    records: RecordSink,
 ) -> Generator[None, None, None]:
-    """Actor-learner ``rank``: repeat pull -> roll out -> returns -> loss -> push until done."""
+    """Actor-learner ``rank``: repeat pull -> roll out -> returns -> loss -> push until done.
+
+    Started afresh after a failure, it resumes from the global weights (its first ``pull``), with
+    seeds drawn from the global step it starts at."""
     sample_seed, env_seed = worker_seeds(config.seed, rank, global_model.global_step)
     generator = torch.Generator().manual_seed(sample_seed)
     envs = EnvGroup(env_factory, config.envs_per_worker, env_seed)

@@ -2,12 +2,13 @@
 
 Every backend runs the same tasks: generator functions (the worker loop, the evaluator) with
 picklable arguments. A backend supplies the concurrency primitives those tasks share (a lock, a stop
-event, a record queue) and drives the tasks while calling the trainer's ``poll`` regularly.
+flag) and a channel for their records, and supervises them for the trainer: records, failures,
+restarts and a bounded shutdown (see :mod:`a3c.backends.base`).
 """
 
 from __future__ import annotations
 
-from a3c.backends.base import Backend, Task, TaskFailure
+from a3c.backends.base import Backend, Supervisor, Task, TaskFailure
 from a3c.backends.processes import ProcessesBackend
 from a3c.backends.sync import SyncBackend
 from a3c.backends.threads import ThreadsBackend
@@ -26,6 +27,7 @@ def make_backend(name: str, start_method: str | None = None) -> Backend:
 __all__ = [
     "Backend",
     "ProcessesBackend",
+    "Supervisor",
     "SyncBackend",
     "Task",
     "TaskFailure",

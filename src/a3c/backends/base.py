@@ -1,21 +1,35 @@
-"""The interface every backend implements."""
+"""The interface every backend implements, and the supervision loop they share.
+
+A backend runs *tasks* (generator functions: the worker loop, the evaluator) and supervises them:
+it forwards the records they emit to a :class:`Supervisor`, notices within a poll interval when
+one fails (an exception, or a process killed by a signal), asks the supervisor whether to start
+it afresh, and gives every task a bounded time to finish once the stop flag is set, so that no
+wait is without a timeout.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import torch
+
+#: how long ``poll`` waits for records before the supervisor's ``tick`` runs again
+POLL_INTERVAL = 0.05
 
 
 @dataclass(frozen=True)
 class Task:
-    """A named generator function and its arguments (picklable for the processes backend)."""
+    """A named generator function and its arguments (picklable for the processes backend).
+
+    The backend calls ``fn(*args, records=sink)``; the task reports through ``sink.put(record)``.
+    """
 
     name: str
     fn: Callable[..., Generator[None, None, None]]
@@ -24,21 +38,44 @@ class Task:
 
 @dataclass(frozen=True)
 class TaskFailure:
+    """How a task ended abnormally: ``error`` is the exception's type name, the signal's name
+    (``SIGKILL``) or ``Timeout``; ``message`` the traceback or a sentence."""
+
     name: str
+    error: str
     message: str
+
+    @classmethod
+    def from_exception(cls, name: str, exc: BaseException) -> TaskFailure:
+        return cls(name, type(exc).__name__, traceback.format_exc())
+
+
+class Supervisor(Protocol):
+    """What a backend reports to (the trainer)."""
+
+    def handle(self, record: Any) -> None:
+        """One record a task emitted."""
+
+    def tick(self) -> None:
+        """Called at least every :data:`POLL_INTERVAL` seconds while tasks run."""
+
+    def restart(self, failure: TaskFailure) -> bool:
+        """A task failed: return ``True`` to start it afresh, ``False`` to give it up."""
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+    def set(self) -> None: ...
 
 
 class Backend(ABC):
-    """Runs tasks to completion and calls ``poll`` between their steps; a task that raises puts
-    an ``("error", name, traceback)`` record on ``records``.
-
-    ``poll(timeout)`` drains records for up to ``timeout`` seconds and returns nothing; the trainer
-    sets the stop event when it wants the tasks to finish.
-    """
+    """Runs tasks until they all return, supervising them for the trainer."""
 
     name: str = ""
     #: whether a task's loop should sleep while it has nothing to do (not in the sync backend)
     tasks_may_wait: bool = True
+    #: seconds every task gets to return once the stop flag is set, before it is given up
+    stop_timeout: float = 10.0
 
     def lock(self) -> Any:
         return threading.Lock()
@@ -46,24 +83,92 @@ class Backend(ABC):
     def event(self) -> Any:
         return threading.Event()
 
-    def queue(self) -> Any:
-        return queue.Queue()
-
     @abstractmethod
-    def run(
-        self, tasks: list[Task], records: Any, poll: Callable[[float], None]
-    ) -> list[TaskFailure]:
-        """Run ``tasks`` until they all return; the failures (exceptions, deaths) are returned."""
+    def run(self, tasks: list[Task], supervisor: Supervisor, stop: StopFlag) -> list[TaskFailure]:
+        """Run ``tasks`` to the end; return the failures that were not restarted (those include a
+        task that did not return within :attr:`stop_timeout` of ``stop`` being set)."""
 
 
-def run_task(task: Task, records: Any, single_thread: bool) -> None:
-    """Exhaust a task; report an exception as an ``("error", name, traceback)`` record."""
-    if single_thread:
-        # One intra-op thread per worker: with N workers on N cores, more threads only fight.
-        torch.set_num_threads(1)
-    try:
-        for _ in task.fn(*task.args):
-            pass
-    except BaseException:
-        records.put(("error", task.name, traceback.format_exc()))
-        raise
+def exhaust(task: Task, records: Any) -> None:
+    """Run a task to its end in the calling thread."""
+    for _ in task.fn(*task.args, records=records):
+        pass
+
+
+def set_single_thread() -> None:
+    # One intra-op thread per worker: with N workers on N cores, more threads only fight.
+    torch.set_num_threads(1)
+
+
+class Handle(Protocol):
+    """A running task, as :func:`supervise` sees it."""
+
+    def done(self) -> bool: ...
+    def failure(self) -> TaskFailure | None: ...
+
+
+H = TypeVar("H", bound=Handle)
+
+
+def supervise(
+    tasks: list[Task],
+    supervisor: Supervisor,
+    stop: StopFlag,
+    start: Callable[[Task], H],
+    deliver: Callable[[float], None],
+    abandon: Callable[[H], None],
+    stop_timeout: float,
+) -> list[TaskFailure]:
+    """The loop the threads and processes backends share: deliver records, restart or give up
+    failed tasks, tick the supervisor, and abandon tasks that outlive the stop request."""
+    running = {task.name: (task, start(task)) for task in tasks}
+    failures: list[TaskFailure] = []
+    stop_seen: float | None = None
+    while running:
+        deliver(POLL_INTERVAL)
+        for name, (task, handle) in list(running.items()):
+            if not handle.done():
+                continue
+            del running[name]
+            failure = handle.failure()
+            if failure is None:
+                continue
+            if not stop.is_set() and supervisor.restart(failure):
+                running[name] = (task, start(task))
+            else:
+                failures.append(failure)
+        supervisor.tick()
+        if stop.is_set():
+            stop_seen = stop_seen or time.monotonic()
+            if time.monotonic() - stop_seen > stop_timeout:
+                for name, (_, handle) in running.items():
+                    abandon(handle)
+                    failures.append(
+                        TaskFailure(
+                            name, "Timeout", f"{name} did not stop within {stop_timeout:g} s"
+                        )
+                    )
+                running.clear()
+    deliver(0.0)
+    return failures
+
+
+class RecordQueue:
+    """One queue for the records of tasks that share a process (threads, sync)."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue()
+
+    def put(self, record: Any) -> None:
+        self.queue.put(record)
+
+    def deliver(self, supervisor: Supervisor, timeout: float) -> None:
+        """Hand every queued record to ``supervisor``, waiting up to ``timeout`` for the first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                record = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+            supervisor.handle(record)
+            deadline = 0.0  # only the first record is waited for

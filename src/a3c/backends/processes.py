@@ -2,29 +2,195 @@
 
 Works with every start method: tasks and their arguments are picklable, and shared tensors travel
 as shared-memory handles. The library never calls ``set_start_method``: it uses a context.
+
+Built to survive a worker killed at any instant (SIGKILL, the OOM killer):
+
+- each process sends its records through a pipe of its own, so a death in the middle of a message
+  corrupts nothing but that pipe (a shared ``multiprocessing.Queue`` can be left holding a lock, or
+  half a message that blocks its reader);
+- the stop flag is a lock-free shared byte (``multiprocessing.Event`` takes a lock to read);
+- locks remember the pid of their holder, and the lock of a process that died holding it is
+  released on its behalf;
+- a process dies with the trainer (``PR_SET_PDEATHSIG`` on Linux, a watchdog thread elsewhere),
+  so killing the trainer leaves no orphan training on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import pickle
 import signal
-from collections.abc import Callable
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import torch.multiprocessing as mp
 
-from a3c.backends.base import Backend, Task, TaskFailure, run_task
+from a3c.backends.base import (
+    Backend,
+    StopFlag,
+    Supervisor,
+    Task,
+    TaskFailure,
+    exhaust,
+    set_single_thread,
+    supervise,
+)
+
+_FAILURE = "__task_failure__"
 
 
-def _process_main(task: Task, records: Any) -> None:
+class OwnedLock:
+    """A process-shared lock that records which process holds it."""
+
+    def __init__(self, context: Any) -> None:
+        self._lock = context.Lock()
+        self._owner = context.RawValue("q", 0)
+
+    def __enter__(self) -> OwnedLock:
+        self._lock.acquire()
+        self._owner.value = os.getpid()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self._owner.value = 0
+        self._lock.release()
+
+    def release_if_held_by(self, pid: int) -> bool:
+        """Release the lock if the (dead) process ``pid`` holds it."""
+        if self._owner.value != pid:
+            return False
+        self._owner.value = 0
+        self._lock.release()
+        return True
+
+
+class SharedFlag:
+    """A stop flag any process can read and set without taking a lock."""
+
+    def __init__(self, context: Any) -> None:
+        self._value = context.RawValue("b", 0)
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
+
+    def set(self) -> None:
+        self._value.value = 1
+
+
+class _PipeSink:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def put(self, record: Any) -> None:
+        self.conn.send(record)
+
+
+def _die_with_parent() -> None:
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL) == 0:  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _process_main(task: Task, conn: Connection) -> None:
     # The trainer coordinates shutdown: Ctrl-C reaches the whole process group, but only the
     # trainer should act on it; SIGTERM (sent by terminate()) must kill, whatever handler a
     # forked child inherited from the trainer.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+    set_single_thread()
     try:
-        run_task(task, records, single_thread=True)
-    except BaseException:
+        exhaust(task, _PipeSink(conn))
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # unless the trainer is gone
+            conn.send((_FAILURE, type(exc).__name__, traceback.format_exc()))
         raise SystemExit(1) from None
+    finally:
+        conn.close()
+
+
+class _Process:
+    """A task's process and the reading end of its record pipe."""
+
+    def __init__(self, backend: ProcessesBackend, task: Task, supervisor: Supervisor) -> None:
+        self.backend = backend
+        self.task = task
+        self.supervisor = supervisor
+        self.reported: tuple[str, str] | None = None
+        reader, writer = backend.context.Pipe(duplex=False)
+        self.process = backend.context.Process(
+            target=_process_main, args=(task, writer), name=task.name, daemon=True
+        )
+        self.process.start()
+        writer.close()  # the child holds the only writing end: its death ends the pipe
+        self.conn: Connection | None = reader
+
+    def receive(self) -> None:
+        """Hand the records waiting in the pipe to the supervisor."""
+        while self.conn is not None and self.conn.poll():
+            try:
+                record = self.conn.recv()
+            except (EOFError, OSError, pickle.UnpicklingError):
+                # The end of the pipe, or half a message from a process killed mid-send.
+                self.conn.close()
+                self.conn = None
+                return
+            if record[0] == _FAILURE:
+                self.reported = (record[1], record[2])
+            else:
+                self.supervisor.handle(record)
+
+    def done(self) -> bool:
+        if self.process.is_alive():
+            return False
+        self.process.join()
+        self.receive()  # what it sent before it ended, up to the end of the pipe
+        if self.conn is not None:  # a process it started still holds the writing end
+            self.conn.close()
+            self.conn = None
+        return True
+
+    def failure(self) -> TaskFailure | None:
+        code, name, pid = self.process.exitcode, self.task.name, self.process.pid
+        if code == 0:
+            return None
+        if code is not None and code < 0:
+            # Killed from outside, possibly inside a critical section: free what it held.
+            for lock in self.backend.locks:
+                lock.release_if_held_by(pid or 0)
+            signame = signal.Signals(-code).name
+            return TaskFailure(name, signame, f"{name} (pid {pid}) was killed by {signame}")
+        if self.reported is not None:
+            return TaskFailure(name, *self.reported)
+        return TaskFailure(name, f"exit code {code}", f"{name} (pid {pid}) exited with {code}")
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=2)
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 class ProcessesBackend(Backend):
@@ -32,40 +198,42 @@ class ProcessesBackend(Backend):
 
     def __init__(self, start_method: str | None = None) -> None:
         self.context: Any = mp.get_context(start_method)
+        self.locks: list[OwnedLock] = []
 
-    def lock(self) -> Any:
-        return self.context.Lock()
+    def lock(self) -> OwnedLock:
+        lock = OwnedLock(self.context)
+        self.locks.append(lock)
+        return lock
 
-    def event(self) -> Any:
-        return self.context.Event()
+    def event(self) -> SharedFlag:
+        return SharedFlag(self.context)
 
-    def queue(self) -> Any:
-        return self.context.Queue()
+    def run(self, tasks: list[Task], supervisor: Supervisor, stop: StopFlag) -> list[TaskFailure]:
+        children: list[_Process] = []
 
-    def run(
-        self, tasks: list[Task], records: Any, poll: Callable[[float], None]
-    ) -> list[TaskFailure]:
-        processes = [
-            self.context.Process(
-                target=_process_main, args=(task, records), name=task.name, daemon=True
-            )
-            for task in tasks
-        ]
-        failures: list[TaskFailure] = []
+        def start(task: Task) -> _Process:
+            child = _Process(self, task, supervisor)
+            children.append(child)
+            return child
+
+        def deliver(timeout: float) -> None:
+            readers = {c.conn: c for c in children if c.conn is not None}
+            if not readers:
+                time.sleep(timeout)
+                return
+            for conn in wait(list(readers), timeout):
+                readers[conn].receive()  # type: ignore[index]
+
         try:
-            for process in processes:
-                process.start()
-            # Keep draining records while waiting: a child blocked on a full queue pipe cannot
-            # exit, so joining without draining could hang.
-            while any(process.is_alive() for process in processes):
-                poll(0.05)
-            poll(0.0)
-        finally:
-            for process in processes:
-                if process.is_alive():
-                    process.terminate()
-                process.join(timeout=10)
-        for task, process in zip(tasks, processes, strict=True):
-            if process.exitcode != 0:
-                failures.append(TaskFailure(task.name, f"exit code {process.exitcode}"))
-        return failures
+            return supervise(
+                tasks,
+                supervisor,
+                stop,
+                start,
+                deliver,
+                abandon=lambda child: child.kill(),
+                stop_timeout=self.stop_timeout,
+            )
+        finally:  # also on KeyboardInterrupt (a second Ctrl-C): leave no child behind
+            for child in children:
+                child.kill()

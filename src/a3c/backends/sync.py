@@ -2,43 +2,44 @@
 
 from __future__ import annotations
 
-import traceback
-from collections.abc import Callable, Generator
-from typing import Any
+from collections.abc import Generator
 
 import torch
 
-from a3c.backends.base import Backend, Task, TaskFailure
+from a3c.backends.base import Backend, RecordQueue, StopFlag, Supervisor, Task, TaskFailure
 
 
 class SyncBackend(Backend):
     name = "sync"
     tasks_may_wait = False
 
-    def run(
-        self, tasks: list[Task], records: Any, poll: Callable[[float], None]
-    ) -> list[TaskFailure]:
+    def run(self, tasks: list[Task], supervisor: Supervisor, stop: StopFlag) -> list[TaskFailure]:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # the same numerics whatever the machine
-        running: list[tuple[Task, Generator[None, None, None]]] = [
-            (task, task.fn(*task.args)) for task in tasks
-        ]
+        records = RecordQueue()
+
+        def start(task: Task) -> tuple[Task, Generator[None, None, None]]:
+            return task, task.fn(*task.args, records=records)
+
+        running = [start(task) for task in tasks]
         failures: list[TaskFailure] = []
         try:
             while running:
-                for entry in list(running):
-                    task, steps = entry
+                for task, steps in list(running):
                     try:
                         next(steps)
                     except StopIteration:
-                        running.remove(entry)
-                    except Exception:
-                        running.remove(entry)
-                        message = traceback.format_exc()
-                        failures.append(TaskFailure(task.name, message))
-                        # Like the other backends: the trainer stops the rest on this record.
-                        records.put(("error", task.name, message))
-                poll(0.0)
+                        running.remove((task, steps))
+                    except Exception as exc:
+                        failure = TaskFailure.from_exception(task.name, exc)
+                        records.deliver(supervisor, 0.0)  # what it said before failing
+                        if not stop.is_set() and supervisor.restart(failure):
+                            running[running.index((task, steps))] = start(task)
+                        else:
+                            running.remove((task, steps))
+                            failures.append(failure)
+                records.deliver(supervisor, 0.0)
+                supervisor.tick()
         finally:
             for _, steps in running:
                 steps.close()

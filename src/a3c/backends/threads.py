@@ -5,40 +5,60 @@ not overlap."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import torch
 
-from a3c.backends.base import Backend, Task, TaskFailure, run_task
+from a3c.backends.base import (
+    Backend,
+    RecordQueue,
+    StopFlag,
+    Supervisor,
+    Task,
+    TaskFailure,
+    exhaust,
+    supervise,
+)
+
+
+class _Thread:
+    def __init__(self, task: Task, records: RecordQueue) -> None:
+        self.outcome: list[TaskFailure] = []
+        self.thread = threading.Thread(
+            target=self._main, args=(task, records), name=task.name, daemon=True
+        )
+        self.thread.start()
+
+    def _main(self, task: Task, records: RecordQueue) -> None:
+        try:
+            exhaust(task, records)
+        except BaseException as exc:
+            self.outcome.append(TaskFailure.from_exception(task.name, exc))
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def failure(self) -> TaskFailure | None:
+        return self.outcome[0] if self.outcome else None
 
 
 class ThreadsBackend(Backend):
     name = "threads"
 
-    def run(
-        self, tasks: list[Task], records: Any, poll: Callable[[float], None]
-    ) -> list[TaskFailure]:
-        failures: list[TaskFailure] = []
+    def run(self, tasks: list[Task], supervisor: Supervisor, stop: StopFlag) -> list[TaskFailure]:
+        records = RecordQueue()
         threads_before = torch.get_num_threads()
         torch.set_num_threads(1)  # process-wide: one intra-op thread shared by the workers
-
-        def target(task: Task) -> None:
-            try:
-                run_task(task, records, single_thread=False)
-            except BaseException as exc:
-                failures.append(TaskFailure(task.name, repr(exc)))
-
-        threads = [
-            threading.Thread(target=target, args=(t,), name=t.name, daemon=True) for t in tasks
-        ]
         try:
-            for thread in threads:
-                thread.start()
-            while any(thread.is_alive() for thread in threads):
-                poll(0.05)
+            return supervise(
+                tasks,
+                supervisor,
+                stop,
+                start=lambda task: _Thread(task, records),
+                deliver=lambda timeout: records.deliver(supervisor, timeout),
+                # A thread cannot be killed: a daemon thread stuck in its environment is left
+                # behind (and reported as a failure) rather than hanging the run.
+                abandon=lambda handle: None,
+                stop_timeout=self.stop_timeout,
+            )
         finally:
-            for thread in threads:
-                thread.join()
             torch.set_num_threads(threads_before)
-        return failures

@@ -1,0 +1,253 @@
+"""Supervision: failed and killed workers restarted from the global weights within a limit, a
+watchdog on hung runs, locks freed after a holder is killed, and a trainer killed at any moment."""
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch.multiprocessing as mp
+
+from a3c import A3C
+from a3c.backends import ProcessesBackend
+from a3c.backends.processes import OwnedLock, SharedFlag
+from a3c.checkpoint import latest_checkpoint, load_checkpoint
+from a3c.trainer import TrainingError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TRAIN = [sys.executable, "-m", "a3c", "train", "--no-progress"]
+
+
+def children_of(pid):
+    """Live child processes of ``pid``, without multiprocessing's own helper processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):  # it ended meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        helper = b"resource_tracker" in cmdline or b"forkserver" in cmdline
+        if int(fields[1]) == pid and fields[0] != "Z" and not helper:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def settings(tmp_path, **kw):
+    base = dict(
+        total_steps=20_000,
+        eval_interval=0,
+        checkpoint_interval=0,
+        progress=False,
+        tensorboard=False,
+        run_dir=str(tmp_path),
+        run_name="run",
+        workers=2,
+        log_interval=0.0,
+        env_module="custom_envs",
+    )
+    base.update(kw)
+    return base
+
+
+def test_sigkilled_worker_and_evaluator_are_restarted_and_the_run_finishes(tmp_path):
+    run = tmp_path / "r"
+    proc = subprocess.Popen(
+        [
+            *TRAIN,
+            "CartPole-v1",
+            "--total-steps",
+            "400000",
+            "--stop-at-return",
+            "none",
+            "--start-method",
+            "fork",  # children start in order: worker-0, worker-1, evaluator
+            "--eval-interval",
+            "10000",
+            "--eval-episodes",
+            "2",
+            "--run-dir",
+            str(tmp_path),
+            "--run-name",
+            "r",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(children_of(proc.pid)) == 3, 60, "three children")
+        worker_0, _, evaluator = sorted(children_of(proc.pid))
+        wait_for(lambda: (run / "updates.csv").exists(), 60, "the first updates")
+        time.sleep(1.0)
+        os.kill(evaluator, signal.SIGKILL)
+        killed_at = time.time()
+        wait_for(lambda: (run / "failures.log").exists(), 5, "the evaluator's death reported")
+        assert time.time() - killed_at < 2  # detected within a poll interval or so
+        wait_for(lambda: len(children_of(proc.pid)) == 3, 10, "the evaluator restarted")
+        time.sleep(1.0)
+        os.kill(worker_0, signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "evaluator failed (SIGKILL)" in err and "restart 1 of 3" in err
+    assert "worker-0 failed (SIGKILL)" in err and "restart 2 of 3" in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["restarts"] == 2 and summary["global_step"] >= 400_000
+    log = (run / "failures.log").read_text()
+    assert log.count("was killed by SIGKILL") == 2
+    # The restarted worker trained on: updates from rank 0 long after its death.
+    killed_step = int(
+        re.search(r"worker-0 failed \(SIGKILL\) at step ([\d,]+)", log)[1].replace(",", "")
+    )
+    rows = (run / "updates.csv").read_text().splitlines()[1:]
+    rank_0_steps = [int(row.split(",")[1]) for row in rows if row.split(",")[2] == "0"]
+    assert max(rank_0_steps) > killed_step + 20_000
+    evals = (run / "eval.csv").read_text().splitlines()[1:]
+    assert len(evals) >= 10  # evaluations went on after the evaluator's restart
+
+
+@pytest.mark.parametrize("backend", ["processes", "threads", "sync"])
+def test_a_worker_raising_once_is_restarted_with_its_traceback_reported(
+    tmp_path, monkeypatch, capsys, backend
+):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.setenv("A3C_TEST_CRASH_MARKER", str(tmp_path / "crashed"))
+    summary = A3C("CrashOnce-v0", **settings(tmp_path, backend=backend)).learn().summary
+    assert summary.restarts == 1 and summary.global_step >= 20_000
+    err = capsys.readouterr().err
+    assert "RuntimeError: environment exploded once" in err
+    assert "restart 1 of 3, from the global weights" in err
+    log = (tmp_path / "run" / "failures.log").read_text()
+    assert "worker-" in log and "in step" in log and "environment exploded once" in log
+
+
+@pytest.mark.parametrize("max_restarts", [0, 2])
+def test_the_restart_limit_stops_the_run_with_a_checkpoint(tmp_path, monkeypatch, max_restarts):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    agent = A3C("Crashing-v0", **settings(tmp_path, backend="processes", max_restarts=max_restarts))
+    why = f"no restart left ({max_restarts} used)" if max_restarts else "restarts are off"
+    with pytest.raises(TrainingError, match=r"(?s)worker-\d: .*environment exploded"):
+        agent.learn()
+    log = (tmp_path / "run" / "failures.log").read_text()
+    assert log.count("RuntimeError: environment exploded") >= max_restarts + 1
+    assert log.count("from the global weights") == max_restarts
+    assert log.count(f"stopping the run ({why})") == 1
+    saved = load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")
+    assert 0 < saved["global_step"] < 20_000
+
+
+def test_a_hung_environment_trips_the_watchdog_and_is_killed(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.setattr(ProcessesBackend, "stop_timeout", 2.0)
+    agent = A3C("Hang-v0", **settings(tmp_path, backend="processes", stall_timeout=2.0))
+    started = time.time()
+    with pytest.raises(TrainingError, match=r"(?s)has not moved from .* for 2 s.*did not stop"):
+        agent.learn()
+    assert time.time() - started < 30
+    assert children_of(os.getpid()) == []  # the hung workers were killed, not left behind
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")["global_step"] > 0
+
+
+def _hold_and_wait(lock, flag):
+    with lock:
+        flag.set()
+        time.sleep(60)
+
+
+def _take(lock, flag):
+    with lock:
+        flag.set()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_a_lock_held_by_a_killed_process_is_released_on_its_behalf(start_method):
+    context = mp.get_context(start_method)
+    lock, holding, taken = OwnedLock(context), SharedFlag(context), SharedFlag(context)
+    holder = context.Process(target=_hold_and_wait, args=(lock, holding))
+    holder.start()
+    wait_for(holding.is_set, 30, "the lock taken")
+    assert not lock.release_if_held_by(os.getpid())  # not the holder
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    waiter = context.Process(target=_take, args=(lock, taken))
+    waiter.start()
+    time.sleep(0.5)
+    assert not taken.is_set()  # blocked by the dead holder
+    assert lock.release_if_held_by(holder.pid)
+    waiter.join(timeout=10)
+    assert taken.is_set() and waiter.exitcode == 0
+
+
+def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes(tmp_path):
+    run = tmp_path / "r"
+    rng = random.Random(0)
+    common = ["--checkpoint-interval", "2000", "--total-steps", "10000000"]
+    command = [
+        *TRAIN,
+        "CartPole-v1",
+        "--stop-at-return",
+        "none",
+        "--eval-interval",
+        "5000",
+        "--run-dir",
+        str(tmp_path),
+        "--run-name",
+        "r",
+        *common,
+    ]
+    steps = []
+    for attempt in range(4):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        trainer = proc.pid
+        wait_for(lambda: len(children_of(trainer)) >= 3, 60, "workers started")  # noqa: B023
+        workers = children_of(trainer)
+        # Checkpoints every 2,000 steps (dozens a second): kills land mid-write too.
+        time.sleep(rng.uniform(1.0, 3.0))
+        proc.kill()
+        proc.wait()
+        gone = lambda: not any(alive(p) for p in workers)  # noqa: B023, E731
+        wait_for(gone, 5, "the workers to die with it")
+        latest = latest_checkpoint(run)
+        assert latest is not None
+        steps.append(load_checkpoint(latest)["global_step"])
+        assert latest.name.startswith("step_") and steps[-1] > (steps[-2] if attempt else 0)
+        command = [*TRAIN, "--resume", str(run), *common]
+    # A write cut short by a kill leaves a temporary file: never taken for a checkpoint, and
+    # cleared when the run resumes.
+    (run / "checkpoints" / ".step_9999999999.pt.cut.tmp").write_bytes(b"PK\x03\x04 half")
+    assert latest_checkpoint(run).name == f"step_{steps[-1]:010d}.pt"
+    finish = ["--total-steps", str(steps[-1] + 30_000)]
+    done = subprocess.run([*command, *finish], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming {run} at step {steps[-1]:,}" in done.stdout + done.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["global_step"] >= steps[-1] + 30_000
+    assert list((run / "checkpoints").glob(".*.tmp")) == []
