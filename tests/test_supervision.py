@@ -24,9 +24,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TRAIN = [sys.executable, "-m", "a3c", "train", "--no-progress"]
 
 
-def children_of(pid):
-    """Live child processes of ``pid``, without multiprocessing's own helper processes."""
-    found = []
+def process_table():
+    """{pid: (parent pid, command line)} of the live processes."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -35,10 +35,30 @@ def children_of(pid):
             cmdline = (entry / "cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError):  # it ended meanwhile
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        helper = b"resource_tracker" in cmdline or b"forkserver" in cmdline
-        if int(fields[1]) == pid and fields[0] != "Z" and not helper:
-            found.append(int(entry.name))
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state != "Z":
+            table[int(entry.name)] = (int(ppid), cmdline)
+    return table
+
+
+def children_of(pid):
+    """Live child processes of ``pid``, without multiprocessing's own helper processes."""
+    helpers = (b"resource_tracker", b"forkserver")
+    return [
+        child
+        for child, (parent, cmdline) in process_table().items()
+        if parent == pid and not any(h in cmdline for h in helpers)
+    ]
+
+
+def descendants_of(pid):
+    """Every live process started from ``pid``, directly or not (forkserver's children too)."""
+    table, found, frontier = process_table(), [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [child for child, (ppid, _) in table.items() if ppid == parent]
+        found += kids
+        frontier += kids
     return found
 
 
@@ -215,8 +235,9 @@ def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes
         "CartPole-v1",
         "--stop-at-return",
         "none",
+        # An idle evaluator: it sends nothing, so only the trainer's death can end it.
         "--eval-interval",
-        "5000",
+        "5000000",
         "--run-dir",
         str(tmp_path),
         "--run-name",
@@ -224,17 +245,22 @@ def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes
         *common,
     ]
     steps = []
-    for attempt in range(4):
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for attempt, start_method in enumerate(["fork", "spawn", "forkserver", "fork"]):
+        proc = subprocess.Popen(
+            [*command, "--start-method", start_method],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         trainer = proc.pid
-        wait_for(lambda: len(children_of(trainer)) >= 3, 60, "workers started")  # noqa: B023
-        workers = children_of(trainer)
+        started = lambda: len(descendants_of(trainer)) >= 3  # noqa: B023, E731
+        wait_for(started, 60, "workers started")
         # Checkpoints every 2,000 steps (dozens a second): kills land mid-write too.
-        time.sleep(rng.uniform(1.0, 3.0))
+        time.sleep(rng.uniform(1.5, 3.0))
+        spawned = descendants_of(trainer)
         proc.kill()
         proc.wait()
-        gone = lambda: not any(alive(p) for p in workers)  # noqa: B023, E731
-        wait_for(gone, 5, "the workers to die with it")
+        gone = lambda: not any(alive(p) for p in spawned)  # noqa: B023, E731
+        wait_for(gone, 5, f"every process started by the trainer ({start_method}) to end")
         latest = latest_checkpoint(run)
         assert latest is not None
         steps.append(load_checkpoint(latest)["global_step"])

@@ -11,8 +11,8 @@ Built to survive a worker killed at any instant (SIGKILL, the OOM killer):
 - the stop flag is a lock-free shared byte (``multiprocessing.Event`` takes a lock to read);
 - locks remember the pid of their holder, and the lock of a process that died holding it is
   released on its behalf;
-- a process dies with the trainer (``PR_SET_PDEATHSIG`` on Linux, a watchdog thread elsewhere),
-  so killing the trainer leaves no orphan training on.
+- a process dies with the trainer (``PR_SET_PDEATHSIG`` on Linux, a thread watching the
+  trainer's pid elsewhere and under forkserver), so killing the trainer leaves no orphan behind.
 """
 
 from __future__ import annotations
@@ -91,30 +91,34 @@ class _PipeSink:
         self.conn.send(record)
 
 
-def _die_with_parent() -> None:
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
+def _die_with_trainer(trainer: int) -> None:
+    if os.getppid() == trainer and sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(1, signal.SIGKILL) == 0:  # PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # the parent died before prctl took effect
+        if libc.prctl(1, signal.SIGKILL) == 0:  # PR_SET_PDEATHSIG: killed when the trainer dies
+            if os.getppid() != trainer:  # it died before prctl took effect
                 os._exit(1)
             return
 
+    # Elsewhere, or under forkserver (whose server, our parent, outlives a killed trainer while
+    # its children hold its "alive" pipe): watch the trainer's pid.
     def watch() -> None:
-        while os.getppid() == parent:
+        while True:
+            try:
+                os.kill(trainer, 0)
+            except ProcessLookupError:
+                os._exit(1)
             time.sleep(0.5)
-        os._exit(1)
 
-    threading.Thread(target=watch, daemon=True).start()
+    threading.Thread(target=watch, name="trainer-watch", daemon=True).start()
 
 
-def _process_main(task: Task, conn: Connection) -> None:
+def _process_main(task: Task, conn: Connection, trainer: int) -> None:
     # The trainer coordinates shutdown: Ctrl-C reaches the whole process group, but only the
     # trainer should act on it; SIGTERM (sent by terminate()) must kill, whatever handler a
     # forked child inherited from the trainer.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with_parent()
+    _die_with_trainer(trainer)
     set_single_thread()
     try:
         exhaust(task, _PipeSink(conn))
@@ -136,7 +140,7 @@ class _Process:
         self.reported: tuple[str, str] | None = None
         reader, writer = backend.context.Pipe(duplex=False)
         self.process = backend.context.Process(
-            target=_process_main, args=(task, writer), name=task.name, daemon=True
+            target=_process_main, args=(task, writer, os.getpid()), name=task.name, daemon=True
         )
         self.process.start()
         writer.close()  # the child holds the only writing end: its death ends the pipe
