@@ -81,6 +81,33 @@ def _memory(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def _ray_backend(data: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Ray backend against processes, {data['env']}, 2 workers, one machine",
+        "",
+        f"Measured {data['date']} on {data['machine']}. "
+        f"`python -m benchmarks.ray_backend --env {data['env']} --steps {data['steps']}`",
+        "",
+        "Every update is one round trip to the parameter-server actor, so the ratio grows with"
+        " the work per update. Policy lag: global updates between the pull whose weights"
+        " computed a gradient and that gradient's push (ray backend only).",
+        "",
+        "| envs per worker | steps per update | contender | steps/s | pushes/s | ratio to processes"
+        " | policy lag mean / p95 / max |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in data["rows"]:
+        lag = row["policy_lag"]
+        lag_text = f"{lag['mean']:.2f} / {lag['p95']:.0f} / {lag['max']}" if lag else "-"
+        lines.append(
+            f"| {row['envs_per_worker']} | {row['steps_per_update']} | {row['contender']} | "
+            f"{row['steps_per_s']:,.0f} | {row['updates_per_s']:,.0f} | "
+            f"{row['ratio_to_processes']:.2f} | {lag_text} |"
+        )
+    lines.append("")
+    return lines
+
+
 def save_results(results: Path, stem: str, data: dict[str, Any]) -> Path:
     """Write one benchmark's JSON into ``results`` and regenerate RESULTS.md (returned)."""
     results.mkdir(parents=True, exist_ok=True)
@@ -111,6 +138,8 @@ def write_report(results: Path = RESULTS) -> Path:
         lines += _throughput(json.loads(path.read_text()), path.stem)
     for path in sorted(results.glob("memory_*.json")):
         lines += _memory(json.loads(path.read_text()))
+    for path in sorted(results.glob("ray_backend_*.json")):
+        lines += _ray_backend(json.loads(path.read_text()))
     out = results.parent / "RESULTS.md"
     out.write_text("\n".join(lines))
     return out

@@ -89,15 +89,17 @@ def make_payload(
     config: Config,
     observation_space: gym.Space,
     action_space: gym.Space,
-    model: nn.Module,
+    model: nn.Module | dict[str, torch.Tensor],
     optimizer_states: list[dict[str, Any]],
     global_step: int,
     updates: int,
     wall_time: float,
 ) -> dict[str, Any]:
-    """Everything a checkpoint holds, as tensors and plain data (copies, not live tensors)."""
+    """Everything a checkpoint holds, as tensors and plain data (copies, not live tensors).
+    ``model``: the network, or its state dict."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
     return {
-        "model": {k: v.clone() for k, v in model.state_dict().items()},
+        "model": {k: v.clone() for k, v in state.items()},
         "optimizers": optimizer_states,
         "global_step": global_step,
         "updates": updates,

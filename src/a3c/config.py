@@ -15,7 +15,7 @@ from typing import Any
 
 import tomllib
 
-BACKENDS = ("processes", "threads", "sync")
+BACKENDS = ("processes", "threads", "sync", "ray")
 START_METHODS = ("fork", "spawn", "forkserver")
 
 
@@ -100,6 +100,18 @@ class Config:
     start_method: str | None = _f(
         None, "multiprocessing start method (default: the platform's).", choices=START_METHODS
     )
+    ray_address: str | None = _f(
+        None,
+        "Ray backend: the cluster to join, 'auto' or host:port of a `ray start --head` node "
+        "(default: start a local Ray sized to this machine).",
+    )
+    ray_cpus_per_worker: float = _f(1.0, "Ray backend: CPUs each worker actor reserves.")
+    ray_max_in_flight: int = _f(
+        1,
+        "Ray backend: pushes a worker may have awaiting the parameter server (1: each rollout "
+        "waits for weights that include the worker's own last update; 2 overlaps the round "
+        "trip with the next rollout).",
+    )
     max_restarts: int = _f(
         3,
         "Failed workers or evaluator (an exception, a killed process) restarted from the global "
@@ -137,6 +149,7 @@ class Config:
             "eval_episodes",
             "stop_window",
             "max_bad_updates",
+            "ray_max_in_flight",
         ):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
@@ -152,7 +165,7 @@ class Config:
                 raise bad(name, "must be > 0")
         if self.value_lr is not None and not self.value_lr > 0:
             raise bad("value_lr", "must be > 0")
-        for name in ("ent_coef", "vf_coef", "log_interval"):
+        for name in ("ent_coef", "vf_coef", "log_interval", "ray_cpus_per_worker"):
             if float(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:

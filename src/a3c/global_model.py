@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor
@@ -25,7 +25,7 @@ class LockLike(Protocol):
 
 
 class GlobalModel(Protocol):
-    """What the worker loop needs from the global model."""
+    """What the worker loop needs from the global model (and the trainer: counters, snapshots)."""
 
     @property
     def global_step(self) -> int: ...
@@ -41,6 +41,25 @@ class GlobalModel(Protocol):
         steps: int,
         observations: Tensor | None = None,
     ) -> float: ...
+
+    @property
+    def updates(self) -> int: ...
+
+    def snapshot(self) -> Snapshot: ...
+
+    def policy_lags(self) -> dict[int, int]:
+        """How many applied updates had each policy lag (global updates between the pull that
+        computed the gradients and their push); empty where not measured."""
+        ...
+
+
+class Snapshot(NamedTuple):
+    """The global model's state, copied: what a checkpoint needs of it."""
+
+    model: dict[str, Tensor]
+    optimizers: list[dict[str, Any]]
+    global_step: int
+    updates: int
 
 
 def learning_rate(base_lr: float, schedule: str, step: int, total_steps: int) -> float:
@@ -89,6 +108,17 @@ class SharedGlobalModel:
     def set_counters(self, global_step: int, updates: int) -> None:
         self.counters[0] = global_step
         self.counters[1] = updates
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            {k: v.clone() for k, v in self.model.state_dict().items()},
+            [opt.state_dict() for opt in self.optimizers],
+            self.global_step,
+            self.updates,
+        )
+
+    def policy_lags(self) -> dict[int, int]:
+        return {}  # not measured in shared memory
 
     def learning_rate(self) -> float:
         return learning_rate(self.base_lr, self.lr_schedule, self.global_step, self.total_steps)

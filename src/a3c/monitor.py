@@ -180,6 +180,12 @@ class Monitor:
         if self.tb is not None:
             self.tb.add_scalar("eval/mean_return", row["mean_return"], row["global_step"])
 
+    def scalars(self, values: dict[str, float], global_step: int) -> None:
+        """Extra figures for TensorBoard (e.g. the policy lag of the ray backend)."""
+        if self.tb is not None:
+            for key, value in values.items():
+                self.tb.add_scalar(key, value, global_step)
+
     def failure(self, task: str, error: str, message: str, global_step: int, action: str) -> None:
         """Report a failed task (with its traceback) on the console and in ``failures.log``;
         ``action`` says what follows (a restart, or the end of the run)."""

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
-from a3c.backends import Task, TaskFailure, make_backend
+from a3c.backends import Backend, BackendError, Task, TaskFailure, make_backend
 from a3c.checkpoint import (
     checkpoint_path,
     make_payload,
@@ -29,7 +30,7 @@ from a3c.config import Config
 from a3c.distributions import make_distribution
 from a3c.envs import EnvFactory
 from a3c.evaluation import EVAL_SEED_OFFSET, eval_record, run_episodes, run_evaluator
-from a3c.global_model import SharedGlobalModel
+from a3c.global_model import GlobalModel
 from a3c.monitor import Monitor
 from a3c.networks import ActorCritic
 from a3c.plots import plot_runs
@@ -133,14 +134,29 @@ class TrainingSummary:
     final_eval_mean: float | None
     final_eval_std: float | None
     restarts: int = 0
+    policy_lag: dict[str, Any] | None = None  # where the backend measures it (ray)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def lag_summary(histogram: dict[int, int]) -> dict[str, Any] | None:
+    """Mean, median, 95th percentile and maximum of a policy-lag histogram, and the histogram."""
+    if not histogram:
+        return None
+    lags = np.repeat(np.array(list(histogram), dtype=float), list(histogram.values()))
+    return {
+        "mean": float(lags.mean()),
+        "median": float(np.median(lags)),
+        "p95": float(np.percentile(lags, 95)),
+        "max": int(lags.max()),
+        "histogram": {str(k): histogram[k] for k in sorted(histogram)},
+    }
+
+
 def check_cores(workers: int, backend: str) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if backend != "sync" and cores is not None and workers > cores:
+    if backend in ("threads", "processes") and cores is not None and workers > cores:
         warnings.warn(
             f"{workers} workers on {cores} CPU cores: workers will compete for cores and each "
             f"will run slower; consider --workers {cores}",
@@ -184,21 +200,25 @@ class Trainer:
         self.wall_offset = wall_time
         self.env_factory = EnvFactory(config.env_id, config.env_module, config.max_episode_steps)
         self.final_state: dict[str, Any] | None = None  # the last payload saved, once run
+        self.summary: TrainingSummary | None = None
 
-    def payload(self, global_model: SharedGlobalModel, wall_time: float) -> dict[str, Any]:
+    def payload(self, global_model: GlobalModel, wall_time: float) -> dict[str, Any]:
+        snapshot = global_model.snapshot()
         return make_payload(
             self.config,
             self.observation_space,
             self.action_space,
-            global_model.model,
-            [opt.state_dict() for opt in global_model.optimizers],
-            global_model.global_step,
-            global_model.updates,
+            snapshot.model,
+            snapshot.optimizers,
+            snapshot.global_step,
+            snapshot.updates,
             wall_time,
         )
 
-    def save(self, global_model: SharedGlobalModel, start_time: float, path: Path) -> None:
-        save_checkpoint(self.payload(global_model, time.time() - start_time), path)
+    def save_periodic(self, global_model: GlobalModel, start_time: float) -> None:
+        """``checkpoints/step_<global step>.pt``, named by the step the snapshot holds."""
+        payload = self.payload(global_model, time.time() - start_time)
+        save_checkpoint(payload, checkpoint_path(self.run_dir, payload["global_step"]))
 
     def run(self) -> TrainingSummary:
         config = self.config
@@ -209,17 +229,19 @@ class Trainer:
         except OSError as exc:
             raise ValueError(f"cannot write the run directory {self.run_dir}: {exc}") from exc
         check_cores(config.workers, config.backend)
-        backend = make_backend(config.backend, config.start_method)
-        global_model = SharedGlobalModel(
-            self.model,
-            self.optimizers,
-            config.lr,
-            config.lr_schedule,
-            config.total_steps,
-            counter_lock=backend.lock(),
-            update_lock=backend.lock() if config.lock else None,
+        backend = make_backend(config)
+        try:
+            self._run(backend)
+        finally:
+            backend.shutdown()
+        assert self.summary is not None
+        return self.summary
+
+    def _run(self, backend: Backend) -> None:
+        config = self.config
+        global_model = backend.global_model(
+            self.model, self.optimizers, config, self.start_step, self.start_updates
         )
-        global_model.set_counters(self.start_step, self.start_updates)
         stop = backend.event()
         start_time = time.time() - self.wall_offset
         common = (config, global_model, self.env_factory, stop, start_time)
@@ -244,13 +266,17 @@ class Trainer:
         failures, completed = [], False
         with graceful_signals(stop) as signals:
             try:
-                failures = backend.run(tasks, supervision, stop)
+                try:
+                    failures = backend.run(tasks, supervision, stop)
+                    supervision.log_policy_lag(global_model.global_step)
+                except BackendError as exc:
+                    supervision.abort("backend", type(exc).__name__, str(exc))
                 for failure in failures:  # those that came after the stop request
                     monitor.failure(
                         failure.name,
                         failure.error,
                         failure.message,
-                        global_model.global_step,
+                        supervision.last_step,
                         "after the stop request",
                     )
                 completed = not failures and not monitor.errors and not signals
@@ -261,10 +287,13 @@ class Trainer:
                 wall_time = time.time() - start_time
                 self.final_state = self.payload(global_model, wall_time)
                 save_checkpoint(self.final_state, self.run_dir / "checkpoints" / "final.pt")
+                # The global weights into the trainer's model: a copy onto itself where the
+                # global model lives in this process's shared memory, the news from elsewhere.
+                self.model.load_state_dict(self.final_state["model"])
                 final_eval = None
                 if config.eval_interval > 0 and completed:  # not after an interrupt or a failure
                     result = run_episodes(
-                        global_model.model,
+                        self.model,
                         self.env_factory,
                         config.eval_episodes,
                         config.eval_deterministic,
@@ -273,10 +302,10 @@ class Trainer:
                     final_eval = eval_record(result, global_model.global_step, wall_time)
                     monitor.log_eval(final_eval)
                 monitor.close()
-        summary = TrainingSummary(
+        summary = self.summary = TrainingSummary(
             run_dir=str(self.run_dir),
-            global_step=global_model.global_step,
-            updates=global_model.updates,
+            global_step=self.final_state["global_step"],
+            updates=self.final_state["updates"],
             wall_time=wall_time,
             episodes=monitor.episodes,
             mean_last100=monitor.mean_last100,
@@ -286,6 +315,7 @@ class Trainer:
             final_eval_mean=None if final_eval is None else final_eval["mean_return"],
             final_eval_std=None if final_eval is None else final_eval["std_return"],
             restarts=monitor.restarts,
+            policy_lag=lag_summary(supervision.policy_lags),
         )
         (self.run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         plot_runs([self.run_dir], self.run_dir / "learning_curve.png", title=config.env_id)
@@ -300,7 +330,6 @@ class Trainer:
                 f"training failed; last state saved in {self.run_dir}/checkpoints"
                 f"/final.pt\n{details}"
             )
-        return summary
 
 
 class _Supervision:
@@ -310,7 +339,7 @@ class _Supervision:
     def __init__(
         self,
         trainer: Trainer,
-        global_model: SharedGlobalModel,
+        global_model: GlobalModel,
         monitor: Monitor,
         stop: Any,
         start_time: float,
@@ -325,6 +354,8 @@ class _Supervision:
         step = global_model.global_step
         self.next_checkpoint = (step // interval + 1) * interval if interval else None
         self.last_step, self.last_move = step, time.monotonic()
+        self.policy_lags: dict[int, int] = {}
+        self.next_lag_log = time.monotonic()
 
     def handle(self, record: Any) -> None:
         self.monitor.handle(record)
@@ -335,9 +366,7 @@ class _Supervision:
         config, step = self.config, self.global_model.global_step
         self.monitor.progress(step)
         if self.next_checkpoint is not None and step >= self.next_checkpoint:
-            self.trainer.save(
-                self.global_model, self.start_time, checkpoint_path(self.trainer.run_dir, step)
-            )
+            self.trainer.save_periodic(self.global_model, self.start_time)
             self.next_checkpoint = (
                 step // config.checkpoint_interval + 1
             ) * config.checkpoint_interval
@@ -355,13 +384,26 @@ class _Supervision:
                 f"the global step has not moved from {step:,} for "
                 f"{config.stall_timeout:g} s (a worker hung in its environment?)",
             )
+        if now >= self.next_lag_log:  # a round trip to a parameter server: not every tick
+            self.next_lag_log = now + 5.0
+            self.log_policy_lag(step)
         if step >= config.total_steps:
             self.stop.set()  # every task is due to end now; one that hangs will be given up
         self.monitor.flush()
 
+    def log_policy_lag(self, step: int) -> None:
+        with contextlib.suppress(Exception):  # a dead parameter server: keep the last figures
+            self.policy_lags = self.global_model.policy_lags()
+        summary = lag_summary(self.policy_lags)
+        if summary is not None:
+            self.monitor.scalars(
+                {"policy_lag/mean": summary["mean"], "policy_lag/p95": summary["p95"]}, step
+            )
+
     def restart(self, failure: TaskFailure) -> bool:
         monitor, limit = self.monitor, self.config.max_restarts
-        if failure.error == "FloatingPointError":  # the NaN limit: restarting would not help
+        if failure.error in ("FloatingPointError", "BackendError"):
+            # The NaN limit, or a lost parameter server: a restart would not help.
             self.abort(failure.name, failure.error, failure.message)
             return False
         if monitor.restarts >= limit:
@@ -373,7 +415,7 @@ class _Supervision:
             failure.name,
             failure.error,
             failure.message,
-            self.global_model.global_step,
+            self.last_step,
             f"restart {monitor.restarts} of {limit}, from the global weights",
         )
         return True
@@ -383,7 +425,7 @@ class _Supervision:
             name,
             error,
             message,
-            self.global_model.global_step,
+            self.last_step,
             f"stopping the run{f' ({why})' if why else ''}; a checkpoint will be saved",
         )
         self.monitor.errors.append((name, message))

@@ -16,9 +16,15 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import torch
+
+if TYPE_CHECKING:
+    from a3c.config import Config
+    from a3c.global_model import GlobalModel
+    from a3c.networks import ActorCritic
+    from a3c.shared_optim import SharedOptimizer
 
 #: how long ``poll`` waits for records before the supervisor's ``tick`` runs again
 POLL_INTERVAL = 0.05
@@ -48,6 +54,10 @@ class TaskFailure:
     @classmethod
     def from_exception(cls, name: str, exc: BaseException) -> TaskFailure:
         return cls(name, type(exc).__name__, traceback.format_exc())
+
+
+class BackendError(RuntimeError):
+    """The backend lost what the run cannot go on without (e.g. Ray's parameter server)."""
 
 
 class Supervisor(Protocol):
@@ -82,6 +92,33 @@ class Backend(ABC):
 
     def event(self) -> Any:
         return threading.Event()
+
+    def global_model(
+        self,
+        model: ActorCritic,
+        optimizers: list[SharedOptimizer],
+        config: Config,
+        global_step: int,
+        updates: int,
+    ) -> GlobalModel:
+        """The global model the tasks will share, holding ``model`` and ``optimizers``' state;
+        by default in this machine's shared memory."""
+        from a3c.global_model import SharedGlobalModel
+
+        shared = SharedGlobalModel(
+            model,
+            optimizers,
+            config.lr,
+            config.lr_schedule,
+            config.total_steps,
+            counter_lock=self.lock(),
+            update_lock=self.lock() if config.lock else None,
+        )
+        shared.set_counters(global_step, updates)
+        return shared
+
+    def shutdown(self) -> None:  # noqa: B027 - most backends hold nothing
+        """Release what the backend holds (called once the run is over)."""
 
     @abstractmethod
     def run(self, tasks: list[Task], supervisor: Supervisor, stop: StopFlag) -> list[TaskFailure]:

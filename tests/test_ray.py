@@ -1,0 +1,258 @@
+"""The ray backend: a local Ray trains CartPole to the threshold, a `ray start --head` node is
+joined through --ray-address, a killed worker actor is replaced, and the pieces underneath."""
+
+import json
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ray = pytest.importorskip("ray")
+
+from a3c import A3C  # noqa: E402
+from a3c.backends.ray import Packer, RayStopFlag  # noqa: E402
+from a3c.checkpoint import load_checkpoint  # noqa: E402
+
+RAY = Path(sys.executable).parent / "ray"
+TRAIN = [sys.executable, "-m", "a3c", "train", "--no-progress", "--backend", "ray"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_packer_round_trips_mixed_dtypes_and_shapes():
+    tensors = [
+        torch.randn(3, 4),
+        torch.randn(5),
+        torch.arange(6, dtype=torch.float64).reshape(2, 3),
+        torch.tensor(7.0, dtype=torch.float64),
+    ]
+    arrays = Packer(tensors).unpack(Packer.pack(tensors))
+    for tensor, array in zip(tensors, arrays, strict=True):
+        assert array.dtype == tensor.numpy().dtype and array.shape == tuple(tensor.shape)
+        np.testing.assert_array_equal(array, tensor.numpy())
+
+
+def test_the_stop_flag_travels_as_the_actors_own():
+    flag = RayStopFlag()
+    flag.set()
+    copy = pickle.loads(pickle.dumps(flag))
+    assert flag.is_set() and not copy.is_set()  # the actor hears of it with its next call
+    RayStopFlag._actor_event.set()
+    try:
+        assert copy.is_set()
+    finally:
+        RayStopFlag._actor_event.clear()
+
+
+@pytest.mark.slow
+def test_local_ray_trains_cartpole_to_the_threshold(tmp_path):
+    agent = A3C(
+        "CartPole-v1",
+        preset="CartPole-v1",
+        backend="ray",
+        run_dir=str(tmp_path),
+        run_name="ray",
+        progress=False,
+        checkpoint_interval=50_000,
+    ).learn()
+    summary = agent.summary
+    # Reached: the chronological last-100 mean crossed 475 (episodes still running when the
+    # stop went out may end lower).
+    assert summary.solved_step is not None and summary.best_mean_last100 >= 475
+    lag = summary.policy_lag
+    assert lag is not None and sum(lag["histogram"].values()) == summary.updates
+    # The final checkpoint holds the parameter server's state, which the agent now has too.
+    saved = load_checkpoint(tmp_path / "ray" / "checkpoints" / "final.pt")
+    assert saved["global_step"] == summary.global_step and saved["updates"] == summary.updates
+    for name, value in agent.model.state_dict().items():
+        assert torch.equal(value, saved["model"][name]), name
+    assert not ray.is_initialized()  # the backend shut down the Ray it started
+
+
+@pytest.mark.slow
+def test_a_head_node_is_joined_through_ray_address(tmp_path):
+    port = free_port()
+    env = dict(os.environ, RAY_ADDRESS="")
+    started = subprocess.run(
+        [
+            str(RAY),
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        run = subprocess.run(
+            [
+                *TRAIN,
+                "CartPole-v1",
+                "--ray-address",
+                f"127.0.0.1:{port}",
+                "--total-steps",
+                "30000",
+                "--eval-interval",
+                "10000",
+                "--run-dir",
+                str(tmp_path),
+                "--run-name",
+                "joined",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        assert run.returncode == 0, run.stderr
+        assert f"joined the Ray cluster at 127.0.0.1:{port} (1 node(s), 2 CPUs)" in run.stderr
+        summary = json.loads((tmp_path / "joined" / "summary.json").read_text())
+        assert summary["global_step"] >= 30_000 and summary["policy_lag"] is not None
+        # The driver left; the head node stays up for the next job.
+        status = subprocess.run(
+            [str(RAY), "status", "--address", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0 and "2.0 CPU" in status.stdout, status.stdout
+    finally:
+        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
+
+
+def task_actors():
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if cmdline.startswith(b"ray::_TaskActor"):
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_worker_actor_is_replaced_and_the_run_finishes(tmp_path):
+    run = tmp_path / "r"
+    proc = subprocess.Popen(
+        [
+            *TRAIN,
+            "CartPole-v1",
+            "--total-steps",
+            "150000",
+            "--stop-at-return",
+            "none",
+            "--eval-interval",
+            "0",
+            "--run-dir",
+            str(tmp_path),
+            "--run-name",
+            "r",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(task_actors()) == 2, 120, "two worker actors")
+        wait_for(lambda: (run / "updates.csv").exists(), 60, "the first updates")
+        time.sleep(1.0)
+        os.kill(task_actors()[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "failed (ActorDiedError)" in err and "restart 1 of 3" in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["restarts"] == 1 and summary["global_step"] >= 150_000
+    rows = (run / "updates.csv").read_text().splitlines()[1:]
+    assert {row.split(",")[2] for row in rows} == {"0", "1"}
+
+
+def process_named(prefix):
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(prefix):
+                    return int(entry.name)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return None
+
+
+@pytest.mark.slow
+def test_a_dead_parameter_server_ends_the_run_with_its_last_checkpointed_state(tmp_path):
+    run = tmp_path / "r"
+    command = [
+        *TRAIN,
+        "CartPole-v1",
+        "--total-steps",
+        "5000000",
+        "--stop-at-return",
+        "none",
+        "--checkpoint-interval",
+        "10000",
+        "--eval-interval",
+        "0",
+        "--run-dir",
+        str(tmp_path),
+        "--run-name",
+        "r",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(
+            lambda: len(list((run / "checkpoints").glob("step_*.pt"))) >= 2, 120, "checkpoints"
+        )
+        os.kill(process_named(b"ray::ParameterServer"), signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    # Whoever notices first (the driver or a worker) stops the run: no restart would help.
+    assert "failed (BackendError)" in err and "the parameter server died" in err
+    assert "restart 1 of" not in err
+    newest = max((run / "checkpoints").glob("step_*.pt"))
+    final = load_checkpoint(run / "checkpoints" / "final.pt")
+    assert final["global_step"] == load_checkpoint(newest)["global_step"]
+    resumed = subprocess.run(
+        [*TRAIN, "--resume", str(run), "--total-steps", str(final["global_step"] + 10_000)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
