@@ -294,7 +294,6 @@ class _TaskActor:
         set_single_thread()
         self.records: list[Any] = []
         self.steps = task.fn(*task.args, records=self)
-        self.pid = os.getpid()
 
     def put(self, record: Any) -> None:
         self.records.append(record)
@@ -314,9 +313,6 @@ class _TaskActor:
             finished, error = True, (type(exc).__name__, traceback.format_exc())
         records, self.records = self.records, []
         return records, finished, error
-
-    def process_id(self) -> int:
-        return self.pid
 
 
 class _ActorHandle:  # the actor's methods are reached through Ray's untyped handles
