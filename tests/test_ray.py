@@ -152,17 +152,22 @@ def test_a_head_node_is_joined_through_ray_address(tmp_path):
         subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
 
 
-def task_actors():
+def processes_named(prefix):
+    """Pids of the live processes whose command line starts with ``prefix`` (Ray names its
+    actor processes ``ray::<class>``)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                cmdline = (entry / "cmdline").read_bytes()
+                if (entry / "cmdline").read_bytes().startswith(prefix):
+                    found.append(int(entry.name))
             except (FileNotFoundError, ProcessLookupError):
                 continue
-            if cmdline.startswith(b"ray::_TaskActor"):
-                found.append(int(entry.name))
     return found
+
+
+def task_actors():
+    return processes_named(b"ray::_TaskActor")
 
 
 @pytest.mark.slow
@@ -203,17 +208,6 @@ def test_a_killed_worker_actor_is_replaced_and_the_run_finishes(tmp_path):
     assert {row.split(",")[2] for row in rows} == {"0", "1"}
 
 
-def process_named(prefix):
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "cmdline").read_bytes().startswith(prefix):
-                    return int(entry.name)
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-    return None
-
-
 @pytest.mark.slow
 def test_a_dead_parameter_server_ends_the_run_with_its_last_checkpointed_state(tmp_path):
     run = tmp_path / "r"
@@ -238,7 +232,8 @@ def test_a_dead_parameter_server_ends_the_run_with_its_last_checkpointed_state(t
         wait_for(
             lambda: len(list((run / "checkpoints").glob("step_*.pt"))) >= 2, 120, "checkpoints"
         )
-        os.kill(process_named(b"ray::ParameterServer"), signal.SIGKILL)
+        (server,) = processes_named(b"ray::ParameterServer")
+        os.kill(server, signal.SIGKILL)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()

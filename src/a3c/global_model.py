@@ -61,6 +61,21 @@ class Snapshot(NamedTuple):
     global_step: int
     updates: int
 
+    @classmethod
+    def of(
+        cls,
+        model: ActorCritic,
+        optimizers: Sequence[SharedOptimizer],
+        global_step: int,
+        updates: int,
+    ) -> Snapshot:
+        return cls(
+            {k: v.clone() for k, v in model.state_dict().items()},
+            [opt.state_dict() for opt in optimizers],
+            global_step,
+            updates,
+        )
+
 
 def learning_rate(base_lr: float, schedule: str, step: int, total_steps: int) -> float:
     """``constant``, or ``linear`` annealing to zero at ``total_steps`` (the paper anneals to 0)."""
@@ -110,12 +125,7 @@ class SharedGlobalModel:
         self.counters[1] = updates
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(
-            {k: v.clone() for k, v in self.model.state_dict().items()},
-            [opt.state_dict() for opt in self.optimizers],
-            self.global_step,
-            self.updates,
-        )
+        return Snapshot.of(self.model, self.optimizers, self.global_step, self.updates)
 
     def policy_lags(self) -> dict[int, int]:
         return {}  # not measured in shared memory

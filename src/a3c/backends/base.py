@@ -158,35 +158,42 @@ def supervise(
 ) -> list[TaskFailure]:
     """The loop the threads and processes backends share: deliver records, restart or give up
     failed tasks, tick the supervisor, and abandon tasks that outlive the stop request."""
-    running = {task.name: (task, start(task)) for task in tasks}
+    running: dict[str, tuple[Task, H]] = {}
     failures: list[TaskFailure] = []
     stop_seen: float | None = None
-    while running:
-        deliver(POLL_INTERVAL)
-        for name, (task, handle) in list(running.items()):
-            if not handle.done():
-                continue
-            del running[name]
-            failure = handle.failure()
-            if failure is None:
-                continue
-            if not stop.is_set() and supervisor.restart(failure):
-                running[name] = (task, start(task))
-            else:
-                failures.append(failure)
-        supervisor.tick()
-        if stop.is_set():
-            stop_seen = stop_seen or time.monotonic()
-            if time.monotonic() - stop_seen > stop_timeout:
-                for name, (_, handle) in running.items():
-                    abandon(handle)
-                    failures.append(
-                        TaskFailure(
-                            name, "Timeout", f"{name} did not stop within {stop_timeout:g} s"
+    try:
+        for task in tasks:
+            running[task.name] = (task, start(task))
+        while running:
+            deliver(POLL_INTERVAL)
+            for name, (task, handle) in list(running.items()):
+                if not handle.done():
+                    continue
+                del running[name]
+                failure = handle.failure()
+                if failure is None:
+                    continue
+                if not stop.is_set() and supervisor.restart(failure):
+                    running[name] = (task, start(task))
+                else:
+                    failures.append(failure)
+            supervisor.tick()
+            if stop.is_set():
+                stop_seen = stop_seen or time.monotonic()
+                if time.monotonic() - stop_seen > stop_timeout:
+                    for name in running:
+                        failures.append(
+                            TaskFailure(
+                                name, "Timeout", f"{name} did not stop within {stop_timeout:g} s"
+                            )
                         )
-                    )
-                running.clear()
-    deliver(0.0)
+                    break
+        deliver(0.0)
+    finally:
+        # Tasks outliving the stop request, or any still running when an exception (a second
+        # Ctrl-C) leaves this loop: none is left behind.
+        for _, handle in running.values():
+            abandon(handle)
     return failures
 
 

@@ -228,16 +228,12 @@ class ProcessesBackend(Backend):
             for conn in wait(list(readers), timeout):
                 readers[conn].receive()  # type: ignore[index]
 
-        try:
-            return supervise(
-                tasks,
-                supervisor,
-                stop,
-                start,
-                deliver,
-                abandon=lambda child: child.kill(),
-                stop_timeout=self.stop_timeout,
-            )
-        finally:  # also on KeyboardInterrupt (a second Ctrl-C): leave no child behind
-            for child in children:
-                child.kill()
+        return supervise(
+            tasks,
+            supervisor,
+            stop,
+            start,
+            deliver,
+            abandon=lambda child: child.kill(),
+            stop_timeout=self.stop_timeout,
+        )

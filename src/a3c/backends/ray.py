@@ -418,12 +418,7 @@ class RayBackend(Backend):
         server = self.server_class.remote(model, optimizers, config, global_step, updates)
         template = copy.deepcopy(model)
         global_model = RayGlobalModel(server, template, config.ray_max_in_flight)
-        global_model.last_snapshot = Snapshot(
-            {k: v.clone() for k, v in model.state_dict().items()},
-            [opt.state_dict() for opt in optimizers],
-            global_step,
-            updates,
-        )
+        global_model.last_snapshot = Snapshot.of(model, optimizers, global_step, updates)
         self.global_models.append(global_model)
         return global_model
 
@@ -446,20 +441,15 @@ class RayBackend(Backend):
             for call in ready:
                 calls[call].collect()
 
-        try:
-            return supervise(
-                tasks,
-                supervisor,
-                stop,
-                start,
-                deliver,
-                abandon=lambda handle: handle.kill(),
-                stop_timeout=self.stop_timeout,
-            )
-        finally:
-            for handle in handles:
-                if not handle.finished:
-                    handle.kill()
+        return supervise(
+            tasks,
+            supervisor,
+            stop,
+            start,
+            deliver,
+            abandon=lambda handle: handle.kill(),
+            stop_timeout=self.stop_timeout,
+        )
 
     def shutdown(self) -> None:
         for global_model in self.global_models:
