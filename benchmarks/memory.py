@@ -94,6 +94,7 @@ def main() -> None:
             f"MiB: {growth[key]:+.1%}"
         )
     print(f"  total growth after warm-up: {total:+.1%}")
+    print(f"  largest child process (a worker or the evaluator): {last['max_child']:.1f} MiB")
     data = {
         "env": args.env,
         "steps": args.steps,

@@ -77,6 +77,8 @@ def _memory(data: dict[str, Any]) -> list[str]:
         f"{data['growth']['children']:+.1%} |",
         "",
         f"- total growth after warm-up: **{data['growth']['total']:+.1%}**",
+        f"- per process at the end: largest child (a worker or the evaluator)"
+        f" **{last['max_child']:.1f} MiB**, mean child {last['children'] / 3:.1f} MiB",
         "",
     ]
 
@@ -104,6 +106,29 @@ def _ray_backend(data: dict[str, Any]) -> list[str]:
             f"{row['steps_per_s']:,.0f} | {row['updates_per_s']:,.0f} | "
             f"{row['ratio_to_processes']:.2f} | {lag_text} |"
         )
+    lines.append("")
+    return lines
+
+
+def _memory_task(data: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Memory task: {data['env']} (last-100 training mean >= {data['threshold']:g} within"
+        " 1M steps)",
+        "",
+        f"Measured {data['date']} on {data['machine']}. `python -m benchmarks.memory_task"
+        f" --seeds {len(data['runs']['lstm'])}`. The env's preset; the MLP policy is the same"
+        " preset with `lstm=False`.",
+        "",
+        "| policy | solved | steps to solve (per seed) | seconds to solve (per seed) |"
+        " best last-100 mean (per seed) |",
+        "|---|---|---|---|---|",
+    ]
+    for policy, rows in data["runs"].items():
+        solved = sum(r["solved"] for r in rows)
+        steps = ", ".join(f"{r['steps_to_solve']:,}" if r["solved"] else "-" for r in rows)
+        secs = ", ".join(f"{r['time_to_solve_s']:.0f}" if r["solved"] else "-" for r in rows)
+        best = ", ".join(f"{r['best_last100']:.1f}" for r in rows)
+        lines.append(f"| {policy} | {solved}/{len(rows)} | {steps} | {secs} | {best} |")
     lines.append("")
     return lines
 
@@ -136,6 +161,8 @@ def write_report(results: Path = RESULTS) -> Path:
         lines += _time_to_solve(json.loads(path.read_text()), path.stem)
     for path in sorted(results.glob("throughput_*.json")):
         lines += _throughput(json.loads(path.read_text()), path.stem)
+    for path in sorted(results.glob("lstm_memory_task.json")):
+        lines += _memory_task(json.loads(path.read_text()))
     for path in sorted(results.glob("memory_*.json")):
         lines += _memory(json.loads(path.read_text()))
     for path in sorted(results.glob("ray_backend_*.json")):

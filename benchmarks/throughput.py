@@ -1,11 +1,15 @@
 """Training throughput side by side: our A3C with 1..N workers, SB3 A2C, and the raw environment.
 
     python -m benchmarks.throughput --env CartPole-v1 --steps 300000
+    python -m benchmarks.throughput --env PongNoFrameskip-v4 --steps 100000
 
 Each contender trains for the same number of environment steps (ours: the env's preset, with
-evaluation, TensorBoard and the early stop off; SB3 A2C: RL-Zoo hyper-parameters). Raw: one
-environment stepped with random actions on one core, the ceiling of one worker. Each run is its
-own subprocess. Prints steps/s and the ratios; writes JSON and regenerates benchmarks/RESULTS.md.
+evaluation, TensorBoard and the early stop off; SB3 A2C: RL-Zoo hyper-parameters, for Atari its
+``atari`` entry: 16 games, CnnPolicy, RMSpropTFLike). Raw: one environment with the same
+preprocessing as training (Atari: frame skip 4 with max-pooling, 84x84 grayscale, 4 stacked
+frames) stepped with random actions on one core, the ceiling of one worker. A step is an agent
+step (4 emulator frames on Atari). Each run is its own subprocess. Prints steps/s and the ratios;
+writes JSON and regenerates benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from typing import Any
 
 from benchmarks.time_to_solve import RESULTS, machine, train_a3c
 
+RAW = "raw env (same preprocessing), random actions, 1 core"
+
 
 def raw_env(env_id: str, steps: int) -> float:
-    import gymnasium as gym
+    from a3c.envs import EnvFactory
 
-    env = gym.make(env_id)
+    env = EnvFactory(env_id)()  # Atari: the training preprocessing
     env.reset(seed=0)
     env.action_space.seed(0)
     start = time.perf_counter()
@@ -46,13 +52,39 @@ def sb3_a2c(env_id: str, steps: int) -> float:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
+    from a3c.envs import EnvFactory
     from benchmarks.peers import zoo_hyperparameters
 
+    if EnvFactory(env_id).is_atari:
+        return sb3_a2c_atari(env_id, steps)
     hp = zoo_hyperparameters("a2c", env_id)
     env = make_vec_env(env_id, n_envs=hp["n_envs"], seed=0)
     if hp["normalize"]:
         env = VecNormalize(env, gamma=hp["kwargs"].get("gamma", 0.99))
     model = A2C("MlpPolicy", env, seed=0, verbose=0, **hp["kwargs"])
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    return model.num_timesteps / (time.perf_counter() - start)
+
+
+def sb3_a2c_atari(env_id: str, steps: int) -> float:
+    """RL-Zoo ``a2c.yml``, ``atari``: 16 envs, 4 stacked frames, CnnPolicy, ent_coef 0.01,
+    vf_coef 0.25, RMSpropTFLike with eps 1e-5 (n_steps 5, lr 7e-4: A2C's defaults)."""
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    env = VecFrameStack(make_atari_env(env_id, n_envs=16, seed=0), n_stack=4)
+    model = A2C(
+        "CnnPolicy",
+        env,
+        ent_coef=0.01,
+        vf_coef=0.25,
+        policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)),
+        seed=0,
+        verbose=0,
+    )
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     return model.num_timesteps / (time.perf_counter() - start)
@@ -101,7 +133,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     print(f"{args.env}, {args.steps:,} steps per run; {machine()}")
     for name, what, arg in [
-        ("raw env, random actions, 1 core", "raw", "0"),
+        (RAW, "raw", "0"),
         ("SB3 A2C (RL-Zoo)", "sb3", "0"),
     ] + [
         (f"a3c, {w} worker{'s' if w > 1 else ''}", "a3c", str(w))
@@ -115,9 +147,9 @@ def main() -> None:
     ratios = {
         f"{best} / SB3 A2C": by_name[best] / by_name["SB3 A2C (RL-Zoo)"],
         f"{best} / 1 worker": by_name[best] / by_name["a3c, 1 worker"],
-        f"{best} / raw env on one core": by_name[best] / by_name["raw env, random actions, 1 core"],
+        f"{best} / raw env on one core": by_name[best] / by_name[RAW],
         f"{best} / (raw env x {args.max_workers} cores)": by_name[best]
-        / (args.max_workers * by_name["raw env, random actions, 1 core"]),
+        / (args.max_workers * by_name[RAW]),
     }
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")

@@ -33,3 +33,20 @@ def test_learns_with_threads_and_rmsprop_unshared(tmp_path):
     )
     agent.learn()
     assert agent.summary.solved_step is not None, agent.summary
+
+
+@pytest.mark.slow
+def test_lstm_solves_the_memory_task(tmp_path):
+    """Velocity-hidden CartPole: the LSTM preset reaches 475 (the MLP's failure to is in
+    benchmarks/RESULTS.md: `python -m benchmarks.memory_task`)."""
+    agent = A3C(
+        "a3c/CartPoleNoVelocity-v1",
+        seed=0,
+        run_dir=str(tmp_path),
+        progress=False,
+        tensorboard=False,
+    )
+    assert agent.model.is_recurrent and agent.observation_space.shape == (2,)
+    agent.learn()
+    assert agent.summary.solved_step is not None, agent.summary
+    assert agent.summary.best_mean_last100 >= 475

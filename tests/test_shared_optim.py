@@ -9,7 +9,7 @@ from helpers import tiny_model
 from torch import nn
 
 from a3c.global_model import SharedGlobalModel
-from a3c.shared_optim import SharedAdam, SharedRMSprop
+from a3c.shared_optim import SharedAdam, SharedRMSprop, SharedRMSpropTF
 from a3c.worker import local_gradients
 
 
@@ -45,6 +45,21 @@ def test_single_process_update_equals_torch_optim(ours, theirs):
         opt_b.step()
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb, rtol=0, atol=1e-7)
+
+
+def test_paper_form_rmsprop_matches_its_equation_by_hand():
+    # g <- alpha g + (1 - alpha) grad^2, from g = 1; theta <- theta - lr grad / sqrt(g + eps)
+    param = torch.tensor([1.0, -2.0])
+    opt = SharedRMSpropTF([param], alpha=0.9, eps=0.1).share_memory()
+    assert opt.state["square_avg"][0].tolist() == [1.0, 1.0] and opt.is_shared()
+    g = [1.0, 1.0]
+    theta = [1.0, -2.0]
+    for grad in ([2.0, 0.5], [-1.0, 3.0]):
+        g = [0.9 * gi + 0.1 * x**2 for gi, x in zip(g, grad)]
+        theta = [t - 0.01 * x / (gi + 0.1) ** 0.5 for t, x, gi in zip(theta, grad, g)]
+        opt.step([param], [torch.tensor(grad)], lr=0.01)
+        torch.testing.assert_close(opt.state["square_avg"][0], torch.tensor(g))
+        torch.testing.assert_close(param, torch.tensor(theta))
 
 
 def test_per_parameter_learning_rate_scales():

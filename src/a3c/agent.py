@@ -46,7 +46,7 @@ class A3C:
         if config is None:
             config = resolve_config(env, preset, **overrides)
         self.config = config.validate()
-        self.env_factory = EnvFactory(config.env_id, config.env_module, config.max_episode_steps)
+        self.env_factory = EnvFactory.from_config(config)
         probe = self.env_factory()
         try:
             check_spaces(probe.observation_space, probe.action_space)
@@ -114,16 +114,31 @@ class A3C:
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, Any]:
-        """Stable-Baselines3's signature: ``(action, state)``; ``state`` is ``None`` for
-        feed-forward policies. Takes one observation or a batch (first dimension)."""
-        obs = np.asarray(observation, dtype=np.float32)
+        """Stable-Baselines3's signature: ``(action, state)``. Takes one observation or a batch
+        (first dimension).
+
+        Feed-forward policies return ``state`` unchanged (``None``). Recurrent (LSTM) policies
+        take and return ``state`` as SB3's recurrent policies do, a tuple ``(h, c)`` of arrays
+        shaped ``(1, batch, lstm_size)``; ``None`` is a fresh start, and ``episode_start`` (one
+        bool per row) resets the rows whose episode starts with this observation.
+        """
+        obs = np.asarray(observation)
         single = obs.shape == tuple(self.observation_space.shape or ())
         batch = torch.as_tensor(obs[None] if single else obs)
-        params, _ = self.model(batch)
+        n = batch.shape[0]
+        recurrent_state = self.model.initial_state(n)
+        if state is not None and self.model.is_recurrent:
+            recurrent_state = tuple(torch.as_tensor(np.asarray(s)).reshape(n, -1) for s in state)
+        starts = None
+        if episode_start is not None:
+            starts = torch.as_tensor(np.asarray(episode_start, dtype=bool).reshape(n))
+        params, _, recurrent_state = self.model.step(batch, recurrent_state, starts)
         dist = self.model.distribution
         actions = np.asarray(
             dist.to_env(dist.mode(params) if deterministic else dist.sample(params))
         )
+        if self.model.is_recurrent:
+            state = tuple(s.numpy()[None] for s in recurrent_state)
         return (actions[0] if single else actions), state
 
     # -- persistence -------------------------------------------------------------------------
@@ -151,7 +166,7 @@ class A3C:
         config = Config.from_dict({**data["config"], **overrides})
         agent = cls.__new__(cls)
         agent.config = config.validate()
-        agent.env_factory = EnvFactory(config.env_id, config.env_module, config.max_episode_steps)
+        agent.env_factory = EnvFactory.from_config(config)
         agent.observation_space = space_from_dict(data["observation_space"])
         agent.action_space = space_from_dict(data["action_space"])
         agent.model = build_model(config, agent.observation_space, agent.action_space)

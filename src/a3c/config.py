@@ -34,6 +34,19 @@ class Config:
     seed: int = _f(0, "Random seed: workers, environments and network initialisation.")
     reward_scale: float = _f(1.0, "Multiply rewards by this for learning (seed 003: 0.01).")
     normalize_obs: bool = _f(False, "Normalise observations with running mean/std (saved).")
+    # --- Atari (applied to ale-py games only) ------------------------------------------------
+    frame_skip: int = _f(4, "Atari: frames per action, max-pooled over the last two.")
+    frame_stack: int = _f(4, "Atari: frames stacked into one observation.")
+    noop_max: int = _f(30, "Atari: at most this many no-op actions at the start of a game.")
+    clip_rewards: bool = _f(
+        True, "Atari: learn from rewards clipped to [-1, 1] (scores unclipped)."
+    )
+    terminal_on_life_loss: bool = _f(
+        False, "Atari: a lost life is terminal for learning (the game goes on)."
+    )
+    repeat_action_probability: float | None = _f(
+        None, "Atari: sticky-action probability (default: the id's own; v5 0.25, v4 0)."
+    )
     # --- the algorithm -----------------------------------------------------------------------
     total_steps: int = _f(1_000_000, "Environment steps over all workers before training stops.")
     n_steps: int = _f(5, "Rollout length t_max between updates.")
@@ -51,7 +64,13 @@ class Config:
     )
     stop_window: int = _f(100, "Episodes averaged for --stop-at-return.")
     # --- optimizer ---------------------------------------------------------------------------
-    optimizer: str = _f("rmsprop", "Shared optimizer.", choices=("rmsprop", "adam"))
+    optimizer: str = _f(
+        "rmsprop",
+        "Shared optimizer: 'rmsprop' (PyTorch's form: eps outside the root, statistics from 0), "
+        "'rmsprop_tf' (the paper's equation: eps inside the root; statistics from 1 as in "
+        "TensorFlow 1; steadier on Atari) or 'adam'.",
+        choices=("rmsprop", "rmsprop_tf", "adam"),
+    )
     lr: float = _f(7e-4, "Learning rate.")
     value_lr: float | None = _f(None, "Learning rate of critic-only parameters (default: lr).")
     lr_schedule: str = _f(
@@ -68,7 +87,15 @@ class Config:
     )
     lock: bool = _f(False, "Serialise updates of the global model with a lock (default: Hogwild).")
     # --- network -----------------------------------------------------------------------------
-    hidden_sizes: tuple[int, ...] = _f((64, 64), "Hidden layer sizes, e.g. 64,64.")
+    network: str = _f(
+        "auto",
+        "Body: 'cnn' (the paper's: 16 8x8/4, 32 4x4/2, 256), 'nature_cnn' (DQN's: 32, 64, 64, "
+        "512) or 'mlp' (hidden_sizes); 'auto' takes cnn for image observations, else mlp.",
+        choices=("auto", "mlp", "cnn", "nature_cnn"),
+    )
+    lstm: bool = _f(False, "Add an LSTM after the body (the paper's A3C-LSTM).")
+    lstm_size: int = _f(256, "LSTM cells.")
+    hidden_sizes: tuple[int, ...] = _f((64, 64), "MLP hidden layer sizes, e.g. 64,64.")
     activation: str = _f(
         "tanh", "Hidden activation.", choices=("tanh", "relu", "relu6", "elu", "silu")
     )
@@ -150,10 +177,19 @@ class Config:
             "stop_window",
             "max_bad_updates",
             "ray_max_in_flight",
+            "frame_skip",
+            "frame_stack",
+            "lstm_size",
         ):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
-        for name in ("eval_interval", "checkpoint_interval", "max_restarts", "stall_timeout"):
+        for name in (
+            "eval_interval",
+            "checkpoint_interval",
+            "max_restarts",
+            "stall_timeout",
+            "noop_max",
+        ):
             if float(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
         if not 0.0 < self.gamma <= 1.0:
@@ -179,6 +215,12 @@ class Config:
             not self.value_hidden_sizes or min(self.value_hidden_sizes) < 1
         ):
             raise bad("value_hidden_sizes", "needs at least one layer, each >= 1 unit")
+        if self.repeat_action_probability is not None and not (
+            0.0 <= self.repeat_action_probability <= 1.0
+        ):
+            raise bad("repeat_action_probability", "must be in [0, 1]")
+        if self.lstm and not self.shared_trunk:
+            raise bad("lstm", "an LSTM needs the shared trunk (drop --no-shared-trunk)")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise bad("max_episode_steps", "must be >= 1")
         for f in dataclasses.fields(self):
@@ -226,12 +268,17 @@ class Config:
 
 # ----------------------------------------------------------------------------------------------
 # Presets: src/a3c/presets/<name>.toml. A preset named after an environment id (CartPole-v1) is
-# the default for that environment.
+# the default for that environment; a '/' in the id is a '-' in the name (ALE-Pong-v5).
 
 
 def available_presets() -> list[str]:
     folder = resources.files("a3c") / "presets"
     return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def env_preset_name(env_id: str) -> str:
+    """The name of the preset that is an environment's default (file names have no '/')."""
+    return env_id.replace("/", "-")
 
 
 def load_preset(name_or_path: str) -> dict[str, Any]:
@@ -266,8 +313,8 @@ def resolve_config(
     """Defaults, then the preset (the named one, else the env id's own if there is one), then
     ``overrides``. The result is validated."""
     values: dict[str, Any] = {}
-    if preset is None and env_id is not None and env_id in available_presets():
-        preset = env_id
+    if preset is None and env_id is not None and env_preset_name(env_id) in available_presets():
+        preset = env_preset_name(env_id)
     if preset is not None:
         values.update(load_preset(preset))
         values["preset"] = preset

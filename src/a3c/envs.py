@@ -1,11 +1,12 @@
 """Environment plumbing: picklable factories, space checks, and groups of envs stepped together.
 
 Nothing here knows about the algorithm. Episode statistics are of the raw reward, before the
-learner's ``reward_scale``.
+learner's ``reward_scale`` and before Atari reward clipping, and count whole games (not lives).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 from collections.abc import Sequence
@@ -15,6 +16,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+import a3c.memory_envs  # noqa: F401  (registers the a3c/ environments in every process)
+
+ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
+
 
 @dataclass(frozen=True)
 class EnvFactory:
@@ -22,19 +27,74 @@ class EnvFactory:
 
     ``env_module`` is imported first so that a user's module can register its environments;
     Gymnasium's own ``"module:Env-v0"`` form works as well.
+
+    Atari games (any id that ale-py registers: ``ALE/Pong-v5``, ``PongNoFrameskip-v4``) get the
+    standard preprocessing from Gymnasium's own wrappers: up to ``noop_max`` no-op starts, frame
+    skip ``frame_skip`` with max-pooling of the last two frames, 84x84 grayscale, ``frame_stack``
+    stacked frames; for learning, rewards clipped to [-1, 1] (``clip_rewards``) and, optionally, a
+    lost life taken as terminal (``terminal_on_life_loss``). Scores reported for episodes are
+    unclipped and of whole games. ``repeat_action_probability`` overrides the id's sticky actions
+    (v5: 0.25); ``max_episode_steps`` counts agent steps (the ids' own limit of 108,000 frames
+    still applies).
     """
 
     env_id: str
     env_module: str | None = None
     max_episode_steps: int | None = None
+    frame_skip: int = 4
+    frame_stack: int = 4
+    noop_max: int = 30
+    clip_rewards: bool = True
+    terminal_on_life_loss: bool = False
+    repeat_action_probability: float | None = None
 
-    def __call__(self, **kwargs: Any) -> gym.Env:
+    @classmethod
+    def from_config(cls, config: Any) -> EnvFactory:
+        """The factory a :class:`~a3c.Config` describes."""
+        return cls(
+            config.env_id,
+            config.env_module,
+            config.max_episode_steps,
+            config.frame_skip,
+            config.frame_stack,
+            config.noop_max,
+            config.clip_rewards,
+            config.terminal_on_life_loss,
+            config.repeat_action_probability,
+        )
+
+    def for_evaluation(self) -> EnvFactory:
+        """The same environment as scored: whole games, unclipped rewards."""
+        return dataclasses.replace(self, clip_rewards=False, terminal_on_life_loss=False)
+
+    @property
+    def is_atari(self) -> bool:
+        self._register()
+        spec = gym.registry.get(self.env_id)
+        return spec is not None and spec.entry_point == ATARI_ENTRY_POINT
+
+    def _register(self) -> None:
         if self.env_module:
             importlib.import_module(self.env_module)
-        if self.max_episode_steps is not None:
+        if self.env_id not in gym.registry:
+            try:  # ale-py registers the Atari ids when imported (Gymnasium 1.x has no plugins)
+                import ale_py
+
+                gym.register_envs(ale_py)
+            except ImportError:
+                pass
+
+    def __call__(self, **kwargs: Any) -> gym.Env:
+        self._register()
+        atari = self.is_atari
+        if self.max_episode_steps is not None and not atari:
             kwargs["max_episode_steps"] = self.max_episode_steps
+        if atari:
+            kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself, with max-pooling
+            if self.repeat_action_probability is not None:
+                kwargs["repeat_action_probability"] = self.repeat_action_probability
         try:
-            return gym.make(self.env_id, **kwargs)
+            env = gym.make(self.env_id, **kwargs)
         except (
             gym.error.NameNotFound,
             gym.error.NamespaceNotFound,
@@ -42,7 +102,72 @@ class EnvFactory:
         ) as exc:
             close = difflib.get_close_matches(self.env_id, list(gym.registry), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
+            if not close and ("ALE/" in self.env_id or "NoFrameskip" in self.env_id):
+                hint = '; Atari games need ale-py: pip install "a3c[atari]"'
             raise ValueError(f"unknown environment {self.env_id!r}{hint}") from exc
+        return self._atari_wrappers(env) if atari else env
+
+    def _atari_wrappers(self, env: gym.Env) -> gym.Env:
+        env = gym.wrappers.AtariPreprocessing(
+            env,
+            noop_max=self.noop_max,
+            frame_skip=self.frame_skip,
+            screen_size=84,
+            grayscale_obs=True,
+            scale_obs=False,  # uint8 frames: 4x smaller rollouts; the network scales them
+        )
+        if self.max_episode_steps is not None:  # in agent steps, not emulator frames
+            env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
+        env = gym.wrappers.RecordEpisodeStatistics(env)  # whole games, unclipped: the score
+        if self.terminal_on_life_loss:
+            env = LifeLossTerminal(env)
+        if self.clip_rewards:
+            env = gym.wrappers.ClipReward(env, -1.0, 1.0)
+        if self.frame_stack > 1:
+            env = gym.wrappers.FrameStackObservation(env, self.frame_stack)
+        return env
+
+
+class LifeLossTerminal(gym.Wrapper):
+    """A lost life is terminal for learning; the game itself goes on (DQN's "episodic life").
+
+    Gymnasium's ``AtariPreprocessing(terminal_on_life_loss=True)`` restarts the whole game at each
+    lost life, so an agent would never see its later lives; here ``reset`` after a lost life only
+    continues the game with a no-op step, and really resets once the game is over.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.lives = 0
+        self.game_over = True
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.game_over = terminated or truncated
+        lives = self.env.unwrapped.ale.lives()  # type: ignore[attr-defined]
+        if 0 < lives < self.lives:
+            terminated = True
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        if self.game_over:
+            obs, info = self.env.reset(**kwargs)
+        else:
+            obs, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:  # the no-op ended the game after all
+                obs, info = self.env.reset(**kwargs)
+        self.lives = self.env.unwrapped.ale.lives()  # type: ignore[attr-defined]
+        self.game_over = False
+        return obs, info
+
+
+def has_wrapper(env: gym.Env, wrapper: type[gym.Wrapper]) -> bool:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, wrapper):
+            return True
+        env = env.env
+    return False
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
@@ -108,6 +233,10 @@ class EnvGroup:
     Unlike Gymnasium 1.x vector envs (which reset on the *next* step), the observation returned
     for an env whose episode ended is already the first of the next episode, and the old episode's
     last observation is in ``final_obs`` for bootstrapping on truncation.
+
+    Observations keep the space's dtype when it is ``uint8`` (Atari frames: a quarter of the
+    memory of float32), and are float32 otherwise. Where the env records its own episode
+    statistics (Atari: whole games, unclipped scores), those are the episodes reported.
     """
 
     def __init__(self, factory: EnvFactory, n: int, seed: int) -> None:
@@ -117,43 +246,48 @@ class EnvGroup:
         self.episode_lengths = np.zeros(n, dtype=np.int64)
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
+        self.obs_dtype = observation_dtype(self.observation_space)
+        self.recorded = has_wrapper(self.envs[0], gym.wrappers.RecordEpisodeStatistics)
 
     def reset(self) -> np.ndarray:
         first = [env.reset(seed=s)[0] for env, s in zip(self.envs, self.seeds, strict=True)]
         self.episode_returns[:] = 0
         self.episode_lengths[:] = 0
-        return np.stack(first).astype(np.float32, copy=False)
+        return np.stack(first).astype(self.obs_dtype, copy=False)
 
-    def step(self, actions: Sequence[Any]) -> GroupStep:
+    def step(self, actions: Sequence[Any], out: np.ndarray | None = None) -> GroupStep:
+        """Step every env; the next observations are written into ``out`` when given."""
         n = len(self.envs)
-        obs = []
+        if out is None:
+            out = np.empty((n, *tuple(self.observation_space.shape or ())), self.obs_dtype)
         rewards = np.empty(n, dtype=np.float32)
         terminated = np.zeros(n, dtype=bool)
         truncated = np.zeros(n, dtype=bool)
         final_obs: dict[int, np.ndarray] = {}
         finished: list[tuple[float, int]] = []
         for i, env in enumerate(self.envs):
-            o, r, term, trunc, _ = env.step(actions[i])
+            o, r, term, trunc, info = env.step(actions[i])
             rewards[i] = r
             self.episode_returns[i] += float(r)
             self.episode_lengths[i] += 1
             if term or trunc:
                 terminated[i], truncated[i] = term, trunc and not term
-                final_obs[i] = np.asarray(o, dtype=np.float32)
-                finished.append((float(self.episode_returns[i]), int(self.episode_lengths[i])))
+                final_obs[i] = np.array(o, dtype=self.obs_dtype)
+                if not self.recorded:
+                    finished.append((float(self.episode_returns[i]), int(self.episode_lengths[i])))
+                elif "episode" in info:  # a game over, not just a lost life
+                    finished.append((float(info["episode"]["r"]), int(info["episode"]["l"])))
                 self.episode_returns[i] = 0
                 self.episode_lengths[i] = 0
                 o, _ = env.reset()
-            obs.append(o)
-        return GroupStep(
-            np.stack(obs).astype(np.float32, copy=False),
-            rewards,
-            terminated,
-            truncated,
-            final_obs,
-            finished,
-        )
+            out[i] = o
+        return GroupStep(out, rewards, terminated, truncated, final_obs, finished)
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+def observation_dtype(space: gym.Space) -> np.dtype:
+    """uint8 stays uint8 (pixels); everything else is learned from as float32."""
+    return np.dtype(np.uint8) if space.dtype == np.uint8 else np.dtype(np.float32)

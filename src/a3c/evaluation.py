@@ -15,7 +15,7 @@ import torch
 
 from a3c.envs import EnvFactory
 from a3c.global_model import GlobalModel
-from a3c.networks import ActorCritic
+from a3c.networks import ActorCritic, select_state
 
 if TYPE_CHECKING:
     from a3c.config import Config
@@ -46,18 +46,24 @@ def run_episodes(
     deterministic: bool = True,
     seed: int = 0,
 ) -> EvalResult:
-    """Play ``n_episodes`` full episodes, one per environment, stepped together (batched)."""
+    """Play ``n_episodes`` full episodes, one per environment, stepped together (batched).
+
+    Scored as the environment is scored: whole games with unclipped rewards (Atari)."""
+    env_factory = env_factory.for_evaluation()
     envs = [env_factory() for _ in range(n_episodes)]
     dist = model.distribution
     generator = torch.Generator().manual_seed(seed)
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
+    state = model.initial_state(n_episodes)
     returns = np.zeros(n_episodes)
     lengths = np.zeros(n_episodes, dtype=np.int64)
     active = list(range(n_episodes))
     try:
         while active:
-            batch = torch.as_tensor(np.stack([obs[i] for i in active]), dtype=torch.float32)
-            params, _ = model(batch)
+            batch = torch.as_tensor(np.stack([obs[i] for i in active]))
+            params, _, active_state = model.step(batch, select_state(state, active))
+            for full, part in zip(state, active_state, strict=True):
+                full[active] = part
             actions = dist.mode(params) if deterministic else dist.sample(params, generator)
             env_actions = dist.to_env(actions)
             still = []

@@ -1,7 +1,13 @@
-"""Actor-critic networks: a shared trunk (seed 003) or separate actor and critic (seed 000).
+"""Actor-critic networks: a shared trunk (seed 003) or separate actor and critic (seed 000), with
+an MLP or a CNN body, and optionally an LSTM after it (the paper's A3C-LSTM).
 
 The observation normaliser lives inside the model as buffers, so it is shared with the global model,
 pulled by workers with the weights, and saved and loaded with them.
+
+Every model has a recurrent interface: :meth:`ActorCritic.step` takes and returns a state (the
+empty tuple for feed-forward models, ``(h, c)`` for an LSTM), so the worker loop is one loop for
+both; :meth:`ActorCritic.sequence` replays a rollout for the loss (truncated backpropagation
+through time over the rollout).
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
 }
 INITS = ("orthogonal", "normal", "torch")
+BODIES = ("mlp", "cnn", "nature_cnn")
+
+RecurrentState = tuple[Tensor, ...]  # () for feed-forward models, (h, c) for an LSTM
 
 
 class RunningMeanStd(nn.Module):
@@ -75,6 +84,36 @@ def mlp(in_dim: int, sizes: Sequence[int], activation: str) -> tuple[nn.Sequenti
     return nn.Sequential(*layers), in_dim
 
 
+def cnn(kind: str, obs_shape: tuple[int, ...]) -> tuple[nn.Sequential, int]:
+    """The paper's CNN (``cnn``: 16 8x8/4, 32 4x4/2, 256 units) or DQN's (``nature_cnn``: 32 8x8/4,
+    64 4x4/2, 64 3x3/1, 512 units) over channel-first frames; returns it and its output width."""
+    if len(obs_shape) != 3:
+        raise ValueError(f"a CNN needs (channels, height, width) observations, not {obs_shape}")
+    if kind == "cnn":
+        convs = [(16, 8, 4), (32, 4, 2)]
+        width = 256
+    elif kind == "nature_cnn":
+        convs = [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
+        width = 512
+    else:
+        raise ValueError(f"unknown CNN {kind!r}")
+    layers: list[nn.Module] = []
+    channels = obs_shape[0]
+    for out_channels, kernel, stride in convs:
+        layers += [nn.Conv2d(channels, out_channels, kernel, stride), nn.ReLU()]
+        channels = out_channels
+    layers.append(nn.Flatten())
+    with torch.no_grad():
+        flat = nn.Sequential(*layers)(torch.zeros(1, *obs_shape)).shape[1]
+    layers += [nn.Linear(flat, width), nn.ReLU()]
+    return nn.Sequential(*layers), width
+
+
+def select_state(state: RecurrentState, index: Tensor | np.ndarray | list[int]) -> RecurrentState:
+    """The rows ``index`` of every tensor of a recurrent state."""
+    return tuple(s[index] for s in state)
+
+
 class ActorCritic(nn.Module):
     """``obs -> (distribution parameters, V(obs))``.
 
@@ -100,23 +139,41 @@ class ActorCritic(nn.Module):
         init_log_std: float = 0.0,
         init: str = "orthogonal",
         normalize_obs: bool = False,
+        body: str = "mlp",
+        lstm_size: int | None = None,
+        pixels: bool = False,
     ) -> None:
         super().__init__()
         obs_dim = int(np.prod(obs_shape))
+        if body not in BODIES:
+            raise ValueError(f"unknown body {body!r}: expected one of {BODIES}")
+        if lstm_size is not None and not shared_trunk:
+            raise ValueError("an LSTM needs the shared trunk")
         self.distribution = distribution
+        self.body = body
+        self.pixels = pixels  # uint8 frames, scaled to [0, 1] inside the network
         self.shared_trunk = shared_trunk
         self.gaussian_mean = gaussian_mean
         self.std_mode = std_mode
         self.min_std = min_std
         self.obs_rms = RunningMeanStd(tuple(obs_shape)) if normalize_obs else None
 
-        self.actor_body, actor_out = mlp(obs_dim, hidden_sizes, activation)
+        if body == "mlp":
+            self.actor_body, actor_out = mlp(obs_dim, hidden_sizes, activation)
+        else:
+            self.actor_body, actor_out = cnn(body, tuple(obs_shape))
+        self.lstm: nn.LSTMCell | None = None
+        if lstm_size is not None:
+            self.lstm = nn.LSTMCell(actor_out, lstm_size)
+            actor_out = lstm_size
         if shared_trunk:
             self.critic_body = None
             critic_out = actor_out
-        else:
+        elif body == "mlp":
             sizes = hidden_sizes if value_hidden_sizes is None else value_hidden_sizes
             self.critic_body, critic_out = mlp(obs_dim, sizes, activation)
+        else:
+            self.critic_body, critic_out = cnn(body, tuple(obs_shape))
         self.value_head = nn.Linear(critic_out, 1)
 
         self.log_std: nn.Parameter | None = None
@@ -144,22 +201,30 @@ class ActorCritic(nn.Module):
     def _initialise(self, init: str, activation: str) -> None:
         if init == "torch":
             return
-        gain = 5.0 / 3 if activation == "tanh" else math.sqrt(2.0)  # calculate_gain's values
-        heads = {self.policy_head: 0.01, self.value_head: 1.0}
+        # calculate_gain's values; CNN bodies are ReLU whatever ``activation`` says
+        gain = 5.0 / 3 if activation == "tanh" and self.body == "mlp" else math.sqrt(2.0)
+        heads: dict[nn.Module, float] = {self.policy_head: 0.01, self.value_head: 1.0}
         if self.std_head is not None:
             heads[self.std_head] = 0.01
+        if self.lstm is not None:
+            bias_ih, bias_hh = self.lstm.bias_ih, self.lstm.bias_hh
+            assert bias_ih is not None and bias_hh is not None
+            nn.init.zeros_(bias_ih)
+            nn.init.zeros_(bias_hh)
+            # A forget-gate bias of 1 keeps memories by default (Jozefowicz et al., 2015).
+            bias_ih.data[self.lstm.hidden_size : 2 * self.lstm.hidden_size] = 1.0
         for module in self.modules():
-            if not isinstance(module, nn.Linear):
+            if not isinstance(module, nn.Linear | nn.Conv2d):
                 continue
             if init == "orthogonal":
                 # Small policy head: near-uniform initial policy (Andrychowicz et al., 2021).
                 nn.init.orthogonal_(module.weight, heads.get(module, gain))
-                nn.init.zeros_(module.bias)
             elif init == "normal":  # seed 000: tf.random_normal_initializer(0., .1)
                 nn.init.normal_(module.weight, 0.0, 0.1)
-                nn.init.zeros_(module.bias)
             else:
                 raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
     def state_tensors(self) -> list[Tensor]:
         """Parameters then buffers, in a fixed order (listed once: the structure never changes
@@ -175,22 +240,89 @@ class ActorCritic(nn.Module):
             params = list(self.critic_body.parameters()) + params
         return params
 
-    def _features(self, obs: Tensor) -> Tensor:
-        obs = obs.reshape(obs.shape[0], -1)
-        if self.obs_rms is not None:
-            obs = self.obs_rms(obs.reshape(obs.shape[0], *tuple(self.obs_rms.mean.shape))).reshape(
-                obs.shape[0], -1
-            )
-        return obs
+    @property
+    def is_recurrent(self) -> bool:
+        return self.lstm is not None
 
-    def forward(self, obs: Tensor) -> tuple[DistParams, Tensor]:
+    def initial_state(self, batch_size: int) -> RecurrentState:
+        """The state at the start of an episode: zeros, or ``()`` for a feed-forward model."""
+        if self.lstm is None:
+            return ()
+        zeros = torch.zeros(batch_size, self.lstm.hidden_size)
+        return (zeros, zeros.clone())
+
+    def _features(self, obs: Tensor) -> Tensor:
+        x = obs.to(torch.float32)
+        if self.pixels:
+            x = x / 255.0
+        if self.obs_rms is not None:
+            x = self.obs_rms(x.reshape(x.shape[0], *tuple(self.obs_rms.mean.shape)))
+        if self.body == "mlp":
+            x = x.reshape(x.shape[0], -1)
+        return x
+
+    def _recur(
+        self, features: Tensor, state: RecurrentState, episode_start: Tensor | None
+    ) -> tuple[Tensor, RecurrentState]:
+        """One LSTM step; the state of rows where an episode starts is zeroed first."""
+        if self.lstm is None:
+            return features, ()
+        h, c = state
+        if episode_start is not None:
+            keep = (~episode_start).to(h.dtype).unsqueeze(-1)
+            h, c = h * keep, c * keep
+        h, c = self.lstm(features, (h, c))
+        return h, (h, c)
+
+    def step(
+        self,
+        obs: Tensor,
+        state: RecurrentState = (),
+        episode_start: Tensor | None = None,
+    ) -> tuple[DistParams, Tensor, RecurrentState]:
+        """One time step for a batch: ``(distribution parameters, V(obs), next state)``.
+
+        ``episode_start`` (bool, one per row) resets those rows' state before ``obs``."""
+        if self.lstm is not None and not state:
+            state = self.initial_state(obs.shape[0])
         x = self._features(obs)
-        actor = self.actor_body(x)
+        actor, state = self._recur(self.actor_body(x), state, episode_start)
         critic = actor if self.critic_body is None else self.critic_body(x)
         value = self.value_head(critic).squeeze(-1)
-        return self._dist_params(actor), value
+        return self._dist_params(actor), value, state
 
-    def value(self, obs: Tensor) -> Tensor:
+    def forward(self, obs: Tensor) -> tuple[DistParams, Tensor]:
+        """Feed-forward use; a recurrent model starts every row from a fresh state."""
+        dist_params, value, _ = self.step(obs)
+        return dist_params, value
+
+    def sequence(
+        self, obs: Tensor, state: RecurrentState, episode_starts: Tensor
+    ) -> tuple[DistParams, Tensor]:
+        """Replay a rollout ``obs[T, N, ...]`` from ``state``, for the loss: distribution
+        parameters and values for the ``T * N`` rows in time-major order. Gradients flow back
+        through the whole rollout and stop at ``state`` (truncated BPTT)."""
+        T, N = obs.shape[:2]
+        if self.lstm is None:
+            return self.forward(obs.flatten(0, 1))
+        x = self._features(obs.flatten(0, 1))
+        features = self.actor_body(x).reshape(T, N, -1)  # the body runs once, batched over time
+        outputs = []
+        for t in range(T):
+            out, state = self._recur(features[t], state, episode_starts[t])
+            outputs.append(out)
+        actor = torch.cat(outputs)
+        return self._dist_params(actor), self.value_head(actor).squeeze(-1)
+
+    def value(
+        self,
+        obs: Tensor,
+        state: RecurrentState = (),
+        episode_start: Tensor | None = None,
+    ) -> Tensor:
+        """V(obs); feed-forward models skip the policy head."""
+        if self.lstm is not None:
+            return self.step(obs, state, episode_start)[1]
         x = self._features(obs)
         critic = self.actor_body(x) if self.critic_body is None else self.critic_body(x)
         return self.value_head(critic).squeeze(-1)

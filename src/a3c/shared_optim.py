@@ -113,6 +113,32 @@ class SharedRMSprop(SharedOptimizer):
         param.addcdiv_(grad, square_avg.sqrt().add_(self.eps), value=-lr)
 
 
+class SharedRMSpropTF(SharedRMSprop):
+    """RMSProp as the paper writes it, ``param -= lr * grad / sqrt(g + eps)`` (epsilon inside the
+    root), with ``g`` starting at 1 as in TensorFlow 1's ``RMSPropOptimizer`` (which the OpenAI
+    baselines' A2C used, and SB3's ``RMSpropTFLike`` copies).
+
+    Starting ``g`` at 0 makes the first updates ``lr / sqrt(1 - alpha)`` = 10 ``lr`` per weight
+    whatever the gradient's size; on Atari that is known to destabilise training.
+    """
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        alpha: float = 0.99,
+        eps: float = 1e-5,
+        lr_scales: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__(params, alpha, eps, lr_scales)
+        for square_avg in self.state["square_avg"]:
+            square_avg.fill_(1.0)
+
+    def _update(self, i: int, param: Tensor, grad: Tensor, lr: float, t: int) -> None:
+        square_avg = self.state["square_avg"][i]
+        square_avg.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
+        param.addcdiv_(grad, square_avg.add(self.eps).sqrt_(), value=-lr)
+
+
 class SharedAdam(SharedOptimizer):
     """Adam (Kingma and Ba, 2015), moments and step count shared (seed 003's optimizer)."""
 

@@ -34,7 +34,7 @@ from a3c.global_model import GlobalModel
 from a3c.monitor import Monitor
 from a3c.networks import ActorCritic
 from a3c.plots import plot_runs
-from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop
+from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop, SharedRMSpropTF
 from a3c.worker import run_worker
 
 
@@ -81,8 +81,13 @@ def graceful_signals(stop: Any) -> Iterator[list[int]]:
 def build_model(
     config: Config, observation_space: gym.Space, action_space: gym.Space
 ) -> ActorCritic:
+    obs_shape = tuple(observation_space.shape or ())
+    pixels = observation_space.dtype == np.uint8 and len(obs_shape) == 3
+    body = config.network
+    if body == "auto":
+        body = "cnn" if pixels else "mlp"
     return ActorCritic(
-        tuple(observation_space.shape or ()),
+        obs_shape,
         make_distribution(action_space),
         hidden_sizes=config.hidden_sizes,
         activation=config.activation,
@@ -94,6 +99,9 @@ def build_model(
         init_log_std=config.init_log_std,
         init=config.init,
         normalize_obs=config.normalize_obs,
+        body=body,
+        lstm_size=config.lstm_size if config.lstm else None,
+        pixels=observation_space.dtype == np.uint8,
     )
 
 
@@ -106,8 +114,9 @@ def build_optimizers(config: Config, model: ActorCritic) -> list[SharedOptimizer
     count = 1 if config.shared_optimizer else config.workers
 
     def make() -> SharedOptimizer:
-        if config.optimizer == "rmsprop":
-            return SharedRMSprop(
+        if config.optimizer in ("rmsprop", "rmsprop_tf"):
+            rmsprop = SharedRMSprop if config.optimizer == "rmsprop" else SharedRMSpropTF
+            return rmsprop(
                 params, alpha=config.rms_alpha, eps=config.optim_eps, lr_scales=lr_scales
             )
         return SharedAdam(
@@ -198,7 +207,7 @@ class Trainer:
         self.start_step = global_step
         self.start_updates = updates
         self.wall_offset = wall_time
-        self.env_factory = EnvFactory(config.env_id, config.env_module, config.max_episode_steps)
+        self.env_factory = EnvFactory.from_config(config)
         self.final_state: dict[str, Any] | None = None  # the last payload saved, once run
         self.summary: TrainingSummary | None = None
 

@@ -20,6 +20,7 @@ from a3c.config import Config
 from a3c.envs import EnvFactory, EnvGroup
 from a3c.global_model import GlobalModel
 from a3c.losses import a3c_loss, clip_grad_norm
+from a3c.networks import select_state
 from a3c.returns import gae_advantages, n_step_returns
 
 
@@ -61,31 +62,39 @@ def run_worker(
     obs_shape = envs.observation_space.shape
     log = WorkerLog(rank, records, config.log_interval, start_time)
 
-    # Rollout storage: numpy for what the environments return (cheap row writes), lists for the
-    # network's outputs; one conversion per rollout, not per step.
-    obs_buf = np.empty((T + 1, N, *tuple(obs_shape or ())), dtype=np.float32)
+    # Rollout storage: numpy for what the environments return (cheap row writes; frames stay
+    # uint8), lists for the network's outputs; one conversion per rollout, not per step.
+    obs_buf = np.empty((T + 1, N, *tuple(obs_shape or ())), dtype=envs.obs_dtype)
     reward_buf = np.empty((T, N), dtype=np.float32)
     terminated_buf = np.empty((T, N), dtype=bool)
     truncated_buf = np.empty((T, N), dtype=bool)
     truncated_value_buf = torch.zeros((T, N))
+    episode_start_buf = torch.zeros((T, N), dtype=torch.bool)
 
     obs_buf[0] = envs.reset()
+    # Recurrent state ((h, c) for an LSTM, () otherwise), carried across rollouts and reset
+    # where an episode starts.
+    state = local_model.initial_state(N)
+    episode_start = torch.ones(N, dtype=torch.bool)
     bad_updates = 0  # consecutive non-finite updates, which are skipped
     try:
         while not stop.is_set() and global_model.global_step < config.total_steps:
             # Synchronise thread-specific parameters theta' = theta.
             global_model.pull(local_model)
+            rollout_state = state
 
             # Perform a_t according to policy pi(a_t|s_t; theta') for t_max steps.
             actions, values = [], []
             with torch.no_grad():
                 for t in range(T):
-                    dist_params, value = local_model(torch.from_numpy(obs_buf[t]))
+                    episode_start_buf[t] = episode_start
+                    dist_params, value, state = local_model.step(
+                        torch.from_numpy(obs_buf[t]), state, episode_start
+                    )
                     action = dist.sample(dist_params, generator)
-                    step = envs.step(dist.to_env(action))
+                    step = envs.step(dist.to_env(action), out=obs_buf[t + 1])
                     actions.append(action)
                     values.append(value)
-                    obs_buf[t + 1] = step.obs
                     reward_buf[t] = step.rewards
                     terminated_buf[t] = step.terminated
                     truncated_buf[t] = step.truncated
@@ -93,12 +102,15 @@ def run_worker(
                     cut = np.flatnonzero(step.truncated)
                     if cut.size:
                         final = torch.from_numpy(np.stack([step.final_obs[int(i)] for i in cut]))
-                        truncated_value_buf[t, cut] = local_model.value(final)
+                        truncated_value_buf[t, cut] = local_model.value(
+                            final, select_state(state, cut)
+                        )
+                    episode_start = torch.from_numpy(step.terminated | step.truncated)
                     if step.finished:
                         log.episodes(step.finished, global_model.global_step + (t + 1) * N)
                 # V(s_{t+1}): the next row's value, V(s_T) after the last row, and the final
                 # observation's value where an episode was truncated.
-                values.append(local_model.value(torch.from_numpy(obs_buf[T])))
+                values.append(local_model.value(torch.from_numpy(obs_buf[T]), state, episode_start))
                 all_values = torch.stack(values)
                 value_buf, next_values = all_values[:T], all_values[1:]
                 terminated, truncated = (
@@ -125,9 +137,11 @@ def run_worker(
                 )
                 returns = advantages + value_buf
 
-            # Accumulate gradients wrt theta' of the policy, value and entropy terms.
-            observations = torch.from_numpy(obs_buf[:T]).flatten(0, 1)
-            dist_params, new_values = local_model(observations)
+            # Accumulate gradients wrt theta' of the policy, value and entropy terms (an LSTM
+            # replays the rollout from its first state: backpropagation through the rollout).
+            dist_params, new_values = local_model.sequence(
+                torch.from_numpy(obs_buf[:T]), rollout_state, episode_start_buf
+            )
             batch_actions = torch.stack(actions).flatten(0, 1)
             loss = a3c_loss(
                 dist.log_prob(dist_params, batch_actions),
@@ -155,7 +169,7 @@ def run_worker(
                 rank,
                 grads if finite else None,
                 T * N,
-                observations if config.normalize_obs else None,
+                torch.from_numpy(obs_buf[:T]).flatten(0, 1) if config.normalize_obs else None,
             )
             log.update(T * N, loss, grad_norm, lr, finite, global_model.global_step)
             obs_buf[0] = obs_buf[T]  # the next rollout starts where this one ended

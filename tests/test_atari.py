@@ -1,0 +1,106 @@
+"""Atari through ale-py: the preprocessing, clipped rewards for learning against unclipped scores,
+lives, and short training runs of the CNN and CNN-LSTM agents on Pong (the CI smoke test)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ale_py")
+
+from a3c import A3C
+from a3c.envs import EnvFactory, EnvGroup
+from a3c.evaluation import evaluate_policy
+from a3c.plots import read_csv
+
+
+@pytest.mark.parametrize("env_id", ["ALE/Pong-v5", "PongNoFrameskip-v4"])
+def test_both_id_styles_give_stacked_84x84_grayscale_frames(env_id):
+    env = EnvFactory(env_id)()
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    assert env.observation_space.shape == (4, 84, 84) and env.action_space.n == 6
+    assert env.unwrapped._frameskip == 1  # skipping is the wrapper's, with max-pooling
+    sticky = env.unwrapped.spec.kwargs["repeat_action_probability"]
+    assert sticky == (0.25 if env_id.startswith("ALE/") else 0.0)
+    forced = EnvFactory(env_id, repeat_action_probability=0.0)()
+    assert forced.unwrapped.spec.kwargs["repeat_action_probability"] == 0.0
+    # the last stacked frame is the newest: stepping moves the stack along
+    next_obs, *_ = env.step(0)
+    np.testing.assert_array_equal(next_obs[:3], obs[1:])
+
+
+def play(factory: EnvFactory, steps: int) -> tuple[list[float], list[tuple[float, int]]]:
+    """Rewards and finished episodes of a fixed action sequence through an EnvGroup."""
+    group = EnvGroup(factory, 1, seed=3)
+    group.reset()
+    actions = np.random.default_rng(0).integers(0, 6, steps)
+    rewards, finished = [], []
+    for a in actions:
+        step = group.step([int(a)])
+        rewards.append(float(step.rewards[0]))
+        finished += step.finished
+    group.close()
+    return rewards, finished
+
+
+def test_learning_sees_clipped_rewards_while_scores_are_unclipped():
+    # Space Invaders pays 5 to 30 points per invader; 400 agent steps, then a time limit.
+    raw = EnvFactory("ALE/SpaceInvaders-v5", max_episode_steps=400, clip_rewards=False)
+    clipped = EnvFactory("ALE/SpaceInvaders-v5", max_episode_steps=400)
+    raw_rewards, raw_games = play(raw, 400)
+    clipped_rewards, clipped_games = play(clipped, 400)
+    assert max(raw_rewards) > 1
+    np.testing.assert_array_equal(clipped_rewards, np.sign(raw_rewards))
+    assert raw_games == clipped_games == [(sum(raw_rewards), 400)]  # the score, unclipped
+
+
+def test_a_lost_life_ends_the_learning_episode_but_not_the_game():
+    factory = EnvFactory("ALE/Breakout-v5", terminal_on_life_loss=True)
+    env = factory()
+    env.reset(seed=0)
+    ale = env.unwrapped.ale
+    assert ale.lives() == 5
+    rng = np.random.default_rng(0)
+    for _ in range(5000):
+        _, _, terminated, truncated, info = env.step(int(rng.integers(4)))
+        if terminated or truncated:
+            break
+    assert terminated and ale.lives() == 4 and "episode" not in info
+    env.reset()
+    assert ale.lives() == 4  # the game went on
+    assert not factory.for_evaluation().terminal_on_life_loss
+    assert not factory.for_evaluation().clip_rewards
+
+
+def test_unknown_atari_id_says_what_to_install(monkeypatch):
+    with pytest.raises(ValueError, match="unknown environment 'ALE/NoSuchGame-v5'"):
+        EnvFactory("ALE/NoSuchGame-v5")()
+
+
+@pytest.mark.parametrize("lstm", [False, True], ids=["cnn", "cnn-lstm"])
+def test_pong_smoke_training(tmp_path, lstm):
+    """A short run of the Pong preset: the CNN (and CNN-LSTM) agent trains on 2 workers,
+    evaluates whole games with unclipped scores, checkpoints, and acts from raw frames."""
+    agent = A3C(
+        "PongNoFrameskip-v4",
+        lstm=lstm,
+        envs_per_worker=2,
+        total_steps=3_000,
+        eval_interval=1_500,
+        eval_episodes=1,
+        checkpoint_interval=0,
+        progress=False,
+        tensorboard=False,
+        run_dir=str(tmp_path),
+    )
+    assert agent.model.body == "cnn" and agent.model.is_recurrent == lstm
+    agent.learn()
+    assert agent.summary.global_step >= 3_000
+    evals = read_csv(agent.run_dir / "eval.csv")
+    assert len(evals["mean_return"]) >= 1
+    assert -21 <= evals["mean_return"][0] <= 21 and evals["mean_length"][0] > 100  # a whole game
+    loaded = A3C.load(agent.run_dir / "checkpoints" / "final.pt")
+    obs, _ = agent.env.reset(seed=0)
+    action, state = loaded.predict(obs, deterministic=True)
+    assert 0 <= int(action) < 6 and (state is not None) == lstm
+    mean, _ = evaluate_policy(loaded, n_episodes=1)
+    assert -21 <= mean <= 21

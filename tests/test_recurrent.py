@@ -1,0 +1,205 @@
+"""CNN bodies and LSTM policies: shapes, the paper's layer sizes, state handling, truncated BPTT,
+the worker's carrying of the state across rollouts, and ``predict(obs, state, episode_start)``."""
+
+import itertools
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_model
+
+from a3c import A3C
+from a3c.config import Config
+from a3c.distributions import Categorical
+from a3c.envs import EnvFactory
+from a3c.global_model import SharedGlobalModel
+from a3c.networks import ActorCritic
+from a3c.shared_optim import SharedRMSprop
+from a3c.trainer import build_model
+from a3c.worker import run_worker
+
+FRAMES = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_paper_cnn_has_the_papers_layers():
+    model = ActorCritic((4, 84, 84), Categorical(6), body="cnn", pixels=True)
+    convs = [m for m in model.actor_body if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (16, (8, 8), (4, 4)),
+        (32, (4, 4), (2, 2)),
+    ]
+    fc = [m for m in model.actor_body if isinstance(m, torch.nn.Linear)]
+    assert [(f.in_features, f.out_features) for f in fc] == [(32 * 9 * 9, 256)]
+    assert n_params(model.actor_body) == (4 * 64 * 16 + 16) + (16 * 16 * 32 + 32) + (
+        2592 * 256 + 256
+    )
+    (logits,), value = model(torch.zeros(3, 4, 84, 84, dtype=torch.uint8))
+    assert logits.shape == (3, 6) and value.shape == (3,)
+
+
+def test_nature_cnn_has_dqns_layers():
+    model = ActorCritic((4, 84, 84), Categorical(6), body="nature_cnn", pixels=True)
+    convs = [m for m in model.actor_body if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
+        (32, 8, 4),
+        (64, 4, 2),
+        (64, 3, 1),
+    ]
+    fc = [m for m in model.actor_body if isinstance(m, torch.nn.Linear)]
+    assert [(f.in_features, f.out_features) for f in fc] == [(64 * 7 * 7, 512)]
+
+
+def test_network_is_chosen_by_the_observation_and_can_be_forced():
+    discrete = gym.spaces.Discrete(6)
+    assert build_model(Config(), FRAMES, discrete).body == "cnn"
+    assert build_model(Config(network="nature_cnn"), FRAMES, discrete).body == "nature_cnn"
+    vector = gym.spaces.Box(-1, 1, (4,), np.float32)
+    assert build_model(Config(), vector, discrete).body == "mlp"
+    with pytest.raises(ValueError, match="channels, height, width"):
+        build_model(Config(network="cnn"), vector, discrete)
+
+
+def test_uint8_frames_are_scaled_inside_the_network():
+    torch.manual_seed(0)
+    model = ActorCritic((4, 84, 84), Categorical(6), body="cnn", pixels=True)
+    frames = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
+    plain = ActorCritic((4, 84, 84), Categorical(6), body="cnn", pixels=False)
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(model(frames)[1], plain(frames.float() / 255)[1])
+
+
+def lstm_model(**kwargs) -> ActorCritic:
+    torch.manual_seed(0)
+    return tiny_model(lstm_size=16, **kwargs)
+
+
+def test_sequence_replays_the_rollout_exactly_with_resets():
+    model = lstm_model()
+    T, N = 7, 3
+    obs = torch.randn(T, N, 4)
+    starts = torch.rand(T, N) < 0.3
+    first = (torch.randn(N, 16), torch.randn(N, 16))
+    state, logits, values = first, [], []
+    for t in range(T):
+        (lg,), v, state = model.step(obs[t], state, starts[t])
+        logits.append(lg)
+        values.append(v)
+    (replayed,), replayed_values = model.sequence(obs, first, starts)
+    torch.testing.assert_close(replayed, torch.cat(logits))
+    torch.testing.assert_close(replayed_values, torch.cat(values))
+
+
+def test_episode_start_resets_the_state_to_zeros():
+    model = lstm_model()
+    obs = torch.randn(2, 4)
+    carried = (torch.randn(2, 16), torch.randn(2, 16))
+    fresh = model.step(obs, model.initial_state(2))
+    reset = model.step(obs, carried, torch.tensor([True, False]))
+    torch.testing.assert_close(reset[1][0], fresh[1][0])  # row 0 starts afresh
+    assert not torch.allclose(reset[1][1], fresh[1][1])  # row 1 remembers
+    assert model.initial_state(3)[0].shape == (3, 16) and not model.initial_state(3)[0].any()
+
+
+def test_backpropagation_runs_through_the_rollout_and_stops_at_episode_starts():
+    model = lstm_model()
+    T = 5
+    obs = torch.randn(T, 1, 4, requires_grad=True)
+    no_reset = torch.zeros(T, 1, dtype=torch.bool)
+    _, values = model.sequence(obs, model.initial_state(1), no_reset)
+    (grad,) = torch.autograd.grad(values[-1], obs)
+    assert grad[0].abs().sum() > 0  # the last value depends on the first observation
+    reset_at_2 = no_reset.clone()
+    reset_at_2[2] = True
+    _, values = model.sequence(obs, model.initial_state(1), reset_at_2)
+    (grad,) = torch.autograd.grad(values[-1], obs)
+    assert grad[:2].abs().sum() == 0 and grad[2:].abs().sum() > 0
+
+
+def test_lstm_needs_the_shared_trunk():
+    with pytest.raises(ValueError, match="shared trunk"):
+        lstm_model(shared_trunk=False)
+    with pytest.raises(ValueError, match="shared trunk"):
+        Config(lstm=True, shared_trunk=False).validate()
+
+
+def test_worker_carries_the_state_across_rollouts_and_resets_it_at_episode_starts(monkeypatch):
+    config = Config(lstm=True, lstm_size=8, hidden_sizes=(8,), n_steps=3, total_steps=10_000)
+    factory = EnvFactory("CartPole-v1")
+    env = factory()
+    model = build_model(config, env.observation_space, env.action_space)
+    gm = SharedGlobalModel(
+        model, [SharedRMSprop(list(model.parameters()))], 1e-3, "constant", 10_000
+    )
+    rollouts = []  # (first state, episode starts, state after the last step) of each rollout
+    original_sequence = ActorCritic.sequence
+
+    def recording_sequence(self, obs, state, episode_starts):
+        with torch.no_grad():  # where the rollout's own steps left the state
+            last = state
+            for t in range(obs.shape[0]):
+                last = self.step(obs[t], last, episode_starts[t])[2]
+        rollouts.append((state, episode_starts.clone(), last))
+        return original_sequence(self, obs, state, episode_starts)
+
+    monkeypatch.setattr(ActorCritic, "sequence", recording_sequence)
+
+    class Records:
+        def put(self, record):
+            pass
+
+    class Never:
+        def is_set(self):
+            return False
+
+    worker = run_worker(0, config, gm, factory, Never(), 0.0, records=Records())
+    for _ in range(40):  # 40 rollouts of 3 steps: several CartPole episodes end in between
+        next(worker)
+    worker.close()
+    assert rollouts[0][1][0].all() and not rollouts[0][0][0].any()  # a fresh first episode
+    carried = 0
+    for (_, _, last), (first, _, _) in itertools.pairwise(rollouts):
+        torch.testing.assert_close(first[0], last[0])  # the next rollout goes on from there
+        carried += bool(first[0].any())
+    episode_starts = sum(int(r[1][1:].sum()) for r in rollouts)
+    assert carried == len(rollouts) - 1 and episode_starts >= 2
+
+
+def test_predict_takes_and_returns_the_state_like_sb3(tmp_path):
+    agent = A3C(
+        "CartPole-v1", lstm=True, lstm_size=8, hidden_sizes=(8,), seed=0, run_dir=str(tmp_path)
+    )
+    obs = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    action, state = agent.predict(obs, deterministic=True)
+    assert action.shape == (3,)
+    assert [s.shape for s in state] == [(1, 3, 8), (1, 3, 8)]
+    _, again = agent.predict(obs, state=state, deterministic=True)
+    assert not np.allclose(again[0], state[0])  # the state moved on
+    _, restarted = agent.predict(obs, state=again, episode_start=np.ones(3, bool))
+    np.testing.assert_allclose(restarted[0], state[0], atol=1e-6)  # as from a fresh start
+    single, single_state = agent.predict(np.zeros(4, np.float32))
+    assert np.ndim(single) == 0 and single_state[0].shape == (1, 1, 8)
+    # feed-forward policies hand the state back untouched
+    assert A3C("CartPole-v1", run_dir=str(tmp_path)).predict(obs)[1] is None
+
+
+def test_lstm_policy_survives_save_and_load(tmp_path):
+    agent = A3C(
+        "CartPole-v1", lstm=True, lstm_size=8, hidden_sizes=(8,), seed=0, run_dir=str(tmp_path)
+    )
+    agent.learn(total_steps=2_000)
+    loaded = A3C.load(agent.save(tmp_path / "lstm.pt"))
+    assert loaded.model.is_recurrent
+    rng = np.random.default_rng(0)
+    state_a = state_b = None
+    for t in range(20):
+        obs = rng.normal(size=(2, 4)).astype(np.float32)
+        start = np.array([t == 0, t % 7 == 0])
+        a, state_a = agent.predict(obs, state_a, start, deterministic=True)
+        b, state_b = loaded.predict(obs, state_b, start, deterministic=True)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(state_a[0], state_b[0])
