@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.time_to_solve import RESULTS, machine, train_a3c
+from benchmarks.time_to_solve import RESULTS, machine, run_a3c
 
 ENV_ID = "a3c/CartPoleNoVelocity-v1"
 THRESHOLD = 475.0
@@ -27,17 +27,7 @@ POLICIES = {"lstm": True, "mlp": False}
 
 
 def run_one(policy: str, seed: int) -> dict[str, Any]:
-    agent = train_a3c(ENV_ID, seed=seed, lstm=POLICIES[policy], stop_at_return=THRESHOLD)
-    s = agent.summary
-    assert s is not None
-    return {
-        "solved": s.solved_step is not None,
-        "time_to_solve_s": s.solved_wall_time,
-        "steps_to_solve": s.solved_step,
-        "best_last100": s.best_mean_last100,
-        "steps": s.global_step,
-        "wall_s": s.wall_time,
-    }
+    return run_a3c(ENV_ID, seed, THRESHOLD, lstm=POLICIES[policy])
 
 
 def main() -> None:

@@ -48,8 +48,8 @@ def train_a3c(env_id: str, **overrides: Any) -> A3C:
     return agent
 
 
-def run_a3c(env_id: str, seed: int, threshold: float) -> dict[str, Any]:
-    agent = train_a3c(env_id, seed=seed, stop_at_return=threshold)
+def run_a3c(env_id: str, seed: int, threshold: float, **overrides: Any) -> dict[str, Any]:
+    agent = train_a3c(env_id, seed=seed, stop_at_return=threshold, **overrides)
     s = agent.summary
     assert s is not None
     return {
@@ -58,6 +58,7 @@ def run_a3c(env_id: str, seed: int, threshold: float) -> dict[str, Any]:
         "steps_to_solve": s.solved_step,
         "wall_s": s.wall_time,
         "steps": s.global_step,
+        "best_last100": s.best_mean_last100,
         "workers": agent.config.workers,
         "envs_per_worker": agent.config.envs_per_worker,
     }

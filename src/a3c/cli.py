@@ -212,8 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args)
         if args.command == "plot":
             return _plot(args)
-        for name in available_presets():
-            print(f"{name:16s} {preset_description(name)}")
+        names = available_presets()
+        width = max(len(name) for name in names)
+        for name in names:
+            print(f"{name:{width}s}  {preset_description(name)}")
         return 0
     except ValueError as exc:  # bad input: one line, no traceback
         print(f"a3c: error: {exc}", file=sys.stderr)

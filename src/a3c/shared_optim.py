@@ -95,6 +95,7 @@ class SharedRMSprop(SharedOptimizer):
     """
 
     statistics = ("square_avg",)
+    initial_square_avg = 0.0
 
     def __init__(
         self,
@@ -106,6 +107,8 @@ class SharedRMSprop(SharedOptimizer):
         super().__init__(params, lr_scales)
         self.alpha = alpha
         self.eps = eps
+        for square_avg in self.state["square_avg"]:
+            square_avg.fill_(self.initial_square_avg)
 
     def _update(self, i: int, param: Tensor, grad: Tensor, lr: float, t: int) -> None:
         square_avg = self.state["square_avg"][i]
@@ -122,16 +125,7 @@ class SharedRMSpropTF(SharedRMSprop):
     whatever the gradient's size; on Atari that is known to destabilise training.
     """
 
-    def __init__(
-        self,
-        params: Sequence[Tensor],
-        alpha: float = 0.99,
-        eps: float = 1e-5,
-        lr_scales: Sequence[float] | None = None,
-    ) -> None:
-        super().__init__(params, alpha, eps, lr_scales)
-        for square_avg in self.state["square_avg"]:
-            square_avg.fill_(1.0)
+    initial_square_avg = 1.0
 
     def _update(self, i: int, param: Tensor, grad: Tensor, lr: float, t: int) -> None:
         square_avg = self.state["square_avg"][i]
