@@ -130,6 +130,30 @@ def _memory_task(data: dict[str, Any]) -> list[str]:
         best = ", ".join(f"{r['best_last100']:.1f}" for r in rows)
         lines.append(f"| {policy} | {solved}/{len(rows)} | {steps} | {secs} | {best} |")
     lines.append("")
+    if data.get("note"):
+        lines += [data["note"], ""]
+    return lines
+
+
+def _pong_learning(data: dict[str, Any]) -> list[str]:
+    reached = (
+        f"reached {data['target']:g} after **{data['time_to_target_h']:.2f} h** "
+        f"({data['steps_to_target']:,} steps)"
+        if data["time_to_target_h"] is not None
+        else f"did not reach {data['target']:g}"
+    )
+    lines = [
+        f"### Learning {data['env_id']} on this machine ({data['workers']} workers x"
+        f" {data['envs_per_worker']} games)",
+        "",
+        f"`python -m benchmarks.pong_learning` (the env's preset). {data['hours']:.2f} h,"
+        f" {data['steps']:,} agent steps, {data['evaluations']} evaluations of 5 whole games"
+        f" with the greedy policy: best mean score {data['best_eval']:.1f}, last"
+        f" {data['last_eval']:.1f}; {reached}.",
+    ]
+    if data.get("note"):
+        lines += ["", data["note"]]
+    lines += ["", "![Pong learning curve](results/pong_learning.png)", ""]
     return lines
 
 
@@ -165,6 +189,8 @@ def write_report(results: Path = RESULTS) -> Path:
         lines += _memory_task(json.loads(path.read_text()))
     for path in sorted(results.glob("memory_*.json")):
         lines += _memory(json.loads(path.read_text()))
+    for path in sorted(results.glob("pong_learning.json")):
+        lines += _pong_learning(json.loads(path.read_text()))
     for path in sorted(results.glob("ray_backend_*.json")):
         lines += _ray_backend(json.loads(path.read_text()))
     out = results.parent / "RESULTS.md"
