@@ -114,7 +114,7 @@ def plot(
     ax.set_ylabel("score")
     ax.set_ylim(-21.5, 21.5)
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=18.0)
     parser.add_argument("--run-dir", type=Path, default=Path("runs/pong-learning"))
     parser.add_argument("--report", type=Path, metavar="RUN_DIR", help="only report on a run")
+    parser.add_argument("--note", default="", help="a remark stored with the figures")
     parser.add_argument("overrides", nargs="*", help="extra `a3c train` options, after --")
     args = parser.parse_args()
     run_dir = args.report or args.run_dir
@@ -136,7 +137,11 @@ def main() -> None:
         status = train(args.env, args.run_dir, args.hours, args.overrides)
         print(f"a3c train exited with {status}")
     figures = report(run_dir, args.target)
-    (RESULTS / "pong_learning.json").write_text(json.dumps(figures, indent=2) + "\n")
+    if args.note:
+        figures["note"] = args.note
+    from benchmarks.report import save_results
+
+    save_results(RESULTS, "pong_learning", figures)
     curve = figures.pop("curve")
     print(json.dumps(figures, indent=2))
     print("hours  steps      eval score")

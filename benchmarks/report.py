@@ -149,7 +149,8 @@ def _pong_learning(data: dict[str, Any]) -> list[str]:
         f"`python -m benchmarks.pong_learning` (the env's preset). {data['hours']:.2f} h,"
         f" {data['steps']:,} agent steps, {data['evaluations']} evaluations of 5 whole games"
         f" with the greedy policy: best mean score {data['best_eval']:.1f}, last"
-        f" {data['last_eval']:.1f}; {reached}.",
+        f" {data['last_eval']:.1f}; last-100 mean of the training games at the end"
+        f" {data.get('train_last100', float('nan')):.1f}; {reached}.",
     ]
     if data.get("note"):
         lines += ["", data["note"]]
