@@ -29,21 +29,11 @@ RESULTS = Path(__file__).parent / "results"
 
 def train(env_id: str, run_dir: Path, hours: float, overrides: list[str]) -> int:
     """Run ``a3c train`` for at most ``hours``; returns its exit status."""
-    command = [
-        sys.executable,
-        "-m",
-        "a3c",
-        "train",
-        env_id,
-        "--run-dir",
-        str(run_dir.parent),
-        "--run-name",
-        run_dir.name,
-        "--no-progress",
-        *overrides,
-    ]
     if (run_dir / "checkpoints").is_dir():  # go on with an interrupted run
-        command = [*command[:4], "--resume", str(run_dir), "--no-progress"]
+        run = ["--resume", str(run_dir)]
+    else:
+        run = [env_id, "--run-dir", str(run_dir.parent), "--run-name", run_dir.name]
+    command = [sys.executable, "-m", "a3c", "train", *run, "--no-progress", *overrides]
     print(" ".join(command), flush=True)
     process = subprocess.Popen(command)
     deadline = time.time() + hours * 3600

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("ale_py")
 
-from a3c import A3C
+from a3c import A3C, envs
 from a3c.envs import EnvFactory, EnvGroup
 from a3c.evaluation import evaluate_policy
 from a3c.plots import read_csv
@@ -71,8 +71,14 @@ def test_a_lost_life_ends_the_learning_episode_but_not_the_game():
     assert not factory.for_evaluation().clip_rewards
 
 
-def test_unknown_atari_id_says_what_to_install(monkeypatch):
-    with pytest.raises(ValueError, match="unknown environment 'ALE/NoSuchGame-v5'"):
+def test_unknown_atari_id_is_one_clear_error_and_names_the_extra_when_ale_py_is_missing(
+    monkeypatch,
+):
+    with pytest.raises(ValueError, match="unknown environment 'ALE/NoSuchGame-v5'") as error:
+        EnvFactory("ALE/NoSuchGame-v5")()
+    assert "pip install" not in str(error.value)  # ale-py is here: the id is wrong
+    monkeypatch.setattr(envs, "ale_py_installed", lambda: False)
+    with pytest.raises(ValueError, match=r'pip install "a3c\[atari\]"'):
         EnvFactory("ALE/NoSuchGame-v5")()
 
 

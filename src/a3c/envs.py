@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,17 +52,7 @@ class EnvFactory:
     @classmethod
     def from_config(cls, config: Any) -> EnvFactory:
         """The factory a :class:`~a3c.Config` describes."""
-        return cls(
-            config.env_id,
-            config.env_module,
-            config.max_episode_steps,
-            config.frame_skip,
-            config.frame_stack,
-            config.noop_max,
-            config.clip_rewards,
-            config.terminal_on_life_loss,
-            config.repeat_action_probability,
-        )
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
 
     def for_evaluation(self) -> EnvFactory:
         """The same environment as scored: whole games, unclipped rewards."""
@@ -85,8 +76,7 @@ class EnvFactory:
                 pass
 
     def __call__(self, **kwargs: Any) -> gym.Env:
-        self._register()
-        atari = self.is_atari
+        atari = self.is_atari  # registers the id's module (and ale-py's games) first
         if self.max_episode_steps is not None and not atari:
             kwargs["max_episode_steps"] = self.max_episode_steps
         if atari:
@@ -102,7 +92,7 @@ class EnvFactory:
         ) as exc:
             close = difflib.get_close_matches(self.env_id, list(gym.registry), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            if not close and ("ALE/" in self.env_id or "NoFrameskip" in self.env_id):
+            if looks_atari(self.env_id) and not ale_py_installed():
                 hint = '; Atari games need ale-py: pip install "a3c[atari]"'
             raise ValueError(f"unknown environment {self.env_id!r}{hint}") from exc
         return self._atari_wrappers(env) if atari else env
@@ -126,6 +116,14 @@ class EnvFactory:
         if self.frame_stack > 1:
             env = gym.wrappers.FrameStackObservation(env, self.frame_stack)
         return env
+
+
+def looks_atari(env_id: str) -> bool:
+    return env_id.startswith("ALE/") or "NoFrameskip" in env_id
+
+
+def ale_py_installed() -> bool:
+    return importlib.util.find_spec("ale_py") is not None
 
 
 class LifeLossTerminal(gym.Wrapper):
