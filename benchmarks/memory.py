@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.time_to_solve import RESULTS, machine
+from benchmarks.report import RESULTS, machine, measured, save_results
 
 
 def rss_mib(pid: int) -> float | None:
@@ -98,15 +98,12 @@ def main() -> None:
     data = {
         "env": args.env,
         "steps": args.steps,
-        "machine": machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        **measured(),
         "after_warmup": first,
         "end": last,
         "growth": {**growth, "total": total},
         "samples": samples,
     }
-    from benchmarks.report import save_results
-
     print(f"wrote {save_results(args.out_dir, f'memory_{args.env}', data)}")
 
 

@@ -15,11 +15,11 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.time_to_solve import RESULTS, machine, run_a3c
+from benchmarks.report import RESULTS, machine, measured, save_results
+from benchmarks.time_to_solve import run_a3c
 
 ENV_ID = "a3c/CartPoleNoVelocity-v1"
 THRESHOLD = 475.0
@@ -43,8 +43,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "env": ENV_ID,
         "threshold": THRESHOLD,
-        "machine": machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        **measured(),
         "runs": {},
     }
     print(f"{ENV_ID}: last-100 training mean >= {THRESHOLD:g} within 1M steps; {machine()}")
@@ -70,8 +69,6 @@ def main() -> None:
         solved = sum(r["solved"] for r in rows)
         best = [round(r["best_last100"], 1) for r in rows]
         print(f"{policy}: {solved}/{len(rows)} seeds solved; best last-100 means {best}")
-    from benchmarks.report import save_results
-
     report = save_results(args.out_dir, "lstm_memory_task", results)
     print(f"wrote {args.out_dir / 'lstm_memory_task'}.json and {report}")
 

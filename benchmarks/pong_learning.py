@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from a3c.plots import read_csv, rolling_mean
+from benchmarks.report import RESULTS, measured, save_results
 
-RESULTS = Path(__file__).parent / "results"
+#: the config fields a Pong run's figures are shown with
+SETTINGS = ("network", "lstm", "optimizer", "lr", "total_steps", "n_steps", "vf_coef", "ent_coef")
 
 
 def train(env_id: str, run_dir: Path, hours: float, overrides: list[str]) -> int:
@@ -59,8 +61,11 @@ def report(run_dir: Path, target: float) -> dict[str, Any]:
     config = json.loads((run_dir / "config.json").read_text())
     figures: dict[str, Any] = {
         "env_id": config["env_id"],
+        **measured(),
         "workers": config["workers"],
         "envs_per_worker": config["envs_per_worker"],
+        # what a reader needs to redo the run: the preset, then these
+        "settings": {key: config[key] for key in SETTINGS},
         "target": target,
         "hours": float(evals["wall_time"][-1]) / 3600,
         "steps": int(evals["global_step"][-1]),
@@ -129,8 +134,6 @@ def main() -> None:
     figures = report(run_dir, args.target)
     if args.note:
         figures["note"] = args.note
-    from benchmarks.report import save_results
-
     save_results(RESULTS, "pong_learning", figures)
     curve = figures.pop("curve")
     print(json.dumps(figures, indent=2))

@@ -17,11 +17,11 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.time_to_solve import RESULTS, machine, train_a3c
+from benchmarks.report import RESULTS, machine, measured, save_results
+from benchmarks.time_to_solve import train_a3c
 
 
 def one_run(env_id: str, steps: int, backend: str, envs: int, in_flight: int) -> dict[str, Any]:
@@ -109,12 +109,9 @@ def main() -> None:
     data = {
         "env": args.env,
         "steps": args.steps,
-        "machine": machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        **measured(),
         "rows": rows,
     }
-    from benchmarks.report import save_results
-
     print(f"wrote {save_results(args.out_dir, f'ray_backend_{args.env}', data)}")
 
 

@@ -6,11 +6,30 @@ python -m benchmarks.report
 from __future__ import annotations
 
 import json
+import os
+import platform
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> str:
+    """The cores this process may use, the CPU, Python and torch: what a figure depends on."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        f"{cores} CPU cores, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
+
+
+def measured() -> dict[str, str]:
+    """Where and when a benchmark ran: every results JSON starts with these two fields."""
+    return {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
 
 
 def _time_to_solve(data: dict[str, Any], name: str) -> list[str]:
@@ -152,6 +171,9 @@ def _pong_learning(data: dict[str, Any]) -> list[str]:
         f" {data['last_eval']:.1f}; last-100 mean of the training games at the end"
         f" {data.get('train_last100', float('nan')):.1f}; {reached}.",
     ]
+    if "settings" in data:
+        settings = ", ".join(f"{key} {value}" for key, value in data["settings"].items())
+        lines += ["", f"Measured {data['date']} on {data['machine']}. Settings: {settings}."]
     if data.get("note"):
         lines += ["", data["note"]]
     lines += ["", "![Pong learning curve](results/pong_learning.png)", ""]

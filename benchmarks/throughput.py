@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.time_to_solve import RESULTS, machine, train_a3c
+from benchmarks.report import RESULTS, machine, measured, save_results
+from benchmarks.time_to_solve import train_a3c
 
 RAW = "raw env (same preprocessing), random actions, 1 core"
 
@@ -156,13 +157,10 @@ def main() -> None:
     data = {
         "env": args.env,
         "steps": args.steps,
-        "machine": machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        **measured(),
         "rows": rows,
         "ratios": ratios,
     }
-    from benchmarks.report import save_results
-
     print(f"wrote {save_results(args.out_dir, f'throughput_{args.env}', data)}")
 
 

@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from benchmarks.report import RESULTS, measured, save_results
 
 if TYPE_CHECKING:
     from a3c import A3C
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
 ALGOS = ("a3c", "sb3-a2c", "sb3-ppo")
-RESULTS = Path(__file__).parent / "results"
 
 
 def train_a3c(env_id: str, **overrides: Any) -> A3C:
@@ -125,8 +124,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "env": args.env,
         "threshold": THRESHOLDS[args.env],
-        "machine": machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        **measured(),
         "runs": {},
     }
     print(
@@ -178,24 +176,10 @@ def main() -> None:
         if algo != "a3c" and ours is not None and theirs is not None:
             results["ratios"][algo] = ours / theirs
             print(f"a3c median / {algo} median = {ours / theirs:.2f} ({theirs / ours:.1f}x sooner)")
-    from benchmarks.report import save_results
-
     stem = f"time_to_solve_{args.env}"
     report = save_results(args.out_dir, stem, results)
     plot(results, args.out_dir / f"{stem}.png")
     print(f"wrote {args.out_dir / stem}.json/.png and {report}")
-
-
-def machine() -> str:
-    import os
-
-    import torch
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"{cores} CPU cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}, torch {torch.__version__}"
-    )
 
 
 if __name__ == "__main__":
