@@ -119,10 +119,13 @@ class EnvFactory:
 
 
 def looks_atari(env_id: str) -> bool:
+    """Whether ``env_id`` is spelled like an ALE game (``ALE/...`` or ``...NoFrameskip...``),
+    registered or not: used to name the missing extra in an error."""
     return env_id.startswith("ALE/") or "NoFrameskip" in env_id
 
 
 def ale_py_installed() -> bool:
+    """Whether ale-py can be imported (without importing it)."""
     return importlib.util.find_spec("ale_py") is not None
 
 
