@@ -18,8 +18,10 @@ import torch
 ray = pytest.importorskip("ray")
 
 from a3c import A3C  # noqa: E402
-from a3c.backends.ray import Packer, RayStopFlag  # noqa: E402
+from a3c.backends.ray import Packer, ParameterServer, RayGlobalModel, RayStopFlag  # noqa: E402
 from a3c.checkpoint import load_checkpoint  # noqa: E402
+from a3c.global_model import SharedGlobalModel  # noqa: E402
+from a3c.trainer import build_optimizers  # noqa: E402
 
 RAY = Path(sys.executable).parent / "ray"
 TRAIN = [sys.executable, "-m", "a3c", "train", "--no-progress", "--backend", "ray"]
@@ -51,6 +53,110 @@ def test_packer_round_trips_mixed_dtypes_and_shapes():
     for tensor, array in zip(tensors, arrays, strict=True):
         assert array.dtype == tensor.numpy().dtype and array.shape == tuple(tensor.shape)
         np.testing.assert_array_equal(array, tensor.numpy())
+
+
+def server_parts(tmp_path):
+    """A CartPole preset's model, optimizers and config, and gradients for three pushes."""
+    agent = A3C("CartPole-v1", run_dir=str(tmp_path), progress=False, tensorboard=False)
+    torch.manual_seed(0)
+    grads = [[torch.randn_like(p) for p in agent.model.parameters()] for _ in range(3)]
+    return agent.model, build_optimizers(agent.config, agent.model), agent.config, grads
+
+
+def reference_weights(model, config, grads):
+    """The global state tensors (``state_tensors`` order) after applying ``grads`` one by one
+    with the shared optimizer in this process."""
+    import copy
+
+    model = copy.deepcopy(model)
+    shared = SharedGlobalModel(
+        model, build_optimizers(config, model), config.lr, config.lr_schedule, config.total_steps
+    )
+    for g in grads:
+        shared.push(0, g, 40)
+    return [t.detach().clone() for t in shared.model.state_tensors()]
+
+
+def test_the_server_applies_the_pushes_of_one_call_one_by_one(tmp_path):
+    model, optimizers, config, grads = server_parts(tmp_path)
+    expected = reference_weights(model, config, grads)
+    server = ParameterServer(model, optimizers, config, global_step=0, updates=0)
+    # Three pushes computed from the same pull (0 updates seen), the second one rejected.
+    pushes = [(Packer.pack(g), 40, None, 0) for g in grads]
+    rejected = (None, 40, None, 0)
+    weights, global_step, updates, _ = server.push(0, [pushes[0], rejected, *pushes[1:]])
+    assert (global_step, updates) == (160, 3)
+    # Each applied push saw the updates applied before it: lags 0, 1, 2 (the rejected one none).
+    assert server.policy_lags() == {0: 1, 1: 1, 2: 1}
+    arrays = Packer(model.state_tensors()).unpack(weights)
+    assert len(arrays) == len(expected)
+    for array, value in zip(arrays, expected, strict=True):
+        np.testing.assert_array_equal(array, value.numpy())
+
+
+def test_pushes_made_while_a_call_is_in_flight_travel_together_in_the_next(tmp_path):
+    model, optimizers, config, grads = server_parts(tmp_path)
+    expected = reference_weights(model, config, grads)
+
+    class SlowServer(ParameterServer):  # local: Ray pickles it by value
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.calls = []
+
+        def push(self, rank, pushes):
+            time.sleep(0.3)  # long enough that the pushes below are made meanwhile
+            self.calls.append(len(pushes))
+            return super().push(rank, pushes)
+
+        def call_sizes(self):
+            return self.calls
+
+    ray.init(num_cpus=1, include_dashboard=False)
+    try:
+        server = ray.remote(SlowServer).remote(model, optimizers, config, 0, 0)
+        global_model = RayGlobalModel(server, model, max_in_flight=3)
+        local_model = global_model.new_local_model()
+        global_model.pull(local_model)
+        global_model.push(0, grads[0], 40)  # sent at once: no call in flight
+        global_model.push(0, grads[1], 40)  # these two wait in the outbox
+        global_model.push(0, grads[2], 40)
+        # At the bound (3 pushes unanswered), pull waits for the first answer and sends the
+        # outbox as one call; the weights it gives include the first push only.
+        global_model.pull(local_model)
+        after_first = reference_weights(model, config, grads[:1])
+        for tensor, value in zip(local_model.state_tensors(), after_first, strict=True):
+            assert torch.equal(tensor, value)
+        global_model.flush()
+        assert ray.get(server.call_sizes.remote()) == [1, 2]
+        assert global_model.updates == 3 and global_model.global_step == 120
+        global_model.pull(local_model)
+        for tensor, value in zip(local_model.state_tensors(), expected, strict=True):
+            assert torch.equal(tensor, value)
+        # All three computed from the first pull, applied one by one: lags 0, 1 and 2.
+        assert global_model.policy_lags() == {0: 1, 1: 1, 2: 1}
+    finally:
+        ray.shutdown()
+
+
+def test_the_parameter_server_reserves_its_cpus_and_a_shortage_is_warned_of(tmp_path):
+    from a3c.backends.ray import RayBackend
+
+    cores = os.cpu_count()
+    agent = A3C(
+        "CartPole-v1", run_dir=str(tmp_path), workers=cores, ray_server_cpus=1, backend="ray"
+    )
+    with pytest.warns(RuntimeWarning, match=f"1 for the parameter server need {cores + 1} CPUs"):
+        backend = RayBackend(agent.config)
+    try:
+        optimizers = build_optimizers(agent.config, agent.model)
+        global_model = backend.global_model(agent.model, optimizers, agent.config, 0, 0)
+        assert global_model.updates == 0  # the server is up
+        wait_for(
+            lambda: ray.available_resources().get("CPU", 0) == cores - 1, 20, "one CPU reserved"
+        )
+    finally:
+        backend.shutdown()
+    assert not ray.is_initialized()
 
 
 def test_the_stop_flag_travels_as_the_actors_own():

@@ -133,11 +133,17 @@ class Config:
         "(default: start a local Ray sized to this machine).",
     )
     ray_cpus_per_worker: float = _f(1.0, "Ray backend: CPUs each worker actor reserves.")
+    ray_server_cpus: float = _f(
+        0.0,
+        "Ray backend: CPUs the parameter server reserves (1 keeps Ray from placing a worker on "
+        "the core it needs; it applies every worker's pushes).",
+    )
     ray_max_in_flight: int = _f(
-        1,
-        "Ray backend: pushes a worker may have awaiting the parameter server (1: each rollout "
-        "waits for weights that include the worker's own last update; 2 overlaps the round "
-        "trip with the next rollout).",
+        4,
+        "Ray backend: pushes a worker may have awaiting the parameter server's answer (1: each "
+        "rollout waits for weights that include the worker's own last update; more overlap the "
+        "round trip with the next rollouts, and pushes made while a call is in flight travel "
+        "together in the next call).",
     )
     max_restarts: int = _f(
         3,
@@ -201,7 +207,13 @@ class Config:
                 raise bad(name, "must be > 0")
         if self.value_lr is not None and not self.value_lr > 0:
             raise bad("value_lr", "must be > 0")
-        for name in ("ent_coef", "vf_coef", "log_interval", "ray_cpus_per_worker"):
+        for name in (
+            "ent_coef",
+            "vf_coef",
+            "log_interval",
+            "ray_cpus_per_worker",
+            "ray_server_cpus",
+        ):
             if float(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:

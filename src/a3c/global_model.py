@@ -42,6 +42,10 @@ class GlobalModel(Protocol):
         observations: Tensor | None = None,
     ) -> float: ...
 
+    def flush(self) -> None:
+        """Wait until every push has been applied (a parameter server's pushes are asynchronous)."""
+        ...
+
     @property
     def updates(self) -> int: ...
 
@@ -129,6 +133,9 @@ class SharedGlobalModel:
 
     def policy_lags(self) -> dict[int, int]:
         return {}  # not measured in shared memory
+
+    def flush(self) -> None:
+        pass  # pushes are applied before ``push`` returns
 
     def learning_rate(self) -> float:
         return learning_rate(self.base_lr, self.lr_schedule, self.global_step, self.total_steps)

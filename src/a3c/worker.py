@@ -174,6 +174,7 @@ def run_worker(
             log.update(T * N, loss, grad_norm, lr, finite, global_model.global_step)
             obs_buf[0] = obs_buf[T]  # the next rollout starts where this one ended
             yield
+        global_model.flush()
     finally:
         envs.close()
         log.flush()
