@@ -103,27 +103,38 @@ def _memory(data: dict[str, Any]) -> list[str]:
 
 
 def _ray_backend(data: dict[str, Any]) -> list[str]:
+    floor = data["call_floor"]
     lines = [
-        f"### Ray backend against processes, {data['env']}, 2 workers, one machine",
+        f"### Ray backend against processes, {data['env']}, one machine",
         "",
         f"Measured {data['date']} on {data['machine']}. "
         f"`python -m benchmarks.ray_backend --env {data['env']} --steps {data['steps']}`",
         "",
-        "Every update is one round trip to the parameter-server actor, so the ratio grows with"
-        " the work per update. Policy lag: global updates between the pull whose weights"
-        " computed a gradient and that gradient's push (ray backend only).",
+        "Steady-state steps/s (the first quarter of each run's wall time left out; the whole run,"
+        " start-up included, alongside). Every"
+        " update is a round trip to the parameter-server actor; Ray's own cost of one, measured"
+        f" in the same run with {floor['payload_bytes']:,} bytes each way (the model's state):"
+        f" {floor['caller_cpu_ms']:.2f} ms CPU in the caller and {floor['server_cpu_ms']:.2f} ms"
+        f" in the parameter server ({floor['wall_ms']:.2f} ms wall). Policy lag: global updates"
+        " between the pull whose weights computed a gradient and that gradient's push (ray"
+        f" backend only). Target (issue #6): ray >= {data['target']:.2f}x processes.",
         "",
-        "| envs per worker | steps per update | contender | steps/s | pushes/s | ratio to processes"
-        " | policy lag mean / p95 / max |",
-        "|---|---|---|---|---|---|---|",
+        "| workers | steps per update | contender | steps/s | pushes/s | ratio to processes"
+        " | whole run: steps/s, ratio | policy lag mean / p95 / max |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    whole_base: dict[tuple[int, int], float] = {}
     for row in data["rows"]:
+        key = (row["workers"], row["steps_per_update"])
+        whole = row["whole_run_steps_per_s"]
+        whole_base.setdefault(key, whole)  # the processes row comes first
         lag = row["policy_lag"]
         lag_text = f"{lag['mean']:.2f} / {lag['p95']:.0f} / {lag['max']}" if lag else "-"
         lines.append(
-            f"| {row['envs_per_worker']} | {row['steps_per_update']} | {row['contender']} | "
+            f"| {row['workers']} | {row['steps_per_update']} | {row['contender']} | "
             f"{row['steps_per_s']:,.0f} | {row['updates_per_s']:,.0f} | "
-            f"{row['ratio_to_processes']:.2f} | {lag_text} |"
+            f"{row['ratio_to_processes']:.2f} | {whole:,.0f}, {whole / whole_base[key]:.2f} | "
+            f"{lag_text} |"
         )
     lines.append("")
     return lines
