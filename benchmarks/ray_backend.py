@@ -6,12 +6,13 @@ Both backends train the env's preset for the same number of steps, with evaluati
 stop, TensorBoard and checkpoints off; each run is its own subprocess. Measured for two worker
 counts: every core a worker, and one core fewer (a core left for the parameter server, as a
 cluster deployment would give it), and for two rollout sizes: the preset's (envs_per_worker x
-n_steps steps per update) and 128 envs per worker. Prints steps/s, gradient pushes (updates) per
-second, the ratio ray / processes, the policy-lag distribution, and Ray's own cost per actor call
-(the CPU time an empty round trip takes at each end), which bounds what the ray backend can reach
-when updates are small. Steps/s are steady-state: from a quarter of the run's wall time to its
-end, read from the run's ``episodes.csv`` (start-up excluded; the whole-run figure is in the
-JSON). Writes JSON and regenerates benchmarks/RESULTS.md.
+n_steps steps per update) and 128 envs per worker. Each contender runs ``--repeats`` times,
+interleaved. Prints median steps/s, gradient pushes (updates) per second, the median ratio
+ray / processes (paired by round, with its range), the policy-lag distribution, and Ray's own
+cost per actor call (the CPU time an empty round trip takes at each end), which bounds what the
+ray backend can reach when updates are small. Steps/s are steady-state: from a quarter of the
+run's wall time to its end, read from the run's ``episodes.csv`` (start-up excluded; the
+whole-run ratio is reported too). Writes JSON and regenerates benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,6 +143,7 @@ def main() -> None:
         "--envs", type=int, nargs="+", default=[0, 128], help="envs per worker (0: preset)"
     )
     parser.add_argument("--workers", type=int, nargs="+", help="default: cores - 1 and cores")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each contender")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--single", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)
@@ -172,37 +175,54 @@ def main() -> None:
         f"the called actor, {floor['wall_ms']:.2f} ms wall",
         flush=True,
     )
+    contenders = {
+        "processes": ("processes", 1),
+        "ray, 1 in flight": ("ray", 1),
+        f"ray, {DEFAULT_IN_FLIGHT} in flight": ("ray", DEFAULT_IN_FLIGHT),
+    }
     rows = []
     for workers in workers_list:
         for envs in args.envs:
             steps = args.steps * workers * (envs // 16 if envs else 1)
-            results = {}
-            for backend, in_flight in (("processes", 1), ("ray", 1), ("ray", DEFAULT_IN_FLIGHT)):
-                name = backend if backend == "processes" else f"ray, {in_flight} in flight"
-                options = ["--steps", str(steps), "--single", backend, str(workers), str(envs)]
-                results[name] = subprocess_json(*options, str(in_flight))
-            base = results["processes"]
-            for name, r in results.items():
-                lag = r["policy_lag"]
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+            for _ in range(args.repeats):  # interleaved, so that drifts hit every contender
+                for name, (backend, in_flight) in contenders.items():
+                    options = ["--steps", str(steps), "--single", backend, str(workers), str(envs)]
+                    runs[name].append(subprocess_json(*options, str(in_flight)))
+            base = runs["processes"]
+            for name, repeats in runs.items():
+                # Paired: each repeat's ratio to the processes run of the same round.
+                ratios = [r["steps_per_s"] / b["steps_per_s"] for r, b in zip(repeats, base)]
+                whole = [
+                    r["whole_run_steps_per_s"] / b["whole_run_steps_per_s"]
+                    for r, b in zip(repeats, base)
+                ]
+                typical = sorted(repeats, key=lambda r: r["steps_per_s"])[len(repeats) // 2]
+                lag = typical["policy_lag"]
                 row = {
                     "workers": workers,
                     "envs_per_worker": envs or "preset",
-                    "steps_per_update": round(r["steps_per_update"]),
+                    "steps_per_update": round(typical["steps_per_update"]),
                     "contender": name,
-                    **{k: r[k] for k in ("steps_per_s", "whole_run_steps_per_s", "updates_per_s")},
-                    "ratio_to_processes": r["steps_per_s"] / base["steps_per_s"],
+                    "steps_per_s": statistics.median(r["steps_per_s"] for r in repeats),
+                    "updates_per_s": statistics.median(r["updates_per_s"] for r in repeats),
+                    "ratio_to_processes": statistics.median(ratios),
+                    "ratio_range": [min(ratios), max(ratios)],
+                    "whole_run_ratio": statistics.median(whole),
+                    "repeats": repeats,
                     "policy_lag": lag,
                 }
                 rows.append(row)
                 lag_text = (
                     f"lag mean {lag['mean']:.2f} p95 {lag['p95']:.0f} max {lag['max']}"
                     if lag
-                    else f"{1e3 * workers / r['updates_per_s']:.2f} ms per update per worker"
+                    else f"{1e3 * workers / row['updates_per_s']:.2f} ms per update per worker"
                 )
                 print(
                     f"  {workers} workers {row['steps_per_update']:>4} steps/update  {name:18s} "
-                    f"{r['steps_per_s']:>9,.0f} steps/s {r['updates_per_s']:>7,.0f} pushes/s "
-                    f"{row['ratio_to_processes']:>5.2f}x  {lag_text}",
+                    f"{row['steps_per_s']:>9,.0f} steps/s {row['updates_per_s']:>7,.0f} pushes/s "
+                    f"{row['ratio_to_processes']:>5.2f}x ({min(ratios):.2f}-{max(ratios):.2f})  "
+                    f"{lag_text}",
                     flush=True,
                 )
     ray_rows = [r for r in rows if r["contender"] != "processes"]
@@ -211,6 +231,7 @@ def main() -> None:
     data = {
         "env": args.env,
         "steps": args.steps,
+        "repeats": args.repeats,
         **measured(),
         "target": TARGET,
         "call_floor": {"payload_bytes": payload, **floor},

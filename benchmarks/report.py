@@ -108,10 +108,12 @@ def _ray_backend(data: dict[str, Any]) -> list[str]:
         f"### Ray backend against processes, {data['env']}, one machine",
         "",
         f"Measured {data['date']} on {data['machine']}. "
-        f"`python -m benchmarks.ray_backend --env {data['env']} --steps {data['steps']}`",
+        f"`python -m benchmarks.ray_backend --env {data['env']} --steps {data['steps']}"
+        f" --repeats {data['repeats']}`",
         "",
-        "Steady-state steps/s (the first quarter of each run's wall time left out; the whole run,"
-        " start-up included, alongside). Every"
+        f"Medians of {data['repeats']} runs per contender, interleaved; ratios paired by round."
+        " Steady-state steps/s (the first quarter of each run's wall time left out; the"
+        " whole-run ratio, start-up included, alongside). Every"
         " update is a round trip to the parameter-server actor; Ray's own cost of one, measured"
         f" in the same run with {floor['payload_bytes']:,} bytes each way (the model's state):"
         f" {floor['caller_cpu_ms']:.2f} ms CPU in the caller and {floor['server_cpu_ms']:.2f} ms"
@@ -120,21 +122,18 @@ def _ray_backend(data: dict[str, Any]) -> list[str]:
         f" backend only). Target (issue #6): ray >= {data['target']:.2f}x processes.",
         "",
         "| workers | steps per update | contender | steps/s | pushes/s | ratio to processes"
-        " | whole run: steps/s, ratio | policy lag mean / p95 / max |",
+        " (range) | whole-run ratio | policy lag mean / p95 / max |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    whole_base: dict[tuple[int, int], float] = {}
     for row in data["rows"]:
-        key = (row["workers"], row["steps_per_update"])
-        whole = row["whole_run_steps_per_s"]
-        whole_base.setdefault(key, whole)  # the processes row comes first
         lag = row["policy_lag"]
         lag_text = f"{lag['mean']:.2f} / {lag['p95']:.0f} / {lag['max']}" if lag else "-"
+        low, high = row["ratio_range"]
         lines.append(
             f"| {row['workers']} | {row['steps_per_update']} | {row['contender']} | "
             f"{row['steps_per_s']:,.0f} | {row['updates_per_s']:,.0f} | "
-            f"{row['ratio_to_processes']:.2f} | {whole:,.0f}, {whole / whole_base[key]:.2f} | "
-            f"{lag_text} |"
+            f"{row['ratio_to_processes']:.2f} ({low:.2f}-{high:.2f}) | "
+            f"{row['whole_run_ratio']:.2f} | {lag_text} |"
         )
     lines.append("")
     return lines

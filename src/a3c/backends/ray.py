@@ -12,7 +12,7 @@
   reached (1: every rollout uses weights that include the worker's own last update). A worker has
   one call in flight at a time; pushes made meanwhile wait in an outbox and travel together in the
   next call, where the server applies them one by one, each an update of its own. A Ray call
-  costs both ends a fixed CPU time (about 0.4 ms each on a 2-core machine, whatever its size), so
+  costs both ends a fixed CPU time (about 0.5 ms each on a 2-core machine, whatever its size), so
   under load the cost is shared by the pushes a call carries, and without load a call carries one.
 - Each task (a worker, the evaluator) runs in a :class:`_TaskActor` that advances the task's
   generator for a time slice per call and returns the records emitted meanwhile. The driver keeps
