@@ -31,6 +31,7 @@ from typing import Any
 
 from a3c.config import Config
 from benchmarks.report import RESULTS, machine, measured, save_results
+from benchmarks.time_to_solve import train_a3c
 
 TARGET = 0.70  # issue #6: ray >= 70% of the processes backend's steps/s on one machine
 DEFAULT_IN_FLIGHT = Config.ray_max_in_flight
@@ -48,27 +49,21 @@ def steady_rate(episodes_csv: Path) -> float:
 def one_run(
     env_id: str, steps: int, backend: str, workers: int, envs: int, in_flight: int
 ) -> dict[str, Any]:
-    from a3c import A3C
-
     overrides: dict[str, Any] = dict(backend=backend, workers=workers, ray_max_in_flight=in_flight)
     if envs:
         overrides["envs_per_worker"] = envs
     with tempfile.TemporaryDirectory() as tmp:
-        agent = A3C(
+        agent = train_a3c(
             env_id,
-            run_dir=tmp,
+            run_dir=Path(tmp),
             run_name="run",
             total_steps=steps,
             stop_at_return=None,
-            eval_interval=0,
-            tensorboard=False,
-            progress=False,
-            checkpoint_interval=0,
             **overrides,
-        ).learn()
-        s = agent.summary
-        assert s is not None
+        )
         steady = steady_rate(Path(tmp) / "run" / "episodes.csv")
+    s = agent.summary
+    assert s is not None
     return {
         "steps_per_s": steady,
         "whole_run_steps_per_s": s.global_step / s.wall_time,

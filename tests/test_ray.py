@@ -1,6 +1,7 @@
 """The ray backend: a local Ray trains CartPole to the threshold, a `ray start --head` node is
 joined through --ray-address, a killed worker actor is replaced, and the pieces underneath."""
 
+import copy
 import json
 import os
 import pickle
@@ -66,8 +67,6 @@ def server_parts(tmp_path):
 def reference_weights(model, config, grads):
     """The global state tensors (``state_tensors`` order) after applying ``grads`` one by one
     with the shared optimizer in this process."""
-    import copy
-
     model = copy.deepcopy(model)
     shared = SharedGlobalModel(
         model, build_optimizers(config, model), config.lr, config.lr_schedule, config.total_steps
