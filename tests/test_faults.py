@@ -1,6 +1,7 @@
 """Faults during training: signals, non-finite updates, an unwritable run directory."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -130,3 +131,117 @@ def test_unwritable_run_directory_is_an_error_before_training(tmp_path, capsys):
     code = main(["train", "CartPole-v1", "--run-dir", str(blocker), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot write the run directory" in err and "Traceback" not in err
+
+
+def training_command(tmp_path, *options):
+    return [
+        sys.executable,
+        "-m",
+        "a3c",
+        "train",
+        "CartPole-v1",
+        "--total-steps",
+        "100000000",
+        "--stop-at-return",
+        "none",
+        "--run-dir",
+        str(tmp_path),
+        "--run-name",
+        "r",
+        "--no-progress",
+        "--eval-interval",
+        "20000",
+        *options,
+    ]
+
+
+def wait_for_episodes(tmp_path, timeout=60):
+    episodes = tmp_path / "r" / "episodes.csv"
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (episodes.exists() and episodes.stat().st_size > 500):
+        time.sleep(0.2)
+    time.sleep(1.0)
+
+
+def assert_stopped_as_documented(run, err):
+    """What a single SIGINT/SIGTERM gives: the resume hint, a final checkpoint, the summary and
+    the curve, and no failure."""
+    assert f"resume with: a3c train --resume {run}" in err
+    assert "Traceback" not in err and "failed" not in err
+    assert not (run / "failures.log").exists()
+    saved = load_checkpoint(run / "checkpoints" / "final.pt")
+    assert json.loads((run / "summary.json").read_text())["global_step"] == saved["global_step"]
+    assert (run / "learning_curve.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_whole_process_group_stops_like_a_single_one(tmp_path, sig, code):
+    proc = subprocess.Popen(
+        training_command(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a job under a shell or SLURM
+    )
+    wait_for_episodes(tmp_path)
+    workers = children_of(proc.pid)
+    assert len(workers) >= 3  # two workers and the evaluator, in the group
+    assert all(os.getpgid(pid) == proc.pid for pid in workers)
+    os.killpg(proc.pid, sig)  # kill -SIG -PGID: every process of the group gets it
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    assert_stopped_as_documented(tmp_path / "r", err)
+    assert not [pid for pid in workers if alive(pid)]
+
+
+def test_gnu_timeout_stops_a_run_like_a_single_sigterm(tmp_path):
+    # timeout(1) sends SIGTERM to the command and then to its whole process group: the trainer
+    # gets it twice, the workers once.
+    done = subprocess.run(
+        ["timeout", "-s", "TERM", "12", *training_command(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 124  # timeout's own code: it timed out
+    assert_stopped_as_documented(tmp_path / "r", done.stderr)
+
+
+def test_a_run_that_ends_during_an_evaluation_is_not_a_failure(tmp_path, monkeypatch):
+    from a3c.backends import ProcessesBackend
+
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    # An evaluation of one 5,000-step episode takes over 5 s; the run ends during the first one.
+    monkeypatch.setattr(ProcessesBackend, "stop_timeout", 1.0)
+    agent = A3C(
+        "SlowEpisodes-v0",
+        env_module="custom_envs",
+        workers=2,
+        total_steps=3_000,
+        eval_interval=500,
+        eval_episodes=1,
+        checkpoint_interval=0,
+        progress=False,
+        tensorboard=False,
+        run_dir=str(tmp_path),
+        run_name="slow",
+    )
+    summary = agent.learn().summary  # the old evaluator timed out: TrainingError
+    assert summary.global_step >= 3_000 and summary.final_eval_mean is not None
+    assert not (tmp_path / "slow" / "failures.log").exists()
+
+
+def test_evaluate_policy_takes_a_gymnasium_env_like_stable_baselines3(tmp_path):
+    import gymnasium as gym
+
+    from a3c import evaluate_policy
+
+    agent = A3C("CartPole-v1", backend="sync", total_steps=2_000, progress=False)
+    env = gym.make("CartPole-v1")
+    mean, std = evaluate_policy(agent, env, n_episodes=3, seed=5)
+    # Deterministic policy, the same seeds: the same episodes as on the agent's own factory.
+    assert (mean, std) == evaluate_policy(agent, "CartPole-v1", n_episodes=3, seed=5)
+    env.reset()  # the caller's env is left open
+    env.close()
+    with pytest.raises(TypeError, match=r"Gymnasium id, an EnvFactory or a gym\.Env"):
+        evaluate_policy(agent, 42)

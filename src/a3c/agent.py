@@ -72,6 +72,10 @@ class A3C:
         """
         if total_steps is not None:
             self.config = self.config.replace(total_steps=self.global_step + total_steps)
+        if self.config.lr_anneal_steps is None:
+            # The schedule's horizon is fixed by the first training: training on (learn again,
+            # resume with more steps) continues it instead of stretching it anew.
+            self.config = self.config.replace(lr_anneal_steps=self.config.total_steps)
         if run_dir is not None:
             self.run_dir = Path(run_dir)
         elif self.run_dir is None:

@@ -74,7 +74,15 @@ class Config:
     lr: float = _f(7e-4, "Learning rate.")
     value_lr: float | None = _f(None, "Learning rate of critic-only parameters (default: lr).")
     lr_schedule: str = _f(
-        "constant", "'linear' anneals to 0 at total_steps.", choices=("constant", "linear")
+        "constant",
+        "'linear' anneals to 0 at lr_anneal_steps.",
+        choices=("constant", "linear"),
+    )
+    lr_anneal_steps: int | None = _f(
+        None,
+        "Global step at which a linear schedule reaches 0 (default: the total_steps of the run's "
+        "first training; kept when a run is resumed or trained on, so the schedule continues "
+        "exactly).",
     )
     rms_alpha: float = _f(0.99, "RMSprop decay of the squared-gradient average.")
     adam_beta1: float = _f(0.9, "Adam beta1.")
@@ -233,6 +241,8 @@ class Config:
             raise bad("repeat_action_probability", "must be in [0, 1]")
         if self.lstm and not self.shared_trunk:
             raise bad("lstm", "an LSTM needs the shared trunk (drop --no-shared-trunk)")
+        if self.lr_anneal_steps is not None and self.lr_anneal_steps < 1:
+            raise bad("lr_anneal_steps", "must be >= 1")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise bad("max_episode_steps", "must be >= 1")
         for f in dataclasses.fields(self):
@@ -244,6 +254,11 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def lr_horizon(self) -> int:
+        """The step at which a linear learning-rate schedule reaches 0."""
+        return self.total_steps if self.lr_anneal_steps is None else self.lr_anneal_steps
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -6,10 +6,11 @@ The evaluator follows the global step counter (a step cadence, not a sleep-based
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -38,64 +39,107 @@ class EvalResult:
         return float(self.returns.std())
 
 
+class EvaluationStopped(Exception):
+    """An evaluation was abandoned because the run was asked to stop."""
+
+
 @torch.no_grad()
+def play_episodes(
+    model: ActorCritic,
+    envs: Sequence[gym.Env],
+    seeds: Sequence[int],
+    deterministic: bool = True,
+    generator: torch.Generator | None = None,
+    stop: StopFlag | None = None,
+) -> EvalResult:
+    """Play one whole episode in each of ``envs`` (reset with ``seeds``), stepped together.
+
+    Raises :class:`EvaluationStopped` as soon as ``stop`` is set: a long evaluation (whole Atari
+    games) must not hold up the end of a run."""
+    dist = model.distribution
+    n = len(envs)
+    obs = [env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)]
+    state = model.initial_state(n)
+    returns = np.zeros(n)
+    lengths = np.zeros(n, dtype=np.int64)
+    active = list(range(n))
+    while active:
+        if stop is not None and stop.is_set():
+            raise EvaluationStopped
+        batch = torch.as_tensor(np.stack([obs[i] for i in active]))
+        params, _, active_state = model.step(batch, select_state(state, active))
+        for full, part in zip(state, active_state, strict=True):
+            full[active] = part
+        actions = dist.mode(params) if deterministic else dist.sample(params, generator)
+        env_actions = dist.to_env(actions)
+        still = []
+        for j, i in enumerate(active):
+            obs[i], reward, terminated, truncated, _ = envs[i].step(env_actions[j])
+            returns[i] += float(reward)
+            lengths[i] += 1
+            if not (terminated or truncated):
+                still.append(i)
+        active = still
+    return EvalResult(returns, lengths)
+
+
 def run_episodes(
     model: ActorCritic,
     env_factory: EnvFactory,
     n_episodes: int,
     deterministic: bool = True,
     seed: int = 0,
+    stop: StopFlag | None = None,
 ) -> EvalResult:
     """Play ``n_episodes`` full episodes, one per environment, stepped together (batched).
 
-    Scored as the environment is scored: whole games with unclipped rewards (Atari)."""
+    Scored as the environment is scored: whole games with unclipped rewards (Atari). ``stop``:
+    see :func:`play_episodes`."""
     env_factory = env_factory.for_evaluation()
     envs = [env_factory() for _ in range(n_episodes)]
-    dist = model.distribution
     generator = torch.Generator().manual_seed(seed)
-    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
-    state = model.initial_state(n_episodes)
-    returns = np.zeros(n_episodes)
-    lengths = np.zeros(n_episodes, dtype=np.int64)
-    active = list(range(n_episodes))
     try:
-        while active:
-            batch = torch.as_tensor(np.stack([obs[i] for i in active]))
-            params, _, active_state = model.step(batch, select_state(state, active))
-            for full, part in zip(state, active_state, strict=True):
-                full[active] = part
-            actions = dist.mode(params) if deterministic else dist.sample(params, generator)
-            env_actions = dist.to_env(actions)
-            still = []
-            for j, i in enumerate(active):
-                obs[i], reward, terminated, truncated, _ = envs[i].step(env_actions[j])
-                returns[i] += float(reward)
-                lengths[i] += 1
-                if not (terminated or truncated):
-                    still.append(i)
-            active = still
+        return play_episodes(
+            model, envs, [seed + i for i in range(n_episodes)], deterministic, generator, stop
+        )
     finally:
         for env in envs:
             env.close()
-    return EvalResult(returns, lengths)
 
 
 def evaluate_policy(
     agent: Any,
-    env: str | EnvFactory | None = None,
+    env: str | EnvFactory | gym.Env | None = None,
     n_episodes: int = 10,
     deterministic: bool = True,
     seed: int = 0,
 ) -> tuple[float, float]:
     """Mean and standard deviation of the return of an :class:`~a3c.A3C` agent (or a model).
 
-    ``env`` defaults to the agent's own environment.
+    ``env`` defaults to the agent's own environment; it may be a Gymnasium id, an
+    :class:`~a3c.envs.EnvFactory`, or a ``gym.Env`` instance (Stable-Baselines3's habit), on which
+    the episodes are played one after another (the caller keeps and closes it).
     """
     model = getattr(agent, "model", agent)
     if env is None:
         env = agent.env_factory
-    factory = EnvFactory(env) if isinstance(env, str) else env
-    result = run_episodes(model, factory, n_episodes, deterministic, seed)
+    if isinstance(env, gym.Env):
+        generator = torch.Generator().manual_seed(seed)
+        results = [
+            play_episodes(model, [env], [seed + i], deterministic, generator)
+            for i in range(n_episodes)
+        ]
+        returns = np.concatenate([r.returns for r in results])
+        lengths = np.concatenate([r.lengths for r in results])
+        result = EvalResult(returns, lengths)
+    elif isinstance(env, str | EnvFactory):
+        factory = EnvFactory(env) if isinstance(env, str) else env
+        result = run_episodes(model, factory, n_episodes, deterministic, seed)
+    else:
+        raise TypeError(
+            f"evaluate_policy takes a Gymnasium id, an EnvFactory or a gym.Env, not "
+            f"{type(env).__name__}"
+        )
     return result.mean, result.std
 
 
@@ -122,13 +166,17 @@ def run_evaluator(
             break
         if step >= next_eval:
             global_model.pull(local_model)
-            result = run_episodes(
-                local_model,
-                env_factory,
-                config.eval_episodes,
-                config.eval_deterministic,
-                config.seed + EVAL_SEED_OFFSET,
-            )
+            try:
+                result = run_episodes(
+                    local_model,
+                    env_factory,
+                    config.eval_episodes,
+                    config.eval_deterministic,
+                    config.seed + EVAL_SEED_OFFSET,
+                    stop,
+                )
+            except EvaluationStopped:  # the run ends: this evaluation is abandoned, not failed
+                return
             records.put(("eval", eval_record(result, step, time.time() - start_time)))
             next_eval = (step // interval + 1) * interval
         elif poll_interval > 0:

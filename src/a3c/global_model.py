@@ -81,10 +81,11 @@ class Snapshot(NamedTuple):
         )
 
 
-def learning_rate(base_lr: float, schedule: str, step: int, total_steps: int) -> float:
-    """``constant``, or ``linear`` annealing to zero at ``total_steps`` (the paper anneals to 0)."""
+def learning_rate(base_lr: float, schedule: str, step: int, horizon: int) -> float:
+    """``constant``, or ``linear`` annealing to zero at step ``horizon`` (the paper anneals to
+    0)."""
     if schedule == "linear":
-        return base_lr * max(0.0, 1.0 - step / total_steps)
+        return base_lr * max(0.0, 1.0 - step / horizon)
     return base_lr
 
 
@@ -102,7 +103,7 @@ class SharedGlobalModel:
         optimizers: list[SharedOptimizer],
         base_lr: float,
         lr_schedule: str,
-        total_steps: int,
+        lr_horizon: int,
         counter_lock: LockLike | None = None,
         update_lock: LockLike | None = None,
     ) -> None:
@@ -111,7 +112,7 @@ class SharedGlobalModel:
         self.optimizers = [opt.share_memory() for opt in optimizers]
         self.base_lr = base_lr
         self.lr_schedule = lr_schedule
-        self.total_steps = total_steps
+        self.lr_horizon = lr_horizon
         self.counter_lock = counter_lock
         self.update_lock = update_lock
         self.counters = torch.zeros(2, dtype=torch.int64).share_memory_()  # steps, updates
@@ -138,7 +139,7 @@ class SharedGlobalModel:
         pass  # pushes are applied before ``push`` returns
 
     def learning_rate(self) -> float:
-        return learning_rate(self.base_lr, self.lr_schedule, self.global_step, self.total_steps)
+        return learning_rate(self.base_lr, self.lr_schedule, self.global_step, self.lr_horizon)
 
     def new_local_model(self) -> ActorCritic:
         """A private copy (``deepcopy`` allocates fresh, unshared memory)."""

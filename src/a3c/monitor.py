@@ -1,19 +1,23 @@
 """Turns worker and evaluator records into the run directory's logs and the console progress bar.
 
 Files (appended on resume): ``episodes.csv`` (one row per finished training episode),
-``eval.csv`` (one row per evaluation), ``updates.csv`` (update statistics batched by each worker),
+``eval.csv`` (one row per evaluation), ``updates.csv`` (update statistics batched by each worker,
+with the number of training episodes the batch brought),
 ``failures.log`` (each failed task's traceback, written when one fails) and TensorBoard event files
 under ``tb/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import heapq
+import re
 import sys
 import time
 import warnings
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ UPDATE_FIELDS = (
     "updates",
     "skipped",
     "steps",
+    "episodes",
     "lr",
     "loss/policy",
     "loss/value",
@@ -35,6 +40,65 @@ UPDATE_FIELDS = (
     "grad_norm",
     "perf/steps_per_s",
 )
+
+
+@dataclass
+class History:
+    """The training episodes of a run so far, as its statistics need them: read back from
+    ``episodes.csv`` and ``failures.log`` when a run resumes, so that a resumed run reports the
+    whole run, not its last segment."""
+
+    stop_at_return: float | None = None
+    stop_window: int = 100
+    episodes: int = 0
+    recent: deque[float] = field(default_factory=deque)
+    last100: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+    best_last100: float = -np.inf
+    solved: tuple[float, int] | None = None  # (wall_time, global_step) when first reached
+    restarts: int = 0
+
+    def __post_init__(self) -> None:
+        self.recent = deque(self.recent, maxlen=self.stop_window)
+
+    def add(self, wall_time: float, global_step: int, ret: float) -> None:
+        """Count one finished training episode (in wall-time order)."""
+        self.episodes += 1
+        self.recent.append(ret)
+        self.last100.append(ret)
+        if len(self.last100) == 100:
+            self.best_last100 = max(self.best_last100, float(np.mean(self.last100)))
+        if (
+            self.solved is None
+            and self.stop_at_return is not None
+            and len(self.recent) == self.recent.maxlen
+            and np.mean(self.recent) >= self.stop_at_return
+        ):
+            self.solved = (wall_time, global_step)
+
+    @property
+    def mean_last100(self) -> float:
+        return float(np.mean(self.last100)) if self.last100 else float("nan")
+
+    @classmethod
+    def read(
+        cls, run_dir: Path, stop_at_return: float | None = None, stop_window: int = 100
+    ) -> History:
+        """The history logged in ``run_dir`` (empty for a new run)."""
+        history = cls(stop_at_return, stop_window)
+        path = run_dir / "episodes.csv"
+        if path.exists():
+            with path.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+            for row in rows:
+                history.add(float(row["wall_time"]), int(row["global_step"]), float(row["return"]))
+        failures = run_dir / "failures.log"
+        if failures.exists():
+            history.restarts = len(RESTART_LINE.findall(failures.read_text()))
+        return history
+
+
+#: how ``failures.log`` says that a task was restarted (counted back on resume)
+RESTART_LINE = re.compile(r"^\[[^]]*\] .* failed \(.*\) at step [\d,]+: restart \d+ of", re.M)
 
 
 class _CsvLog:
@@ -78,22 +142,19 @@ class Monitor:
         progress: bool = True,
         stop_at_return: float | None = None,
         stop_window: int = 100,
+        history: History | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.episodes_log = _CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS)
         self.eval_log = _CsvLog(run_dir / "eval.csv", EVAL_FIELDS)
         self.updates_log = _CsvLog(run_dir / "updates.csv", UPDATE_FIELDS)
-        self.stop_at_return = stop_at_return
-        self.recent: deque[float] = deque(maxlen=stop_window)
-        self.last100: deque[float] = deque(maxlen=100)
-        self.episodes = 0
+        # The whole run's episodes (those of earlier segments too, when resumed).
+        self.history = history or History(stop_at_return, stop_window)
         self.workers = workers
         self.watermarks: dict[int, float] = {}
         self.pending: list[tuple[float, int, int, float, int]] = []  # heap by wall time
         self.errors: list[tuple[str, str]] = []  # (task, traceback) of failures that stop the run
-        self.restarts = 0
-        self.solved: tuple[float, int] | None = None  # (wall_time, global_step) when reached
-        self.best_last100 = -np.inf
+        self.restarts = 0  # in this segment (the limit applies to it)
         self.last_eval: dict[str, float] | None = None
         self.tb = self._tensorboard() if tensorboard else None
         self._rate_clock = (time.time(), start_step)
@@ -126,10 +187,9 @@ class Monitor:
     # -- records ---------------------------------------------------------------------------------
     def handle(self, record: tuple[Any, ...]) -> None:
         kind = record[0]
-        if kind == "episodes":
-            for row in record[1]:
-                heapq.heappush(self.pending, row)
-        elif kind == "updates":
+        if kind == "updates":
+            for row in record[1]["finished"]:
+                heapq.heappush(self.pending, tuple(row))
             self._updates(record[1])
             self.watermarks[record[1]["rank"]] = record[1]["time"]
             if len(self.watermarks) == self.workers:
@@ -146,18 +206,7 @@ class Monitor:
             self.episodes_log.writer.writerow(
                 (f"{wall_time:.3f}", step, rank, f"{ret:.6g}", length)
             )
-            self.episodes += 1
-            self.recent.append(ret)
-            self.last100.append(ret)
-            if len(self.last100) == 100:
-                self.best_last100 = max(self.best_last100, float(np.mean(self.last100)))
-            if (
-                self.solved is None
-                and self.stop_at_return is not None
-                and len(self.recent) == self.recent.maxlen
-                and np.mean(self.recent) >= self.stop_at_return
-            ):
-                self.solved = (wall_time, step)
+            self.history.add(wall_time, step, ret)
         if self.tb is not None and rows:
             step = max(r[1] for r in rows)
             self.tb.add_scalar("episode/return", float(np.mean([r[3] for r in rows])), step)
@@ -191,8 +240,8 @@ class Monitor:
         ``action`` says what follows (a restart, or the end of the run)."""
         when = time.strftime("%Y-%m-%d %H:%M:%S")
         head = f"{task} failed ({error}) at step {global_step:,}: {action}"
-        with (self.run_dir / "failures.log").open("a") as log:
-            log.write(f"[{when}] {head}\n{message.rstrip()}\n\n")
+        with contextlib.suppress(OSError), (self.run_dir / "failures.log").open("a") as log:
+            log.write(f"[{when}] {head}\n{message.rstrip()}\n\n")  # best effort: a full disk
         text = f"{head}\n{message.rstrip()}"
         if self.bar is not None:
             self.bar.write(text, file=sys.stderr)
@@ -201,8 +250,16 @@ class Monitor:
 
     # -- console ---------------------------------------------------------------------------------
     @property
+    def episodes(self) -> int:
+        return self.history.episodes
+
+    @property
     def mean_last100(self) -> float:
-        return float(np.mean(self.last100)) if self.last100 else float("nan")
+        return self.history.mean_last100
+
+    @property
+    def solved(self) -> tuple[float, int] | None:
+        return self.history.solved
 
     def progress(self, global_step: int) -> None:
         now = time.time()

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 from a3c.backends import Backend, BackendError, Task, TaskFailure, make_backend
 from a3c.checkpoint import (
     checkpoint_path,
+    latest_checkpoint,
     make_payload,
     remove_partial_checkpoints,
     save_checkpoint,
@@ -29,9 +31,15 @@ from a3c.checkpoint import (
 from a3c.config import Config
 from a3c.distributions import make_distribution
 from a3c.envs import EnvFactory
-from a3c.evaluation import EVAL_SEED_OFFSET, eval_record, run_episodes, run_evaluator
+from a3c.evaluation import (
+    EVAL_SEED_OFFSET,
+    EvaluationStopped,
+    eval_record,
+    run_episodes,
+    run_evaluator,
+)
 from a3c.global_model import GlobalModel
-from a3c.monitor import Monitor
+from a3c.monitor import History, Monitor
 from a3c.networks import ActorCritic
 from a3c.plots import plot_runs
 from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop, SharedRMSpropTF
@@ -54,20 +62,33 @@ class TrainingInterrupted(RuntimeError):
         )
 
 
+#: seconds within which a second SIGINT/SIGTERM is the first one again: GNU ``timeout`` (and
+#: other supervisors) signal both the process and its process group, so the trainer gets it twice
+SAME_SIGNAL_WINDOW = 0.5
+
+
 @contextlib.contextmanager
 def graceful_signals(stop: Any) -> Iterator[list[int]]:
     """While training, the first SIGINT or SIGTERM asks every task to stop (so the run ends with
-    a checkpoint and flushed logs) and is recorded in the yielded list; a second one raises
-    ``KeyboardInterrupt`` at once. Only the main thread can own signal handlers."""
+    a checkpoint and flushed logs) and is recorded in the yielded list; a second one, later than
+    :data:`SAME_SIGNAL_WINDOW`, raises ``KeyboardInterrupt`` at once. Only the main thread can
+    own signal handlers. (Worker processes ignore both signals: a signal sent to the whole
+    process group reaches them too, and only the trainer may act on it.)"""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
 
+    first_at = [0.0]
+
     def handler(signum: int, frame: Any) -> None:
+        now = time.monotonic()
         if received:
+            if now - first_at[0] < SAME_SIGNAL_WINDOW:
+                return  # the same request, sent twice (to the process and to its group)
             raise KeyboardInterrupt
         received.append(signum)
+        first_at[0] = now
         stop.set()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -136,8 +157,8 @@ class TrainingSummary:
     updates: int
     wall_time: float
     episodes: int
-    mean_last100: float
-    best_mean_last100: float
+    mean_last100: float | None
+    best_mean_last100: float | None
     solved_step: int | None
     solved_wall_time: float | None
     final_eval_mean: float | None
@@ -146,7 +167,19 @@ class TrainingSummary:
     policy_lag: dict[str, Any] | None = None  # where the backend measures it (ray)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain data for strict JSON: a figure that does not exist yet (no episode finished,
+        fewer than 100 episodes) is ``None``, never NaN or infinity."""
+        return {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in asdict(self).items()
+        }
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> TrainingSummary:
+        return cls(**json.loads(path.read_text()))
 
 
 def lag_summary(histogram: dict[int, int]) -> dict[str, Any] | None:
@@ -231,6 +264,26 @@ class Trainer:
 
     def run(self) -> TrainingSummary:
         config = self.config
+        # A resumed run reports (and stops on) the whole run, not its last segment.
+        history = (
+            History.read(self.run_dir, config.stop_at_return, config.stop_window)
+            if self.start_step > 0
+            else None
+        )
+        done = self._already_done(history)
+        if done is not None:  # nothing to train: leave the run directory as it is
+            assert history is not None
+            warnings.warn(done, UserWarning, stacklevel=3)
+            self.summary = self._summary_of_finished_run(history)
+            return self.summary
+        if config.lr_schedule == "linear" and config.total_steps > config.lr_horizon:
+            warnings.warn(
+                f"the linear learning-rate schedule reaches 0 at step {config.lr_horizon:,} "
+                f"(lr_anneal_steps), before total_steps {config.total_steps:,}: the steps after "
+                "it train with lr 0 (set lr_anneal_steps to anneal over a longer horizon)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         try:  # fail before any worker starts, not at the first checkpoint
             self.run_dir.mkdir(parents=True, exist_ok=True)
             config.save(self.run_dir / "config.json")
@@ -240,13 +293,64 @@ class Trainer:
         check_cores(config.workers, config.backend)
         backend = make_backend(config)
         try:
-            self._run(backend)
+            self._run(backend, history)
         finally:
             backend.shutdown()
         assert self.summary is not None
         return self.summary
 
-    def _run(self, backend: Backend) -> None:
+    def _already_done(self, history: History | None) -> str | None:
+        """Why a resumed run has nothing to train, or ``None``."""
+        config = self.config
+        if history is None:
+            return None
+        if self.start_step >= config.total_steps:
+            return (
+                f"{self.run_dir} is at step {self.start_step:,} of its total_steps "
+                f"{config.total_steps:,}: nothing to train (give a larger total_steps to train on)"
+            )
+        if history.solved is not None:
+            return (
+                f"{self.run_dir} reached its stop_at_return ({config.stop_at_return:g}) at step "
+                f"{history.solved[1]:,}: nothing to train (set stop_at_return to none, or "
+                "higher, to train on)"
+            )
+        return None
+
+    def _summary_of_finished_run(self, history: History) -> TrainingSummary:
+        path = self.run_dir / "summary.json"
+        if path.exists():
+            with contextlib.suppress(ValueError, TypeError):
+                return TrainingSummary.read(path)
+        return self._summary(history, self.start_step, self.start_updates, self.wall_offset)
+
+    def _summary(
+        self,
+        history: History,
+        global_step: int,
+        updates: int,
+        wall_time: float,
+        final_eval: dict[str, float] | None = None,
+        restarts: int = 0,
+        policy_lags: dict[int, int] | None = None,
+    ) -> TrainingSummary:
+        return TrainingSummary(
+            run_dir=str(self.run_dir),
+            global_step=global_step,
+            updates=updates,
+            wall_time=wall_time,
+            episodes=history.episodes,
+            mean_last100=history.mean_last100,
+            best_mean_last100=history.best_last100,
+            solved_step=None if history.solved is None else history.solved[1],
+            solved_wall_time=None if history.solved is None else history.solved[0],
+            final_eval_mean=None if final_eval is None else final_eval["mean_return"],
+            final_eval_std=None if final_eval is None else final_eval["std_return"],
+            restarts=history.restarts + restarts,
+            policy_lag=lag_summary(policy_lags or {}),
+        )
+
+    def _run(self, backend: Backend, history: History | None) -> None:
         config = self.config
         global_model = backend.global_model(
             self.model, self.optimizers, config, self.start_step, self.start_updates
@@ -270,9 +374,10 @@ class Trainer:
             config.progress,
             config.stop_at_return,
             config.stop_window,
+            history,
         )
         supervision = _Supervision(self, global_model, monitor, stop, start_time)
-        failures, completed = [], False
+        failures, completed, final_saved = [], False, False
         with graceful_signals(stop) as signals:
             try:
                 try:
@@ -295,39 +400,56 @@ class Trainer:
             finally:
                 wall_time = time.time() - start_time
                 self.final_state = self.payload(global_model, wall_time)
-                save_checkpoint(self.final_state, self.run_dir / "checkpoints" / "final.pt")
+                final_saved = supervision.write(
+                    "checkpoints/final.pt",
+                    save_checkpoint,
+                    self.final_state,
+                    self.run_dir / "checkpoints" / "final.pt",
+                )
                 # The global weights into the trainer's model: a copy onto itself where the
                 # global model lives in this process's shared memory, the news from elsewhere.
                 self.model.load_state_dict(self.final_state["model"])
                 final_eval = None
                 if config.eval_interval > 0 and completed:  # not after an interrupt or a failure
-                    result = run_episodes(
-                        self.model,
-                        self.env_factory,
-                        config.eval_episodes,
-                        config.eval_deterministic,
-                        config.seed + EVAL_SEED_OFFSET,
-                    )
-                    final_eval = eval_record(result, global_model.global_step, wall_time)
-                    monitor.log_eval(final_eval)
-                monitor.close()
-        summary = self.summary = TrainingSummary(
-            run_dir=str(self.run_dir),
-            global_step=self.final_state["global_step"],
-            updates=self.final_state["updates"],
-            wall_time=wall_time,
-            episodes=monitor.episodes,
-            mean_last100=monitor.mean_last100,
-            best_mean_last100=monitor.best_last100,
-            solved_step=None if monitor.solved is None else monitor.solved[1],
-            solved_wall_time=None if monitor.solved is None else monitor.solved[0],
-            final_eval_mean=None if final_eval is None else final_eval["mean_return"],
-            final_eval_std=None if final_eval is None else final_eval["std_return"],
-            restarts=monitor.restarts,
-            policy_lag=lag_summary(supervision.policy_lags),
+                    with contextlib.suppress(EvaluationStopped):  # a signal meanwhile
+                        result = run_episodes(
+                            self.model,
+                            self.env_factory,
+                            config.eval_episodes,
+                            config.eval_deterministic,
+                            config.seed + EVAL_SEED_OFFSET,
+                            _SignalReceived(signals),
+                        )
+                        final_eval = eval_record(result, global_model.global_step, wall_time)
+                        supervision.write("eval.csv", monitor.log_eval, final_eval)
+                supervision.write("the logs", monitor.close)
+        summary = self.summary = self._summary(
+            monitor.history,
+            self.final_state["global_step"],
+            self.final_state["updates"],
+            wall_time,
+            final_eval,
+            monitor.restarts,
+            supervision.policy_lags,
         )
-        (self.run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
-        plot_runs([self.run_dir], self.run_dir / "learning_curve.png", title=config.env_id)
+        supervision.write("summary.json", summary.write, self.run_dir / "summary.json")
+        supervision.write(
+            "learning_curve.png",
+            plot_runs,
+            [self.run_dir],
+            self.run_dir / "learning_curve.png",
+            title=config.env_id,
+        )
+        if supervision.write_error is not None:
+            newest = latest_checkpoint(self.run_dir)
+            raise TrainingError(
+                f"training stopped: {supervision.write_error}; "
+                + (
+                    f"the newest complete checkpoint is {newest}"
+                    if newest is not None
+                    else "no complete checkpoint was written"
+                )
+            )
         if signals and not (failures or monitor.errors):
             raise TrainingInterrupted(signals[0], self.run_dir)
         if failures or monitor.errors:
@@ -335,10 +457,22 @@ class Trainer:
                 [f"{name}: {msg}" for name, msg in monitor.errors]
                 + [f"{f.name}: {f.message}" for f in failures]
             )
-            raise TrainingError(
-                f"training failed; last state saved in {self.run_dir}/checkpoints"
-                f"/final.pt\n{details}"
+            saved = (
+                f"last state saved in {self.run_dir}/checkpoints/final.pt"
+                if final_saved
+                else "the final checkpoint could not be written"
             )
+            raise TrainingError(f"training failed; {saved}\n{details}")
+
+
+class _SignalReceived:
+    """A stop flag set by a signal only (the run's own stop flag is set once training ends)."""
+
+    def __init__(self, signals: list[int]) -> None:
+        self.signals = signals
+
+    def is_set(self) -> bool:
+        return bool(self.signals)
 
 
 class _Supervision:
@@ -365,9 +499,24 @@ class _Supervision:
         self.last_step, self.last_move = step, time.monotonic()
         self.policy_lags: dict[int, int] = {}
         self.next_lag_log = time.monotonic()
+        self.write_error: str | None = None  # the first file the run could not write
+
+    def write(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """``fn(*args, **kwargs)``, which writes ``what`` into the run directory. A failed write
+        (a full disk: ENOSPC, a quota, an I/O error) stops the run, remembered once; the files
+        already complete stay as they are (checkpoints are written atomically). Returns whether
+        it succeeded."""
+        try:
+            fn(*args, **kwargs)
+            return True
+        except OSError as exc:
+            if self.write_error is None:
+                self.write_error = f"cannot write {what} in {self.trainer.run_dir}: {exc}"
+            self.stop.set()
+            return False
 
     def handle(self, record: Any) -> None:
-        self.monitor.handle(record)
+        self.write("the logs", self.monitor.handle, record)
         if self.monitor.solved is not None:
             self.stop.set()
 
@@ -375,7 +524,9 @@ class _Supervision:
         config, step = self.config, self.global_model.global_step
         self.monitor.progress(step)
         if self.next_checkpoint is not None and step >= self.next_checkpoint:
-            self.trainer.save_periodic(self.global_model, self.start_time)
+            self.write(
+                "a checkpoint", self.trainer.save_periodic, self.global_model, self.start_time
+            )
             self.next_checkpoint = (
                 step // config.checkpoint_interval + 1
             ) * config.checkpoint_interval
@@ -398,7 +549,7 @@ class _Supervision:
             self.log_policy_lag(step)
         if step >= config.total_steps:
             self.stop.set()  # every task is due to end now; one that hangs will be given up
-        self.monitor.flush()
+        self.write("the logs", self.monitor.flush)
 
     def log_policy_lag(self, step: int) -> None:
         with contextlib.suppress(Exception):  # a dead parameter server: keep the last figures

@@ -237,12 +237,11 @@ class WorkerLog:
             self.flush()
 
     def flush(self) -> None:
+        """Send the batch as one record: the episodes travel with the update statistics that
+        count them, so a worker killed mid-send loses both or neither."""
         self.last_flush = time.time()
-        if self.pending_episodes:
-            self.records.put(("episodes", self.pending_episodes))
-            self.pending_episodes = []
-        if self.steps:
-            stats = {k: v / max(self.n_updates, 1) for k, v in self.sums.items()}
+        if self.steps or self.pending_episodes:
+            stats: dict[str, Any] = {k: v / max(self.n_updates, 1) for k, v in self.sums.items()}
             stats.update(
                 rank=self.rank,
                 updates=self.n_updates,
@@ -251,6 +250,9 @@ class WorkerLog:
                 lr=self.lr,
                 global_step=self.global_step,
                 time=self.last_flush - self.start_time,
+                episodes=len(self.pending_episodes),
+                finished=self.pending_episodes,
             )
             self.records.put(("updates", stats))
+            self.pending_episodes = []
             self._reset_stats()

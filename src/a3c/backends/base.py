@@ -110,7 +110,7 @@ class Backend(ABC):
             optimizers,
             config.lr,
             config.lr_schedule,
-            config.total_steps,
+            config.lr_horizon,
             counter_lock=self.lock(),
             update_lock=self.lock() if config.lock else None,
         )

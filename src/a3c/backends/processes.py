@@ -113,11 +113,11 @@ def _die_with_trainer(trainer: int) -> None:
 
 
 def _process_main(task: Task, conn: Connection, trainer: int) -> None:
-    # The trainer coordinates shutdown: Ctrl-C reaches the whole process group, but only the
-    # trainer should act on it; SIGTERM (sent by terminate()) must kill, whatever handler a
-    # forked child inherited from the trainer.
+    # The trainer coordinates shutdown: Ctrl-C, GNU timeout, SLURM's scancel or `kill -TERM
+    # -PGID` signal the whole process group, but only the trainer may act on it (it stops the
+    # workers through the stop flag, and kills with SIGKILL what does not stop in time).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_trainer(trainer)
     set_single_thread()
     try:
@@ -186,10 +186,7 @@ class _Process:
         return TaskFailure(name, f"exit code {code}", f"{name} (pid {pid}) exited with {code}")
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=2)
-        if self.process.is_alive():
+        if self.process.is_alive():  # SIGKILL: tasks ignore SIGTERM (see _process_main)
             self.process.kill()
             self.process.join(timeout=2)
         if self.conn is not None:

@@ -122,7 +122,7 @@ class ParameterServer:
         # optimizer only reads them.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         self.shared = SharedGlobalModel(
-            model, optimizers, config.lr, config.lr_schedule, config.total_steps
+            model, optimizers, config.lr, config.lr_schedule, config.lr_horizon
         )
         self.shared.set_counters(global_step, updates)
         self.tensors = self.shared.model.state_tensors()
