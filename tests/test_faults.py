@@ -245,3 +245,98 @@ def test_evaluate_policy_takes_a_gymnasium_env_like_stable_baselines3(tmp_path):
     env.close()
     with pytest.raises(TypeError, match=r"Gymnasium id, an EnvFactory or a gym\.Env"):
         evaluate_policy(agent, 42)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 1 MiB tmpfs (as root); skipped where this process may not mount one."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_the_last_checkpoint_intact(
+    small_filesystem,
+):
+    # 50 kB checkpoints every 5,000 steps fill 1 MiB within seconds.
+    done = subprocess.run(
+        [
+            *training_command(small_filesystem)[:-2],
+            "--checkpoint-interval",
+            "5000",
+            "--eval-interval",
+            "20000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("a3c: error:")]
+    assert "No space left on device" in line
+    newest = Path(line.split("the newest complete checkpoint is ")[1])
+    assert newest.parent == small_filesystem / "r" / "checkpoints"
+    assert load_checkpoint(newest)["global_step"] >= 5_000
+    assert list(newest.parent.glob(".*.tmp")) == []  # no partial file left behind
+
+
+def test_a_checkpoint_write_failing_with_enospc_leaves_the_previous_one_loadable(
+    tmp_path, monkeypatch
+):
+    import errno
+
+    import a3c.checkpoint
+    from a3c.trainer import TrainingError
+
+    writes = []
+    real_fdopen = os.fdopen
+
+    class FullDisk:  # the third checkpoint file gets half its bytes, then ENOSPC
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            writes.append(len(data))
+            if len(writes) >= 3:
+                self.f.write(bytes(data)[: len(data) // 2])
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    monkeypatch.setattr(
+        a3c.checkpoint.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode))
+    )
+    agent = A3C(
+        "CartPole-v1",
+        backend="sync",
+        total_steps=100_000,
+        checkpoint_interval=1_000,
+        eval_interval=0,
+        progress=False,
+        tensorboard=False,
+        run_dir=str(tmp_path),
+        run_name="r",
+    )
+    with pytest.raises(TrainingError, match=r"cannot write a checkpoint .*No space left on device"):
+        agent.learn()
+    folder = tmp_path / "r" / "checkpoints"
+    saved = sorted(folder.glob("step_*.pt"))
+    assert len(saved) == 2 and all(load_checkpoint(p)["global_step"] > 0 for p in saved)
+    assert list(folder.glob(".*.tmp")) == [] and not (folder / "final.pt").exists()

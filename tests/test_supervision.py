@@ -1,6 +1,8 @@
 """Supervision: failed and killed workers restarted from the global weights within a limit, a
 watchdog on hung runs, locks freed after a holder is killed, and a trainer killed at any moment."""
 
+import contextlib
+import csv
 import json
 import os
 import random
@@ -281,3 +283,58 @@ def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes
     summary = json.loads((run / "summary.json").read_text())
     assert summary["global_step"] >= steps[-1] + 30_000
     assert list((run / "checkpoints").glob(".*.tmp")) == []
+
+
+@pytest.mark.slow
+def test_chaos_a_worker_killed_every_half_second_the_run_solves_and_loses_no_episode(tmp_path):
+    run = tmp_path / "r"
+    proc = subprocess.Popen(
+        [
+            *TRAIN,
+            "CartPole-v1",  # the preset: stops once the last-100 mean reaches 475
+            "--total-steps",
+            "3000000",
+            "--max-restarts",
+            "1000",
+            "--eval-interval",
+            "0",
+            "--start-method",
+            "fork",
+            "--run-dir",
+            str(tmp_path),
+            "--run-name",
+            "r",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    rng, kills = random.Random(0), 0
+    try:
+        wait_for(lambda: (run / "updates.csv").exists(), 60, "the first updates")
+        while proc.poll() is None:  # for the whole run
+            time.sleep(rng.uniform(0.3, 0.7))
+            workers = children_of(proc.pid)
+            if workers and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(rng.choice(workers), signal.SIGKILL)
+                    kills += 1
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert kills > 3  # more than the default --max-restarts allows
+    assert summary["solved_step"] is not None
+    assert summary["restarts"] >= kills - 2  # kills landing after the end are not restarts
+    episodes = [tuple(row.split(",")) for row in (run / "episodes.csv").read_text().split()[1:]]
+    assert len(episodes) == summary["episodes"]
+    # The workers' own counts, sent with their update statistics, against the rows logged:
+    # none lost, none counted twice (two environments of a worker can end episodes of the same
+    # length on the same step, so rows need not be unique).
+    with (run / "updates.csv").open() as f:
+        updates = list(csv.DictReader(f))
+    for rank in ("0", "1"):
+        counted = sum(int(row["episodes"]) for row in updates if row["rank"] == rank)
+        logged = sum(1 for row in episodes if row[2] == rank)
+        assert counted == logged > 0

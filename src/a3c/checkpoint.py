@@ -9,6 +9,7 @@ with worker seeds derived from the global step so that resumed runs are reproduc
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -44,10 +45,14 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     """Write ``payload`` to ``path`` atomically: a crash leaves the old file or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialised in memory first: a full disk then fails the plain write below with its
+    # OSError (ENOSPC), where torch.save's zip writer would raise a RuntimeError of its own.
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **payload}, buffer)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
