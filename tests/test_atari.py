@@ -71,6 +71,33 @@ def test_a_lost_life_ends_the_learning_episode_but_not_the_game():
     assert not factory.for_evaluation().clip_rewards
 
 
+def test_with_lives_terminal_the_learner_sees_every_reward_of_the_game_it_is_scored_on():
+    """A whole game of Breakout, random actions, each lost life terminal: the rewards the learner
+    sees add up to the reported score, and its length is the agent's steps (issue 13: reset used
+    to step a no-op after each lost life and drop its reward)."""
+    group = EnvGroup(
+        EnvFactory("ALE/Breakout-v5", terminal_on_life_loss=True, clip_rewards=False), 1, seed=17
+    )
+    group.reset()
+    ale = group.envs[0].unwrapped.ale
+    rng = np.random.default_rng(17)  # a game that scores (4 points)
+    rewards, finished, lost = [], [], 0
+    while not finished:
+        lives = ale.lives()
+        step = group.step([int(rng.integers(4))])
+        rewards.append(float(step.rewards[0]))
+        finished = step.finished
+        if not finished:
+            assert step.terminated[0] == (ale.lives() < lives)  # every lost life, and only those
+            lost += ale.lives() < lives
+        else:
+            assert step.terminated[0] and ale.lives() == 5  # the game over, and a new game
+    assert lost == 4
+    assert sum(rewards) >= 2
+    assert finished == [(sum(rewards), len(rewards))]
+    group.close()
+
+
 def test_unknown_atari_id_is_one_clear_error_and_names_the_extra_when_ale_py_is_missing(
     monkeypatch,
 ):

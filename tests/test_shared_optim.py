@@ -3,13 +3,17 @@ two processes both land; the gradient hand-off never aliases or accumulates (see
 
 import multiprocessing
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from helpers import tiny_model
 from torch import nn
 
+from a3c.config import resolve_config
 from a3c.global_model import SharedGlobalModel
 from a3c.shared_optim import SharedAdam, SharedRMSprop, SharedRMSpropTF
+from a3c.trainer import build_model, build_optimizers
 from a3c.worker import local_gradients
 
 
@@ -60,6 +64,38 @@ def test_paper_form_rmsprop_matches_its_equation_by_hand():
         opt.step([param], [torch.tensor(grad)], lr=0.01)
         torch.testing.assert_close(opt.state["square_avg"][0], torch.tensor(g))
         torch.testing.assert_close(param, torch.tensor(theta))
+
+
+def test_seed_pendulum_preset_is_tf1_rmsprop_as_in_seed_000():
+    """Seed 000 uses tf.train.RMSPropOptimizer(lr) per worker thread (decay 0.9, momentum 0,
+    epsilon 1e-10, statistics from 1): the preset's optimizers take TF1's update exactly, actor
+    at 1e-4 and critic at 1e-3 (issue 13: the preset used PyTorch's form)."""
+    config = resolve_config("Pendulum-v1", preset="seed-pendulum")
+    assert (config.optimizer, config.rms_alpha, config.optim_eps) == ("rmsprop_tf", 0.9, 1e-10)
+    env = gym.make("Pendulum-v1")
+    torch.manual_seed(0)
+    model = build_model(config, env.observation_space, env.action_space)
+    optimizers = build_optimizers(config, model)
+    assert len(optimizers) == 4 and all(type(o) is SharedRMSpropTF for o in optimizers)
+    params = list(model.parameters())
+    critic = {id(p) for p in model.value_parameters()}
+    lrs = [1e-3 if id(p) in critic else 1e-4 for p in params]
+    assert 1e-3 in lrs and 1e-4 in lrs
+
+    # TF1's ApplyRMSProp, in float64: ms += (g^2 - ms) (1 - rho); mom = mom momentum + lr g /
+    # sqrt(ms + epsilon); var -= mom
+    var = [p.detach().double().numpy().copy() for p in params]
+    ms = [np.ones_like(v) for v in var]
+    mom = [np.zeros_like(v) for v in var]
+    for grads in grads_sequence(params, steps=5):
+        optimizers[0].step(params, grads, lr=config.lr)
+        for i, g in enumerate(grads):
+            g = g.double().numpy()
+            ms[i] += (g * g - ms[i]) * (1 - 0.9)
+            mom[i] = mom[i] * 0.0 + lrs[i] * g / np.sqrt(ms[i] + 1e-10)
+            var[i] -= mom[i]
+    for p, v in zip(params, var):
+        np.testing.assert_allclose(p.detach().numpy(), v, rtol=1e-6, atol=1e-7)
 
 
 def test_per_parameter_learning_rate_scales():

@@ -133,33 +133,42 @@ class LifeLossTerminal(gym.Wrapper):
     """A lost life is terminal for learning; the game itself goes on (DQN's "episodic life").
 
     Gymnasium's ``AtariPreprocessing(terminal_on_life_loss=True)`` restarts the whole game at each
-    lost life, so an agent would never see its later lives; here ``reset`` after a lost life only
-    continues the game with a no-op step, and really resets once the game is over.
+    lost life, so an agent would never see its later lives. Here ``reset`` after a lost life does
+    not touch the emulator: it returns the observation and info of the step on which the life was
+    lost, and the game continues from there with the agent's next action, so every reward of the
+    game reaches the learner. Every other reset (the game over, a reset asked for mid-game, or one
+    with a ``seed``) really resets the game.
+
+    The wrappers inside see whole games: ``RecordEpisodeStatistics`` reports a game's score once,
+    on the step that ends it, and ``TimeLimit`` counts the game's steps. Outside,
+    ``FrameStackObservation`` starts its stack afresh on every reset, so after a lost life the
+    agent's first observation is the frame of that loss, repeated; ``ClipReward`` only clips.
     """
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self.lives = 0
-        self.game_over = True
+        self.life_lost: tuple[Any, dict[str, Any]] | None = None  # (obs, info) of that step
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self.game_over = terminated or truncated
+        game_over = terminated or truncated
         lives = self.env.unwrapped.ale.lives()  # type: ignore[attr-defined]
+        self.life_lost = None
         if 0 < lives < self.lives:
-            terminated = True
+            terminated = True  # also when the time limit ends the game on this very step
+            if not game_over:
+                self.life_lost = (obs, dict(info))
         self.lives = lives
         return obs, reward, terminated, truncated, info
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        if self.game_over:
-            obs, info = self.env.reset(**kwargs)
+        if self.life_lost is not None and kwargs.get("seed") is None:
+            obs, info = self.life_lost  # the game goes on from the step that lost the life
         else:
-            obs, _, terminated, truncated, info = self.env.step(0)
-            if terminated or truncated:  # the no-op ended the game after all
-                obs, info = self.env.reset(**kwargs)
-        self.lives = self.env.unwrapped.ale.lives()  # type: ignore[attr-defined]
-        self.game_over = False
+            obs, info = self.env.reset(**kwargs)
+            self.lives = self.env.unwrapped.ale.lives()  # type: ignore[attr-defined]
+        self.life_lost = None
         return obs, info
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 # CartPole's observation: cart position, cart velocity, pole angle, pole angular velocity.
 CARTPOLE_POSITIONS = [0, 2]
@@ -30,12 +31,19 @@ class HideVelocities(gym.ObservationWrapper):
 
 
 def cartpole_no_velocity(**kwargs: Any) -> gym.Env:
-    return HideVelocities(gym.make("CartPole-v1", **kwargs))
+    """CartPole with its velocities hidden, and no time limit of its own.
+
+    The bare ``CartPoleEnv``, not ``gym.make("CartPole-v1")``: that one's 500-step limit would
+    apply inside any limit set for this id (``max_episode_steps=1000`` would still stop at 500).
+    The id's own limit, registered below, is CartPole-v1's 500 and can be overridden as usual.
+    """
+    return HideVelocities(CartPoleEnv(**kwargs))
 
 
 if "a3c/CartPoleNoVelocity-v1" not in gym.registry:
     gym.register(
         "a3c/CartPoleNoVelocity-v1",
         entry_point=cartpole_no_velocity,
-        max_episode_steps=None,  # CartPole-v1's own 500-step limit applies inside
+        max_episode_steps=500,  # CartPole-v1's
+        reward_threshold=475.0,
     )
