@@ -31,36 +31,43 @@ def alive(pid):
         return False
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_stops_with_checkpoint_flushed_logs_and_no_children(tmp_path, sig, code):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "a3c",
-            "train",
-            "CartPole-v1",
-            "--total-steps",
-            "100000000",
-            "--stop-at-return",
-            "none",
-            "--run-dir",
-            str(tmp_path),
-            "--run-name",
-            "r",
-            "--no-progress",
-            "--eval-interval",
-            "20000",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def training_command(tmp_path, *options):
+    return [
+        sys.executable,
+        "-m",
+        "a3c",
+        "train",
+        "CartPole-v1",
+        "--total-steps",
+        "100000000",
+        "--stop-at-return",
+        "none",
+        "--run-dir",
+        str(tmp_path),
+        "--run-name",
+        "r",
+        "--no-progress",
+        "--eval-interval",
+        "20000",
+        *options,
+    ]
+
+
+def wait_for_episodes(tmp_path, timeout=60):
     episodes = tmp_path / "r" / "episodes.csv"
-    deadline = time.time() + 60
+    deadline = time.time() + timeout
     while time.time() < deadline and not (episodes.exists() and episodes.stat().st_size > 500):
         time.sleep(0.2)
     time.sleep(1.0)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_with_checkpoint_flushed_logs_and_no_children(tmp_path, sig, code):
+    proc = subprocess.Popen(
+        training_command(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for_episodes(tmp_path)
+    episodes = tmp_path / "r" / "episodes.csv"
     workers = children_of(proc.pid)
     assert len(workers) >= 3  # two workers and the evaluator
     sent = time.time()
@@ -131,36 +138,6 @@ def test_unwritable_run_directory_is_an_error_before_training(tmp_path, capsys):
     code = main(["train", "CartPole-v1", "--run-dir", str(blocker), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot write the run directory" in err and "Traceback" not in err
-
-
-def training_command(tmp_path, *options):
-    return [
-        sys.executable,
-        "-m",
-        "a3c",
-        "train",
-        "CartPole-v1",
-        "--total-steps",
-        "100000000",
-        "--stop-at-return",
-        "none",
-        "--run-dir",
-        str(tmp_path),
-        "--run-name",
-        "r",
-        "--no-progress",
-        "--eval-interval",
-        "20000",
-        *options,
-    ]
-
-
-def wait_for_episodes(tmp_path, timeout=60):
-    episodes = tmp_path / "r" / "episodes.csv"
-    deadline = time.time() + timeout
-    while time.time() < deadline and not (episodes.exists() and episodes.stat().st_size > 500):
-        time.sleep(0.2)
-    time.sleep(1.0)
 
 
 def assert_stopped_as_documented(run, err):

@@ -1,7 +1,6 @@
 """Resuming and training on: the learning-rate schedule continues, the summary covers the whole
 run, a finished run is left as it is, and summary.json is strict JSON."""
 
-import csv
 import json
 import subprocess
 import sys
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import read_rows, small_run
 
 from a3c import A3C
 
@@ -16,27 +16,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def small(tmp_path, **kw):
-    base = dict(
-        backend="sync",
-        total_steps=2_000,
-        eval_interval=0,
-        checkpoint_interval=0,
-        progress=False,
-        tensorboard=False,
-        run_dir=str(tmp_path),
-        run_name="run",
-        workers=2,
-        envs_per_worker=2,
-        n_steps=5,
-        log_interval=0.0,
+    return small_run(
+        tmp_path,
+        **{
+            "backend": "sync",
+            "total_steps": 2_000,
+            "eval_interval": 0,
+            "checkpoint_interval": 0,
+            "run_name": "run",
+            **kw,
+        },
     )
-    base.update(kw)
-    return base
-
-
-def read_rows(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 def strict_json(path):

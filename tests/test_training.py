@@ -1,7 +1,6 @@
 """Training runs end to end on every backend; sync runs are bit-for-bit reproducible; resume is
 exact; checkpoints round-trip and refuse unsafe or foreign files."""
 
-import csv
 import os
 import pickle
 import sys
@@ -10,34 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import read_rows, small_run
 
 from a3c import A3C, evaluate_policy
 from a3c.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def small(tmp_path, **kw):
-    base = dict(
-        total_steps=3_000,
-        eval_interval=1_000,
-        eval_episodes=2,
-        checkpoint_interval=1_000,
-        progress=False,
-        tensorboard=False,
-        run_dir=str(tmp_path),
-        workers=2,
-        envs_per_worker=2,
-        n_steps=5,
-        log_interval=0.0,
-    )
-    base.update(kw)
-    return base
-
-
-def read_rows(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 def weights(agent):
@@ -55,7 +32,7 @@ def weights(agent):
     ],
 )
 def test_every_backend_trains_and_writes_the_run_directory(tmp_path, backend, start_method):
-    agent = A3C("CartPole-v1", **small(tmp_path, backend=backend, start_method=start_method))
+    agent = A3C("CartPole-v1", **small_run(tmp_path, backend=backend, start_method=start_method))
     before = weights(agent).clone()
     agent.learn()
     run = agent.run_dir
@@ -84,7 +61,7 @@ def test_every_backend_trains_and_writes_the_run_directory(tmp_path, backend, st
 
 
 def test_continuous_actions_train(tmp_path):
-    agent = A3C("Pendulum-v1", **small(tmp_path, backend="sync", normalize_obs=True))
+    agent = A3C("Pendulum-v1", **small_run(tmp_path, backend="sync", normalize_obs=True))
     agent.learn()
     assert agent.model.obs_rms.count.item() == agent.global_step
     action, state = agent.predict(np.zeros(3, dtype=np.float32))
@@ -93,7 +70,7 @@ def test_continuous_actions_train(tmp_path):
 
 def test_sync_backend_is_bit_for_bit_reproducible(tmp_path):
     runs = [
-        A3C("CartPole-v1", **small(tmp_path, backend="sync", seed=s)).learn() for s in (3, 3, 4)
+        A3C("CartPole-v1", **small_run(tmp_path, backend="sync", seed=s)).learn() for s in (3, 3, 4)
     ]
     assert torch.equal(weights(runs[0]), weights(runs[1]))
     assert not torch.equal(weights(runs[0]), weights(runs[2]))
@@ -104,7 +81,7 @@ def test_sync_backend_is_bit_for_bit_reproducible(tmp_path):
 
 
 def test_resume_continues_step_count_optimizer_state_and_schedule(tmp_path):
-    config = small(
+    config = small_run(
         tmp_path, backend="sync", lr_schedule="linear", total_steps=2_000, run_name="run"
     )
     first = A3C("CartPole-v1", **config).learn()
@@ -127,14 +104,14 @@ def test_resume_continues_step_count_optimizer_state_and_schedule(tmp_path):
 
 
 def test_resume_picks_the_newest_complete_checkpoint(tmp_path):
-    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync", run_name="r")).learn()
+    agent = A3C("CartPole-v1", **small_run(tmp_path, backend="sync", run_name="r")).learn()
     folder = agent.run_dir / "checkpoints"
     (folder / "step_9999999999.pt").write_bytes(b"half-written")
     assert latest_checkpoint(agent.run_dir) == folder / "final.pt"
 
 
 def test_save_load_round_trip_gives_the_same_actions(tmp_path):
-    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync")).learn()
+    agent = A3C("CartPole-v1", **small_run(tmp_path, backend="sync")).learn()
     agent.save(tmp_path / "agent.pt")
     loaded = A3C.load(tmp_path / "agent.pt")
     obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
@@ -161,7 +138,7 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path):
 
 
 def test_truncated_and_foreign_files_give_clear_errors(tmp_path):
-    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync")).learn()
+    agent = A3C("CartPole-v1", **small_run(tmp_path, backend="sync")).learn()
     good = (agent.run_dir / "checkpoints" / "final.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
     with pytest.raises(CheckpointError, match="truncated or corrupted"):
@@ -175,7 +152,7 @@ def test_truncated_and_foreign_files_give_clear_errors(tmp_path):
 
 
 def test_checkpoint_for_another_network_is_refused(tmp_path):
-    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync", hidden_sizes=(16,)))
+    agent = A3C("CartPole-v1", **small_run(tmp_path, backend="sync", hidden_sizes=(16,)))
     agent.save(tmp_path / "a.pt")
     data = load_checkpoint(tmp_path / "a.pt")
     data["config"]["hidden_sizes"] = [32]
@@ -190,7 +167,7 @@ def test_custom_env_from_a_user_module_with_spawn(tmp_path, monkeypatch, start_m
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(FIXTURES), *sys.path]))
     agent = A3C(
         "TwoStep-v0",
-        **small(
+        **small_run(
             tmp_path,
             env_module="custom_envs",
             backend="processes",
@@ -203,14 +180,14 @@ def test_custom_env_from_a_user_module_with_spawn(tmp_path, monkeypatch, start_m
     # Gymnasium's own "module:Env" form
     agent = A3C(
         "custom_envs:TwoStep-v0",
-        **small(tmp_path, backend="processes", start_method=start_method, total_steps=500),
+        **small_run(tmp_path, backend="processes", start_method=start_method, total_steps=500),
     )
     agent.learn()
 
 
 def test_sb3_evaluate_policy_accepts_our_agent(tmp_path):
     sb3 = pytest.importorskip("stable_baselines3.common.evaluation")
-    agent = A3C("CartPole-v1", **small(tmp_path, backend="sync")).learn()
+    agent = A3C("CartPole-v1", **small_run(tmp_path, backend="sync")).learn()
     mean, std = sb3.evaluate_policy(agent, agent.env, n_eval_episodes=3, deterministic=True)
     assert mean > 0 and std >= 0
 
@@ -222,7 +199,7 @@ def test_stop_threshold_agrees_with_the_chronological_episode_log(tmp_path, back
 
     agent = A3C(
         "CartPole-v1",
-        **small(
+        **small_run(
             tmp_path,
             backend=backend,
             total_steps=200_000,
@@ -249,7 +226,7 @@ def test_a_failing_environment_fails_the_run_and_keeps_a_checkpoint(tmp_path, mo
     monkeypatch.syspath_prepend(str(FIXTURES))
     agent = A3C(
         "Crashing-v0",
-        **small(tmp_path, env_module="custom_envs", backend=backend, run_name="crash"),
+        **small_run(tmp_path, env_module="custom_envs", backend=backend, run_name="crash"),
     )
     with pytest.raises(TrainingError, match=r"(?s)worker-.*environment exploded"):
         agent.learn()
