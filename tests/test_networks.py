@@ -3,7 +3,10 @@ import pytest
 import torch
 from helpers import tiny_model
 
-from a3c.networks import RunningMeanStd
+from a3c.distributions import Categorical
+from a3c.global_model import SharedGlobalModel
+from a3c.networks import ActorCritic, RunningMeanStd
+from a3c.shared_optim import SharedRMSprop
 
 
 def test_running_mean_std_merges_batches_exactly():
@@ -48,3 +51,32 @@ def test_separate_actor_and_critic_have_their_own_parameters():
     # the critic's gradient does not reach the actor body
     model(torch.randn(3, 4))[1].sum().backward()
     assert all(p.grad is None for p in model.actor_body.parameters())
+
+
+def test_normalised_uint8_frames_are_seen_in_raw_units():
+    # The workers gather the statistics from raw 0..255 frames: the body must see
+    # (frame - mean) / std in those units, not the frame scaled to [0, 1] minus a raw mean.
+    model = ActorCritic((2, 20, 20), Categorical(3), body="cnn", pixels=True, normalize_obs=True)
+    global_model = SharedGlobalModel(
+        model, [SharedRMSprop(list(model.parameters()))], 1e-3, "constant", 100
+    )
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (8, 2, 20, 20), dtype=np.uint8)
+    global_model.push(0, None, 8, torch.from_numpy(batch))
+    seen = []
+    model.actor_body.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    frames = rng.integers(0, 256, (2, 2, 20, 20), dtype=np.uint8)
+    model(torch.from_numpy(frames))
+    mean, var = batch.astype(np.float64).mean(0), batch.astype(np.float64).var(0)
+    std = np.sqrt(var + 1e-8)
+    expected = (frames.astype(np.float32) - mean.astype(np.float32)) / std.astype(np.float32)
+    np.testing.assert_array_equal(seen[0].numpy(), np.clip(expected, -10, 10))
+    assert (seen[0][0] - seen[0][1]).abs().mean() > 0.5  # two frames look different
+
+
+def test_the_pixel_normaliser_starts_as_the_scaling_it_replaces():
+    model = ActorCritic((2, 20, 20), Categorical(3), body="cnn", pixels=True, normalize_obs=True)
+    plain = ActorCritic((2, 20, 20), Categorical(3), body="cnn", pixels=True)
+    plain.load_state_dict(model.state_dict(), strict=False)
+    frames = torch.randint(0, 256, (3, 2, 20, 20), dtype=torch.uint8)
+    torch.testing.assert_close(model(frames)[1], plain(frames)[1])

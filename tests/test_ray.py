@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -19,10 +20,18 @@ import torch
 ray = pytest.importorskip("ray")
 
 from a3c import A3C  # noqa: E402
-from a3c.backends.ray import Packer, ParameterServer, RayGlobalModel, RayStopFlag  # noqa: E402
+from a3c.backends.ray import (  # noqa: E402
+    Packer,
+    ParameterServer,
+    RayGlobalModel,
+    RayStopFlag,
+    _pack_batch,
+    _unpack_batch,
+)
 from a3c.checkpoint import load_checkpoint  # noqa: E402
+from a3c.config import Config  # noqa: E402
 from a3c.global_model import SharedGlobalModel  # noqa: E402
-from a3c.trainer import build_optimizers  # noqa: E402
+from a3c.trainer import build_model, build_optimizers  # noqa: E402
 
 RAY = Path(sys.executable).parent / "ray"
 TRAIN = [sys.executable, "-m", "a3c", "train", "--no-progress", "--backend", "ray"]
@@ -54,6 +63,27 @@ def test_packer_round_trips_mixed_dtypes_and_shapes():
     for tensor, array in zip(tensors, arrays, strict=True):
         assert array.dtype == tensor.numpy().dtype and array.shape == tuple(tensor.shape)
         np.testing.assert_array_equal(array, tensor.numpy())
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_an_observation_batch_travels_with_its_dtype(dtype):
+    batch = torch.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5).to(dtype)
+    unpacked = _unpack_batch(_pack_batch(batch))
+    assert unpacked.dtype == dtype and torch.equal(unpacked, batch)
+
+
+def test_the_server_merges_uint8_observations_into_the_normaliser():
+    frames = gym.spaces.Box(0, 255, (2, 20, 20), np.uint8)
+    config = Config(normalize_obs=True)
+    model = build_model(config, frames, gym.spaces.Discrete(3))
+    server = ParameterServer(model, build_optimizers(config, model), config, 0, 0)
+    batch = np.random.default_rng(0).integers(0, 256, (8, 2, 20, 20), dtype=np.uint8)
+    server.push(0, [(None, 8, _pack_batch(torch.from_numpy(batch)), 0)])
+    obs_rms = server.shared.model.obs_rms
+    assert obs_rms.count.item() == 8
+    np.testing.assert_allclose(obs_rms.mean.numpy(), batch.mean(0), rtol=1e-15)
+    np.testing.assert_allclose(obs_rms.var.numpy(), batch.astype(np.float64).var(0), rtol=1e-14)
 
 
 def server_parts(tmp_path):

@@ -38,19 +38,22 @@ RecurrentState = tuple[Tensor, ...]  # () for feed-forward models, (h, c) for an
 class RunningMeanStd(nn.Module):
     """Running mean and variance of observations (Chan et al.'s parallel update).
 
-    ``count`` starts at zero: until the first update the normaliser is the identity.
+    ``count`` starts at zero: until the first update the normaliser divides by ``scale`` (mean 0,
+    std ``scale``; 1: the identity), and the first update replaces those initial statistics.
     """
 
     mean: Tensor
     var: Tensor
     count: Tensor
 
-    def __init__(self, shape: tuple[int, ...], clip: float = 10.0, eps: float = 1e-8) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], clip: float = 10.0, eps: float = 1e-8, scale: float = 1.0
+    ) -> None:
         super().__init__()
         self.clip = clip
         self.eps = eps
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
-        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.full(shape, float(scale) ** 2, dtype=torch.float64))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -151,12 +154,17 @@ class ActorCritic(nn.Module):
             raise ValueError("an LSTM needs the shared trunk")
         self.distribution = distribution
         self.body = body
-        self.pixels = pixels  # uint8 frames, scaled to [0, 1] inside the network
+        # uint8 observations, scaled to [0, 1] inside the network (or normalised: see _features)
+        self.pixels = pixels
         self.shared_trunk = shared_trunk
         self.gaussian_mean = gaussian_mean
         self.std_mode = std_mode
         self.min_std = min_std
-        self.obs_rms = RunningMeanStd(tuple(obs_shape)) if normalize_obs else None
+        self.obs_rms = (
+            RunningMeanStd(tuple(obs_shape), scale=255.0 if pixels else 1.0)
+            if normalize_obs
+            else None
+        )
 
         if body == "mlp":
             self.actor_body, actor_out = mlp(obs_dim, hidden_sizes, activation)
@@ -252,11 +260,16 @@ class ActorCritic(nn.Module):
         return (zeros, zeros.clone())
 
     def _features(self, obs: Tensor) -> Tensor:
+        """What the body sees of a batch of observations.
+
+        The normaliser works in the observations' own units, in which the workers gather its
+        statistics: for uint8 observations it replaces the scaling to [0, 1] (until its first
+        update it is that scaling)."""
         x = obs.to(torch.float32)
-        if self.pixels:
-            x = x / 255.0
         if self.obs_rms is not None:
             x = self.obs_rms(x.reshape(x.shape[0], *tuple(self.obs_rms.mean.shape)))
+        elif self.pixels:
+            x = x / 255.0
         if self.body == "mlp":
             x = x.reshape(x.shape[0], -1)
         return x

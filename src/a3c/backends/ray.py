@@ -90,21 +90,28 @@ class Packer:
         return arrays
 
 
-def _pack_batch(batch: Tensor | None) -> tuple[bytes, tuple[int, ...]] | None:
-    return None if batch is None else (batch.numpy().tobytes(), tuple(batch.shape))
+#: a batch of observations as it travels: bytes, shape and NumPy dtype (uint8 frames stay uint8)
+PackedBatch = tuple[bytes, tuple[int, ...], str]
 
 
-def _unpack_batch(packed: tuple[bytes, tuple[int, ...]] | None) -> Tensor | None:
+def _pack_batch(batch: Tensor | None) -> PackedBatch | None:
+    if batch is None:
+        return None
+    array = batch.numpy()
+    return array.tobytes(), tuple(array.shape), array.dtype.str
+
+
+def _unpack_batch(packed: PackedBatch | None) -> Tensor | None:
     if packed is None:
         return None
-    data, shape = packed
-    return torch.from_numpy(np.frombuffer(data, np.float32).reshape(shape))
+    data, shape, dtype = packed
+    return torch.from_numpy(np.frombuffer(data, np.dtype(dtype)).reshape(shape))
 
 
 Answer = tuple[bytes, int, int, float]  # packed state tensors, global step, updates, lr
 #: one push as it travels: packed gradients (None: rejected), steps, packed observations, and the
 #: global updates the weights that computed the gradients had seen
-Push = tuple[bytes | None, int, tuple[bytes, tuple[int, ...]] | None, int]
+Push = tuple[bytes | None, int, PackedBatch | None, int]
 
 
 class ParameterServer:
