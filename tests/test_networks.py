@@ -80,3 +80,31 @@ def test_the_pixel_normaliser_starts_as_the_scaling_it_replaces():
     plain.load_state_dict(model.state_dict(), strict=False)
     frames = torch.randint(0, 256, (3, 2, 20, 20), dtype=torch.uint8)
     torch.testing.assert_close(model(frames)[1], plain(frames)[1])
+
+
+def test_running_mean_std_merges_only_finite_rows():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, size=(n, 3)) for n in (5, 8, 13)]
+    batches[0][1, 2] = np.inf
+    batches[1][[0, 4], 0] = [np.nan, -np.inf]
+    batches[2][:, 1] = np.nan  # no finite row at all
+    rms, reference = RunningMeanStd((3,)), RunningMeanStd((3,))
+    for b in batches:
+        rms.update(torch.as_tensor(b))
+        reference.update(torch.as_tensor(b[np.isfinite(b).all(axis=1)]))
+    finite = np.concatenate([b[np.isfinite(b).all(axis=1)] for b in batches])
+    assert rms.count.item() == len(finite) == 5 + 8 - 3
+    for name in ("mean", "var", "count"):
+        assert torch.equal(getattr(rms, name), getattr(reference, name)), name
+    np.testing.assert_allclose(rms.mean.numpy(), finite.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(rms.var.numpy(), finite.var(0), rtol=1e-12)
+
+
+def test_image_normaliser_drops_frames_with_a_non_finite_pixel():
+    rms = RunningMeanStd((2, 2))
+    frames = torch.arange(12.0).reshape(3, 2, 2)
+    frames[1, 0, 1] = float("inf")
+    rms.update(frames)
+    kept = frames[[0, 2]].double()
+    assert rms.count.item() == 2
+    assert torch.equal(rms.mean, kept.mean(0)) and torch.equal(rms.var, kept.var(0, unbiased=False))

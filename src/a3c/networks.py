@@ -63,8 +63,15 @@ class RunningMeanStd(nn.Module):
 
     @torch.no_grad()
     def update(self, batch: Tensor) -> None:
-        """Merge a batch of observations (first dimension = samples) into the statistics."""
+        """Merge a batch of observations (first dimension = samples) into the statistics.
+
+        Only the finite rows are merged: one ``inf`` or ``NaN`` would make the statistics, and
+        every later forward pass, non-finite for good."""
         batch = batch.to(torch.float64).reshape(-1, *tuple(self.mean.shape))
+        finite = torch.isfinite(batch)
+        if finite.dim() > 1:
+            finite = finite.flatten(1).all(dim=1)
+        batch = batch[finite]
         n = batch.shape[0]
         if n == 0:
             return
