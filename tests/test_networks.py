@@ -1,12 +1,15 @@
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from helpers import tiny_model
 
+from a3c.config import Config
 from a3c.distributions import Categorical
 from a3c.global_model import SharedGlobalModel
-from a3c.networks import ActorCritic, RunningMeanStd
+from a3c.networks import ActorCritic, RunningMeanStd, image_layout
 from a3c.shared_optim import SharedRMSprop
+from a3c.trainer import build_model
 
 
 def test_running_mean_std_merges_batches_exactly():
@@ -108,3 +111,55 @@ def test_image_normaliser_drops_frames_with_a_non_finite_pixel():
     kept = frames[[0, 2]].double()
     assert rms.count.item() == 2
     assert torch.equal(rms.mean, kept.mean(0)) and torch.equal(rms.var, kept.var(0, unbiased=False))
+
+
+@pytest.mark.parametrize(
+    "shape, layout",
+    [
+        ((4, 84, 84), "channels_first"),
+        ((3, 64, 64), "channels_first"),
+        ((1, 84, 84), "channels_first"),
+        ((84, 84, 3), "channels_last"),
+        ((210, 160, 3), "channels_last"),
+        ((84, 84, 1), "channels_last"),
+        ((84, 84), "single_channel"),
+        ((4,), None),
+        ((2, 3, 4, 5), None),
+    ],
+)
+def test_image_layout_is_decided_from_the_shape(shape, layout):
+    assert image_layout(shape) == layout
+    assert image_layout(shape, np.uint8) == layout
+    assert image_layout(shape, np.float32) is None  # 'auto' gives it an MLP
+
+
+@pytest.mark.parametrize("normalize_obs", [False, True])
+def test_channel_last_frames_are_read_as_their_channel_first_transpose(normalize_obs):
+    config = Config(normalize_obs=normalize_obs)
+    actions = gym.spaces.Discrete(4)
+    last = build_model(config, gym.spaces.Box(0, 255, (84, 84, 3), np.uint8), actions)
+    first = build_model(config, gym.spaces.Box(0, 255, (3, 84, 84), np.uint8), actions)
+    assert last.body == first.body == "cnn"
+    frames = torch.randint(0, 256, (5, 84, 84, 3), dtype=torch.uint8)
+    transposed = frames.permute(0, 3, 1, 2)
+    state = {k: v for k, v in first.state_dict().items() if not k.startswith("obs_rms")}
+    last.load_state_dict(state, strict=False)
+    if normalize_obs:  # statistics in each observation's own layout
+        last.obs_rms.update(frames)
+        first.obs_rms.update(transposed)
+        assert last.obs_rms.mean.shape == (84, 84, 3)
+    (logits_last,), value_last = last(frames)
+    (logits_first,), value_first = first(transposed)
+    assert torch.equal(logits_last, logits_first) and torch.equal(value_last, value_first)
+
+
+def test_a_single_frame_gets_a_one_channel_cnn():
+    actions = gym.spaces.Discrete(6)
+    frame = build_model(Config(), gym.spaces.Box(0, 255, (84, 84), np.uint8), actions)
+    assert frame.body == "cnn" and frame.actor_body[0].in_channels == 1
+    stack = build_model(Config(), gym.spaces.Box(0, 255, (1, 84, 84), np.uint8), actions)
+    stack.load_state_dict(frame.state_dict())
+    frames = torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8)
+    (logits,), value = frame(frames)
+    assert logits.shape == (3, 6) and value.shape == (3,)
+    assert torch.equal(value, stack(frames.unsqueeze(1))[1])

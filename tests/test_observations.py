@@ -49,3 +49,14 @@ def test_a_rejected_update_leaves_the_normaliser_alone(tmp_path, monkeypatch):
     saved = load_checkpoint(tmp_path / "r" / "checkpoints" / "final.pt")
     assert saved["updates"] == 0 and saved["global_step"] > 0
     assert saved["model"]["obs_rms.count"].item() == 0
+
+
+def test_a_channel_last_image_env_trains(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    agent = small_run(tmp_path, "ChannelLastImage-v0", normalize_obs=True, total_steps=400)
+    agent.learn()
+    assert agent.summary.global_step >= 400 and agent.summary.updates > 0
+    assert agent.model.body == "cnn" and agent.model.actor_body[0].in_channels == 3
+    saved = load_checkpoint(tmp_path / "r" / "checkpoints" / "final.pt")
+    assert saved["model"]["obs_rms.mean"].shape == (24, 24, 3)
+    assert saved["model"]["obs_rms.count"].item() == saved["global_step"]
