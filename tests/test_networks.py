@@ -1,9 +1,15 @@
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from helpers import tiny_model
 
-from a3c.networks import RunningMeanStd
+from a3c.config import Config
+from a3c.distributions import Categorical
+from a3c.global_model import SharedGlobalModel
+from a3c.networks import ActorCritic, RunningMeanStd, image_layout
+from a3c.shared_optim import SharedRMSprop
+from a3c.trainer import build_model
 
 
 def test_running_mean_std_merges_batches_exactly():
@@ -48,3 +54,112 @@ def test_separate_actor_and_critic_have_their_own_parameters():
     # the critic's gradient does not reach the actor body
     model(torch.randn(3, 4))[1].sum().backward()
     assert all(p.grad is None for p in model.actor_body.parameters())
+
+
+def test_normalised_uint8_frames_are_seen_in_raw_units():
+    # The workers gather the statistics from raw 0..255 frames: the body must see
+    # (frame - mean) / std in those units, not the frame scaled to [0, 1] minus a raw mean.
+    model = ActorCritic((2, 20, 20), Categorical(3), body="cnn", pixels=True, normalize_obs=True)
+    global_model = SharedGlobalModel(
+        model, [SharedRMSprop(list(model.parameters()))], 1e-3, "constant", 100
+    )
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (8, 2, 20, 20), dtype=np.uint8)
+    global_model.push(0, None, 8, torch.from_numpy(batch))
+    seen = []
+    model.actor_body.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    frames = rng.integers(0, 256, (2, 2, 20, 20), dtype=np.uint8)
+    model(torch.from_numpy(frames))
+    mean, var = batch.astype(np.float64).mean(0), batch.astype(np.float64).var(0)
+    std = np.sqrt(var + 1e-8)
+    expected = (frames.astype(np.float32) - mean.astype(np.float32)) / std.astype(np.float32)
+    np.testing.assert_array_equal(seen[0].numpy(), np.clip(expected, -10, 10))
+    assert (seen[0][0] - seen[0][1]).abs().mean() > 0.5  # two frames look different
+
+
+def test_the_pixel_normaliser_starts_as_the_scaling_it_replaces():
+    model = ActorCritic((2, 20, 20), Categorical(3), body="cnn", pixels=True, normalize_obs=True)
+    plain = ActorCritic((2, 20, 20), Categorical(3), body="cnn", pixels=True)
+    plain.load_state_dict(model.state_dict(), strict=False)
+    frames = torch.randint(0, 256, (3, 2, 20, 20), dtype=torch.uint8)
+    torch.testing.assert_close(model(frames)[1], plain(frames)[1])
+
+
+def test_running_mean_std_merges_only_finite_rows():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, size=(n, 3)) for n in (5, 8, 13)]
+    batches[0][1, 2] = np.inf
+    batches[1][[0, 4], 0] = [np.nan, -np.inf]
+    batches[2][:, 1] = np.nan  # no finite row at all
+    rms, reference = RunningMeanStd((3,)), RunningMeanStd((3,))
+    for b in batches:
+        rms.update(torch.as_tensor(b))
+        reference.update(torch.as_tensor(b[np.isfinite(b).all(axis=1)]))
+    finite = np.concatenate([b[np.isfinite(b).all(axis=1)] for b in batches])
+    assert rms.count.item() == len(finite) == 5 + 8 - 3
+    for name in ("mean", "var", "count"):
+        assert torch.equal(getattr(rms, name), getattr(reference, name)), name
+    np.testing.assert_allclose(rms.mean.numpy(), finite.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(rms.var.numpy(), finite.var(0), rtol=1e-12)
+
+
+def test_image_normaliser_drops_frames_with_a_non_finite_pixel():
+    rms = RunningMeanStd((2, 2))
+    frames = torch.arange(12.0).reshape(3, 2, 2)
+    frames[1, 0, 1] = float("inf")
+    rms.update(frames)
+    kept = frames[[0, 2]].double()
+    assert rms.count.item() == 2
+    assert torch.equal(rms.mean, kept.mean(0)) and torch.equal(rms.var, kept.var(0, unbiased=False))
+
+
+@pytest.mark.parametrize(
+    "shape, layout",
+    [
+        ((4, 84, 84), "channels_first"),
+        ((3, 64, 64), "channels_first"),
+        ((1, 84, 84), "channels_first"),
+        ((84, 84, 3), "channels_last"),
+        ((210, 160, 3), "channels_last"),
+        ((84, 84, 1), "channels_last"),
+        ((84, 84), "single_channel"),
+        ((4,), None),
+        ((2, 3, 4, 5), None),
+    ],
+)
+def test_image_layout_is_decided_from_the_shape(shape, layout):
+    assert image_layout(shape) == layout
+    assert image_layout(shape, np.uint8) == layout
+    assert image_layout(shape, np.float32) is None  # 'auto' gives it an MLP
+
+
+@pytest.mark.parametrize("normalize_obs", [False, True])
+def test_channel_last_frames_are_read_as_their_channel_first_transpose(normalize_obs):
+    config = Config(normalize_obs=normalize_obs)
+    actions = gym.spaces.Discrete(4)
+    last = build_model(config, gym.spaces.Box(0, 255, (84, 84, 3), np.uint8), actions)
+    first = build_model(config, gym.spaces.Box(0, 255, (3, 84, 84), np.uint8), actions)
+    assert last.body == first.body == "cnn"
+    frames = torch.randint(0, 256, (5, 84, 84, 3), dtype=torch.uint8)
+    transposed = frames.permute(0, 3, 1, 2)
+    state = {k: v for k, v in first.state_dict().items() if not k.startswith("obs_rms")}
+    last.load_state_dict(state, strict=False)
+    if normalize_obs:  # statistics in each observation's own layout
+        last.obs_rms.update(frames)
+        first.obs_rms.update(transposed)
+        assert last.obs_rms.mean.shape == (84, 84, 3)
+    (logits_last,), value_last = last(frames)
+    (logits_first,), value_first = first(transposed)
+    assert torch.equal(logits_last, logits_first) and torch.equal(value_last, value_first)
+
+
+def test_a_single_frame_gets_a_one_channel_cnn():
+    actions = gym.spaces.Discrete(6)
+    frame = build_model(Config(), gym.spaces.Box(0, 255, (84, 84), np.uint8), actions)
+    assert frame.body == "cnn" and frame.actor_body[0].in_channels == 1
+    stack = build_model(Config(), gym.spaces.Box(0, 255, (1, 84, 84), np.uint8), actions)
+    stack.load_state_dict(frame.state_dict())
+    frames = torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8)
+    (logits,), value = frame(frames)
+    assert logits.shape == (3, 6) and value.shape == (3,)
+    assert torch.equal(value, stack(frames.unsqueeze(1))[1])

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -19,10 +20,18 @@ import torch
 ray = pytest.importorskip("ray")
 
 from a3c import A3C  # noqa: E402
-from a3c.backends.ray import Packer, ParameterServer, RayGlobalModel, RayStopFlag  # noqa: E402
+from a3c.backends.ray import (  # noqa: E402
+    Packer,
+    ParameterServer,
+    RayGlobalModel,
+    RayStopFlag,
+    _pack_batch,
+    _unpack_batch,
+)
 from a3c.checkpoint import load_checkpoint  # noqa: E402
+from a3c.config import Config  # noqa: E402
 from a3c.global_model import SharedGlobalModel  # noqa: E402
-from a3c.trainer import build_optimizers  # noqa: E402
+from a3c.trainer import build_model, build_optimizers  # noqa: E402
 
 RAY = Path(sys.executable).parent / "ray"
 TRAIN = [sys.executable, "-m", "a3c", "train", "--no-progress", "--backend", "ray"]
@@ -54,6 +63,27 @@ def test_packer_round_trips_mixed_dtypes_and_shapes():
     for tensor, array in zip(tensors, arrays, strict=True):
         assert array.dtype == tensor.numpy().dtype and array.shape == tuple(tensor.shape)
         np.testing.assert_array_equal(array, tensor.numpy())
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_an_observation_batch_travels_with_its_dtype(dtype):
+    batch = torch.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5).to(dtype)
+    unpacked = _unpack_batch(_pack_batch(batch))
+    assert unpacked.dtype == dtype and torch.equal(unpacked, batch)
+
+
+def test_the_server_merges_uint8_observations_into_the_normaliser():
+    frames = gym.spaces.Box(0, 255, (2, 20, 20), np.uint8)
+    config = Config(normalize_obs=True)
+    model = build_model(config, frames, gym.spaces.Discrete(3))
+    server = ParameterServer(model, build_optimizers(config, model), config, 0, 0)
+    batch = np.random.default_rng(0).integers(0, 256, (8, 2, 20, 20), dtype=np.uint8)
+    server.push(0, [(None, 8, _pack_batch(torch.from_numpy(batch)), 0)])
+    obs_rms = server.shared.model.obs_rms
+    assert obs_rms.count.item() == 8
+    np.testing.assert_allclose(obs_rms.mean.numpy(), batch.mean(0), rtol=1e-15)
+    np.testing.assert_allclose(obs_rms.var.numpy(), batch.astype(np.float64).var(0), rtol=1e-14)
 
 
 def server_parts(tmp_path):
@@ -137,6 +167,32 @@ def test_pushes_made_while_a_call_is_in_flight_travel_together_in_the_next(tmp_p
         ray.shutdown()
 
 
+def test_a_pull_with_no_answer_due_gets_the_servers_current_weights(tmp_path):
+    # The evaluator's view never pushes: its pulls must not keep copying its first weights.
+    model, optimizers, config, grads = server_parts(tmp_path)
+    ray.init(num_cpus=1, include_dashboard=False)
+    try:
+        server = ray.remote(ParameterServer).remote(model, optimizers, config, 0, 0)
+        evaluator = RayGlobalModel(server, model, max_in_flight=4)
+        worker = RayGlobalModel(server, model, max_in_flight=4)
+        seen = evaluator.new_local_model()
+        evaluator.pull(seen)
+        local = worker.new_local_model()
+        worker.pull(local)
+        for g in grads:
+            worker.push(0, g, 40)
+        worker.flush()
+        evaluator.pull(seen)
+        weights = Packer(model.state_tensors()).unpack(ray.get(server.pull.remote())[0])
+        expected = reference_weights(model, config, grads)
+        for tensor, array, value in zip(seen.state_tensors(), weights, expected, strict=True):
+            np.testing.assert_array_equal(tensor.detach().numpy(), array)
+            assert torch.equal(tensor, value)
+        assert not all(torch.equal(a, b) for a, b in zip(seen.parameters(), model.parameters()))
+    finally:
+        ray.shutdown()
+
+
 def test_the_parameter_server_reserves_its_cpus_and_a_shortage_is_warned_of(tmp_path):
     from a3c.backends.ray import RayBackend
 
@@ -193,6 +249,27 @@ def test_local_ray_trains_cartpole_to_the_threshold(tmp_path):
     for name, value in agent.model.state_dict().items():
         assert torch.equal(value, saved["model"][name]), name
     assert not ray.is_initialized()  # the backend shut down the Ray it started
+
+
+def test_successive_evaluations_on_ray_score_the_current_weights(tmp_path):
+    # Greedy evaluations on the same seeds: with the first weights every time, every row the
+    # evaluator writes would be the same.
+    A3C(
+        "CartPole-v1",
+        preset="CartPole-v1",
+        backend="ray",
+        run_dir=str(tmp_path),
+        run_name="r",
+        progress=False,
+        tensorboard=False,
+        total_steps=30_000,
+        stop_at_return=None,
+        eval_interval=3_000,
+        eval_episodes=3,
+    ).learn()
+    rows = (tmp_path / "r" / "eval.csv").read_text().splitlines()[1:-1]  # the last: the trainer's
+    assert len(rows) >= 3
+    assert len({row.split(",", 2)[2] for row in rows}) >= 2  # returns, stds and lengths
 
 
 @pytest.mark.slow

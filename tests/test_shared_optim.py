@@ -233,3 +233,32 @@ def test_load_state_dict_keeps_sharing_and_rejects_wrong_shapes():
     state["exp_avg"][0] = torch.zeros(99)
     with pytest.raises(ValueError, match="shape"):
         opt.load_state_dict(state)
+
+
+def _hammer(global_model, pushes):
+    torch.set_num_threads(1)
+    grads = [torch.full_like(p, 1e-6) for p in global_model.params]
+    for _ in range(pushes):
+        global_model.push(rank=0, grads=grads, steps=1)
+
+
+def test_hogwild_pushes_lose_no_optimizer_step():
+    # Adam's bias correction reads the shared step count; Hogwild updates (no update lock) must
+    # not lose its increments. One weight keeps each update short, so that many processes are in
+    # the increment at once: the unlocked `step_count += 1` lost some in each of 8 runs of this
+    # test on the old code (1 to 1,600 of 320,000).
+    ctx = multiprocessing.get_context("fork")
+    model = nn.Linear(1, 1, bias=False)
+    optimizer = SharedAdam(list(model.parameters()))
+    global_model = SharedGlobalModel(
+        model, [optimizer], 1e-3, "constant", 10**9, counter_lock=ctx.Lock()
+    )
+    processes, pushes = 16, 20_000
+    children = [ctx.Process(target=_hammer, args=(global_model, pushes)) for _ in range(processes)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=120)
+        assert child.exitcode == 0
+    assert global_model.updates == processes * pushes
+    assert int(optimizer.step_count) == processes * pushes

@@ -94,7 +94,8 @@ class SharedGlobalModel:
 
     ``optimizers`` holds one optimizer (statistics shared by every worker, as in the paper) or one
     per worker (``rank`` picks it). ``update_lock`` serialises optimizer steps (``None``: Hogwild);
-    ``counter_lock`` keeps the step counter and the observation statistics exact.
+    ``counter_lock`` keeps the step counters, the optimizer's step count (Hogwild) and the
+    observation statistics exact.
     """
 
     def __init__(
@@ -166,13 +167,19 @@ class SharedGlobalModel:
         ``observations`` are merged into the normaliser statistics. Returns the learning rate used.
         """
         lr = self.learning_rate()
-        if grads is not None:
-            optimizer = self.optimizers[rank % len(self.optimizers)]
-            with self.update_lock or contextlib.nullcontext():
-                optimizer.step(self.params, grads, lr)
+        optimizer = self.optimizers[rank % len(self.optimizers)]
+        t = None  # the optimizer's step number; None: taken under the update lock
         with self.counter_lock or contextlib.nullcontext():
             self.counters[0] += steps
-            self.counters[1] += 1 if grads is not None else 0
+            if grads is not None:
+                self.counters[1] += 1
+                if self.update_lock is None:
+                    # Hogwild: the update runs unlocked, but its step number is taken here, so
+                    # that no increment of the shared step count is lost (issue #13).
+                    t = optimizer.next_step()
             if observations is not None and self.model.obs_rms is not None:
                 self.model.obs_rms.update(observations)
+        if grads is not None:
+            with self.update_lock or contextlib.nullcontext():
+                optimizer.step(self.params, grads, lr, t)
         return lr

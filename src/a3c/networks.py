@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -34,23 +35,57 @@ BODIES = ("mlp", "cnn", "nature_cnn")
 
 RecurrentState = tuple[Tensor, ...]  # () for feed-forward models, (h, c) for an LSTM
 
+#: How a CNN reads an image observation: (C, H, W) as PyTorch's convolutions and Atari frame
+#: stacks; (H, W, C) as most Gymnasium image environments; (H, W), one channel, as a single
+#: Atari frame.
+ImageLayout = Literal["channels_first", "channels_last", "single_channel"]
+
+
+def image_layout(shape: Sequence[int], dtype: Any = None) -> ImageLayout | None:
+    """The layout of image observations of ``shape``; ``None``: not an image (not 2-D or 3-D,
+    or, where ``dtype`` is given, not ``uint8``: what ``network='auto'`` gives an MLP).
+
+    A 3-D observation is channel-last when its last dimension is smaller than both others
+    ((84, 84, 3), (210, 160, 3)), channel-first otherwise ((4, 84, 84), (3, 64, 64)).
+    """
+    shape = tuple(shape)
+    if dtype is not None and np.dtype(dtype) != np.uint8:
+        return None
+    if len(shape) == 2:
+        return "single_channel"
+    if len(shape) == 3:
+        return "channels_last" if shape[2] < min(shape[0], shape[1]) else "channels_first"
+    return None
+
+
+def channels_first(shape: Sequence[int], layout: ImageLayout) -> tuple[int, ...]:
+    """The (C, H, W) shape a CNN sees of observations of ``shape`` in ``layout``."""
+    if layout == "channels_last":
+        return (shape[2], shape[0], shape[1])
+    if layout == "single_channel":
+        return (1, *shape)
+    return tuple(shape)
+
 
 class RunningMeanStd(nn.Module):
     """Running mean and variance of observations (Chan et al.'s parallel update).
 
-    ``count`` starts at zero: until the first update the normaliser is the identity.
+    ``count`` starts at zero: until the first update the normaliser divides by ``scale`` (mean 0,
+    std ``scale``; 1: the identity), and the first update replaces those initial statistics.
     """
 
     mean: Tensor
     var: Tensor
     count: Tensor
 
-    def __init__(self, shape: tuple[int, ...], clip: float = 10.0, eps: float = 1e-8) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], clip: float = 10.0, eps: float = 1e-8, scale: float = 1.0
+    ) -> None:
         super().__init__()
         self.clip = clip
         self.eps = eps
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
-        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.full(shape, float(scale) ** 2, dtype=torch.float64))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -60,8 +95,15 @@ class RunningMeanStd(nn.Module):
 
     @torch.no_grad()
     def update(self, batch: Tensor) -> None:
-        """Merge a batch of observations (first dimension = samples) into the statistics."""
+        """Merge a batch of observations (first dimension = samples) into the statistics.
+
+        Only the finite rows are merged: one ``inf`` or ``NaN`` would make the statistics, and
+        every later forward pass, non-finite for good."""
         batch = batch.to(torch.float64).reshape(-1, *tuple(self.mean.shape))
+        finite = torch.isfinite(batch)
+        if finite.dim() > 1:
+            finite = finite.flatten(1).all(dim=1)
+        batch = batch[finite]
         n = batch.shape[0]
         if n == 0:
             return
@@ -88,7 +130,7 @@ def cnn(kind: str, obs_shape: tuple[int, ...]) -> tuple[nn.Sequential, int]:
     """The paper's CNN (``cnn``: 16 8x8/4, 32 4x4/2, 256 units) or DQN's (``nature_cnn``: 32 8x8/4,
     64 4x4/2, 64 3x3/1, 512 units) over channel-first frames; returns it and its output width."""
     if len(obs_shape) != 3:
-        raise ValueError(f"a CNN needs (channels, height, width) observations, not {obs_shape}")
+        raise ValueError(f"a CNN needs (channels, height, width) frames, not {obs_shape}")
     if kind == "cnn":
         convs = [(16, 8, 4), (32, 4, 2)]
         width = 256
@@ -151,17 +193,30 @@ class ActorCritic(nn.Module):
             raise ValueError("an LSTM needs the shared trunk")
         self.distribution = distribution
         self.body = body
-        self.pixels = pixels  # uint8 frames, scaled to [0, 1] inside the network
+        # uint8 observations, scaled to [0, 1] inside the network (or normalised: see _features)
+        self.pixels = pixels
         self.shared_trunk = shared_trunk
         self.gaussian_mean = gaussian_mean
         self.std_mode = std_mode
         self.min_std = min_std
-        self.obs_rms = RunningMeanStd(tuple(obs_shape)) if normalize_obs else None
-
+        # The normaliser works in the observation's own layout, the CNN on channels first.
+        self.obs_rms = (
+            RunningMeanStd(tuple(obs_shape), scale=255.0 if pixels else 1.0)
+            if normalize_obs
+            else None
+        )
+        self.image_layout: ImageLayout | None = None
         if body == "mlp":
             self.actor_body, actor_out = mlp(obs_dim, hidden_sizes, activation)
         else:
-            self.actor_body, actor_out = cnn(body, tuple(obs_shape))
+            self.image_layout = image_layout(obs_shape)
+            if self.image_layout is None:
+                raise ValueError(
+                    "a CNN needs image observations: (channels, height, width), (height, width, "
+                    f"channels) or (height, width), not {tuple(obs_shape)}"
+                )
+            frame_shape = channels_first(obs_shape, self.image_layout)
+            self.actor_body, actor_out = cnn(body, frame_shape)
         self.lstm: nn.LSTMCell | None = None
         if lstm_size is not None:
             self.lstm = nn.LSTMCell(actor_out, lstm_size)
@@ -173,7 +228,7 @@ class ActorCritic(nn.Module):
             sizes = hidden_sizes if value_hidden_sizes is None else value_hidden_sizes
             self.critic_body, critic_out = mlp(obs_dim, sizes, activation)
         else:
-            self.critic_body, critic_out = cnn(body, tuple(obs_shape))
+            self.critic_body, critic_out = cnn(body, frame_shape)
         self.value_head = nn.Linear(critic_out, 1)
 
         self.log_std: nn.Parameter | None = None
@@ -252,12 +307,21 @@ class ActorCritic(nn.Module):
         return (zeros, zeros.clone())
 
     def _features(self, obs: Tensor) -> Tensor:
+        """What the body sees of a batch of observations.
+
+        The normaliser works in the observations' own units, in which the workers gather its
+        statistics: for uint8 observations it replaces the scaling to [0, 1] (until its first
+        update it is that scaling)."""
         x = obs.to(torch.float32)
-        if self.pixels:
-            x = x / 255.0
         if self.obs_rms is not None:
             x = self.obs_rms(x.reshape(x.shape[0], *tuple(self.obs_rms.mean.shape)))
-        if self.body == "mlp":
+        elif self.pixels:
+            x = x / 255.0
+        if self.image_layout == "channels_last":
+            x = x.permute(0, 3, 1, 2).contiguous()
+        elif self.image_layout == "single_channel":
+            x = x.unsqueeze(1)
+        elif self.body == "mlp":
             x = x.reshape(x.shape[0], -1)
         return x
 

@@ -9,6 +9,8 @@ race between threads over a shared ``.grad`` attribute. With a single process th
 
 Every statistic is allocated up front, so ``share_memory()`` can place it in shared memory before
 workers start; workers then update it in place, lock-free (Hogwild) unless the caller holds a lock.
+Only the step count must be exact (Adam's bias correction reads it): Hogwild callers number their
+steps under a short lock (:meth:`SharedOptimizer.next_step`) and update without it.
 """
 
 from __future__ import annotations
@@ -52,10 +54,23 @@ class SharedOptimizer(ABC):
         )
 
     @torch.no_grad()
-    def step(self, params: Sequence[Tensor], grads: Sequence[Tensor], lr: float) -> None:
-        """Apply ``grads`` to ``params`` in place with learning rate ``lr`` (times the scales)."""
-        self.step_count += 1
-        t = int(self.step_count)
+    def next_step(self) -> int:
+        """Count one step; its number (1 for the first). A read-modify-write of shared memory:
+        where several processes step at once, call it under a lock and pass the number to
+        :meth:`step`, or increments are lost."""
+        self.step_count.add_(1)
+        return int(self.step_count)
+
+    @torch.no_grad()
+    def step(
+        self, params: Sequence[Tensor], grads: Sequence[Tensor], lr: float, t: int | None = None
+    ) -> None:
+        """Apply ``grads`` to ``params`` in place with learning rate ``lr`` (times the scales).
+
+        ``t`` is this step's number, taken beforehand with :meth:`next_step`; ``None`` counts
+        the step here (one process, or updates serialised by the caller)."""
+        if t is None:
+            t = self.next_step()
         for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
             self._update(i, param, grad, lr * self.lr_scales[i], t)
 

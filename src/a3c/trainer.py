@@ -40,7 +40,7 @@ from a3c.evaluation import (
 )
 from a3c.global_model import GlobalModel
 from a3c.monitor import History, Monitor
-from a3c.networks import ActorCritic
+from a3c.networks import ActorCritic, image_layout
 from a3c.plots import plot_runs
 from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop, SharedRMSpropTF
 from a3c.worker import run_worker
@@ -103,10 +103,9 @@ def build_model(
     config: Config, observation_space: gym.Space, action_space: gym.Space
 ) -> ActorCritic:
     obs_shape = tuple(observation_space.shape or ())
-    pixels = observation_space.dtype == np.uint8 and len(obs_shape) == 3
     body = config.network
-    if body == "auto":
-        body = "cnn" if pixels else "mlp"
+    if body == "auto":  # a CNN for uint8 images in any layout the network reads
+        body = "cnn" if image_layout(obs_shape, observation_space.dtype) else "mlp"
     return ActorCritic(
         obs_shape,
         make_distribution(action_space),

@@ -169,7 +169,9 @@ def run_worker(
                 rank,
                 grads if finite else None,
                 T * N,
-                torch.from_numpy(obs_buf[:T]).flatten(0, 1) if config.normalize_obs else None,
+                torch.from_numpy(obs_buf[:T]).flatten(0, 1)
+                if config.normalize_obs and finite  # nor the statistics of a rejected update
+                else None,
             )
             log.update(T * N, loss, grad_norm, lr, finite, global_model.global_step)
             obs_buf[0] = obs_buf[T]  # the next rollout starts where this one ended

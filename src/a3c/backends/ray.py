@@ -9,7 +9,8 @@
 - :class:`RayGlobalModel` is the worker loop's view of it (``pull``/``push``, the
   :class:`~a3c.global_model.GlobalModel` protocol). Pushes are asynchronous: up to
   ``ray_max_in_flight`` per worker await their answer, and ``pull`` waits only when the bound is
-  reached (1: every rollout uses weights that include the worker's own last update). A worker has
+  reached (1: every rollout uses weights that include the worker's own last update); a pull
+  with no answer due (the evaluator's: it never pushes) asks the server. A worker has
   one call in flight at a time; pushes made meanwhile wait in an outbox and travel together in the
   next call, where the server applies them one by one, each an update of its own. A Ray call
   costs both ends a fixed CPU time (about 0.5 ms each on a 2-core machine, whatever its size), so
@@ -89,21 +90,28 @@ class Packer:
         return arrays
 
 
-def _pack_batch(batch: Tensor | None) -> tuple[bytes, tuple[int, ...]] | None:
-    return None if batch is None else (batch.numpy().tobytes(), tuple(batch.shape))
+#: a batch of observations as it travels: bytes, shape and NumPy dtype (uint8 frames stay uint8)
+PackedBatch = tuple[bytes, tuple[int, ...], str]
 
 
-def _unpack_batch(packed: tuple[bytes, tuple[int, ...]] | None) -> Tensor | None:
+def _pack_batch(batch: Tensor | None) -> PackedBatch | None:
+    if batch is None:
+        return None
+    array = batch.numpy()
+    return array.tobytes(), tuple(array.shape), array.dtype.str
+
+
+def _unpack_batch(packed: PackedBatch | None) -> Tensor | None:
     if packed is None:
         return None
-    data, shape = packed
-    return torch.from_numpy(np.frombuffer(data, np.float32).reshape(shape))
+    data, shape, dtype = packed
+    return torch.from_numpy(np.frombuffer(data, np.dtype(dtype)).reshape(shape))
 
 
 Answer = tuple[bytes, int, int, float]  # packed state tensors, global step, updates, lr
 #: one push as it travels: packed gradients (None: rejected), steps, packed observations, and the
 #: global updates the weights that computed the gradients had seen
-Push = tuple[bytes | None, int, tuple[bytes, tuple[int, ...]] | None, int]
+Push = tuple[bytes | None, int, PackedBatch | None, int]
 
 
 class ParameterServer:
@@ -180,6 +188,7 @@ class RayGlobalModel:
         self.outbox: list[Push] = []  # pushes made while it was in flight
         self.rank = 0
         self.latest: Answer | None = None
+        self.latest_used = False  # a pull has already copied ``latest`` in
         self.packer = Packer(self.template.state_tensors())
         self.pulled_updates = 0
         self.last_lr = 0.0
@@ -200,7 +209,7 @@ class RayGlobalModel:
             raise BackendError(f"the parameter server died: {exc}") from exc
 
     def _received(self, answer: Answer) -> None:
-        self.latest = answer
+        self.latest, self.latest_used = answer, False
         self._step, self._step_time = answer[1], time.monotonic()
         self.last_lr = answer[3]
 
@@ -233,10 +242,14 @@ class RayGlobalModel:
         while self.in_call + len(self.outbox) >= self.max_in_flight:
             self._exchange(block=True)
         self._exchange(block=False)
-        if self.latest is None:  # the first pull
+        if self.call is None and not self.outbox and (self.latest is None or self.latest_used):
+            # No answer is due that would bring newer weights (the first pull, the evaluator,
+            # which never pushes, or a worker whose pushes have all been answered and used):
+            # ask the server, or this pull would copy the weights a previous pull copied.
             self._received(self._get(self.server.pull.remote()))
         assert self.latest is not None
         weights, _, self.pulled_updates, _ = self.latest
+        self.latest_used = True
         arrays = self.packer.unpack(weights)
         for tensor, value in zip(local_model.state_tensors(), arrays, strict=True):
             tensor.numpy()[...] = value  # Ray's arrays are read-only views: copy in
