@@ -32,7 +32,9 @@ class A3C:
     >>> action, state = agent.predict(obs, deterministic=True)  # doctest: +SKIP
 
     ``env`` is a Gymnasium id; ``preset`` names a bundled preset (the env id's own preset is used
-    when there is one); keyword arguments override any :class:`~a3c.Config` field.
+    when there is one); keyword arguments override any :class:`~a3c.Config` field. With
+    ``config``, the overrides apply on top of it and ``env``, if given, sets its env id (a preset
+    and a config exclude each other).
     """
 
     def __init__(
@@ -45,6 +47,15 @@ class A3C:
     ) -> None:
         if config is None:
             config = resolve_config(env, preset, **overrides)
+        else:
+            if preset is not None:
+                raise ValueError(
+                    "give a preset or a config, not both (a config is already resolved)"
+                )
+            if env is not None:
+                overrides["env_id"] = env
+            # through from_dict: an unknown field is a ValueError naming it, as without config
+            config = Config.from_dict({**config.to_dict(), **overrides})
         self.config = config.validate()
         self.env_factory = EnvFactory.from_config(config)
         probe = self.env_factory()

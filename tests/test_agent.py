@@ -1,0 +1,41 @@
+"""The ``A3C`` constructor and ``load``: arguments combined as documented, the caller's RNG left
+alone, a clear error for a wrong ``env``."""
+
+import gymnasium as gym
+import pytest
+import torch
+
+from a3c import A3C
+from a3c.config import resolve_config
+
+
+def weights(agent: A3C) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in agent.model.parameters()]
+
+
+def test_config_with_overrides_and_env():
+    config = resolve_config("CartPole-v1", workers=1, seed=3)
+    agent = A3C(config=config, workers=3, lr=1e-3)
+    assert (agent.config.workers, agent.config.lr, agent.config.seed) == (3, 1e-3, 3)
+    assert agent.config.env_id == "CartPole-v1"
+    assert agent.config.envs_per_worker == config.envs_per_worker  # the rest from the config
+    assert config.workers == 1  # the caller's config is not changed
+
+    agent = A3C("Acrobot-v1", config=config)
+    assert agent.config.env_id == "Acrobot-v1" and agent.env.spec.id == "Acrobot-v1"
+    assert agent.action_space == gym.spaces.Discrete(3)  # Acrobot's, not CartPole's
+    assert agent.config.workers == 1
+
+
+def test_config_with_preset_is_refused():
+    config = resolve_config("CartPole-v1")
+    with pytest.raises(ValueError, match="give a preset or a config, not both"):
+        A3C(preset="seed-cartpole", config=config)
+
+
+def test_config_with_an_unknown_or_invalid_override_is_refused():
+    config = resolve_config("CartPole-v1")
+    with pytest.raises(ValueError, match="unknown config field"):
+        A3C(config=config, wrkers=3)
+    with pytest.raises(ValueError, match=r"gamma=1\.5"):
+        A3C(config=config, gamma=1.5)
