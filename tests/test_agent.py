@@ -39,3 +39,33 @@ def test_config_with_an_unknown_or_invalid_override_is_refused():
         A3C(config=config, wrkers=3)
     with pytest.raises(ValueError, match=r"gamma=1\.5"):
         A3C(config=config, gamma=1.5)
+
+
+def test_constructing_leaves_the_global_rng_alone():
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    A3C("CartPole-v1", seed=5)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_loading_leaves_the_global_rng_alone(tmp_path):
+    agent = A3C("CartPole-v1", seed=5)
+    path = agent.save(tmp_path / "a.pt")  # the checkpoint holds the RNG state of this moment
+    torch.rand(10)  # the caller's stream moves on
+    before = torch.get_rng_state()
+    loaded = A3C.load(path)
+    assert torch.equal(torch.get_rng_state(), before)
+    for a, b in zip(weights(agent), weights(loaded), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_initial_weights_follow_the_seed_not_the_callers_rng():
+    torch.manual_seed(1)
+    first = weights(A3C("CartPole-v1", seed=7))
+    torch.manual_seed(2)
+    torch.rand(100)
+    second = weights(A3C("CartPole-v1", seed=7))
+    for a, b in zip(first, second, strict=True):
+        assert torch.equal(a, b)
+    other = weights(A3C("CartPole-v1", seed=8))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))

@@ -65,8 +65,7 @@ class A3C:
             self.action_space = probe.action_space
         finally:
             probe.close()
-        torch.manual_seed(config.seed)
-        self.model: ActorCritic = build_model(config, self.observation_space, self.action_space)
+        self.model: ActorCritic = _seeded_model(config, self.observation_space, self.action_space)
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.global_step = 0
         self.updates = 0
@@ -180,7 +179,8 @@ class A3C:
         agent.env_factory = EnvFactory.from_config(config)
         agent.observation_space = space_from_dict(data["observation_space"])
         agent.action_space = space_from_dict(data["action_space"])
-        agent.model = build_model(config, agent.observation_space, agent.action_space)
+        # built like a new agent's (the caller's RNG untouched), then overwritten by the weights
+        agent.model = _seeded_model(config, agent.observation_space, agent.action_space)
         agent.run_dir = None
         agent.summary = None
         agent._restore(data, model=True)
@@ -207,10 +207,20 @@ class A3C:
         self.global_step = int(data["global_step"])
         self.updates = int(data["updates"])
         self.wall_time = float(data.get("wall_time", 0.0))
-        if "rng" in data:
-            torch.set_rng_state(data["rng"]["torch"])
+        # data["rng"] is left alone: training draws from its own seeded generators, and setting
+        # the global RNG would reset the caller's random stream (issue #13)
 
     @property
     def env(self) -> gym.Env:
         """A fresh instance of the agent's environment."""
         return self.env_factory()
+
+
+def _seeded_model(
+    config: Config, observation_space: gym.Space, action_space: gym.Space
+) -> ActorCritic:
+    """The network initialised from ``config.seed``, reproducibly, without moving the caller's
+    global torch RNG (forked and restored around the initialisation)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return build_model(config, observation_space, action_space)
