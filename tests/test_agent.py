@@ -41,6 +41,19 @@ def test_config_with_an_unknown_or_invalid_override_is_refused():
         A3C(config=config, gamma=1.5)
 
 
+def test_a_gym_env_instead_of_an_id_says_what_to_pass():
+    env = gym.make("CartPole-v1")
+    with pytest.raises(TypeError) as info:
+        A3C(env)
+    message = str(info.value)
+    assert message == (
+        "env must be a Gymnasium id string, e.g. A3C('CartPole-v1'), not TimeLimit: "
+        "workers build their own environments from the id"
+    )
+    with pytest.raises(TypeError, match=r"e\.g\. A3C\('CartPole-v1'\), not int"):
+        A3C(3)
+
+
 def test_constructing_leaves_the_global_rng_alone():
     torch.manual_seed(1234)
     before = torch.get_rng_state()

@@ -45,6 +45,8 @@ class A3C:
         config: Config | None = None,
         **overrides: Any,
     ) -> None:
+        if env is not None and not isinstance(env, str):
+            raise TypeError(_wrong_env_message(env))
         if config is None:
             config = resolve_config(env, preset, **overrides)
         else:
@@ -224,3 +226,14 @@ def _seeded_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return build_model(config, observation_space, action_space)
+
+
+def _wrong_env_message(env: object) -> str:
+    """What to pass instead of ``env`` (e.g. a ``gym.make`` result, Stable-Baselines3's habit)."""
+    spec = getattr(env, "spec", None)
+    env_id = getattr(spec, "id", None)
+    example = f"A3C({env_id!r})" if isinstance(env_id, str) else "A3C('CartPole-v1')"
+    return (
+        f"env must be a Gymnasium id string, e.g. {example}, not {type(env).__name__}: "
+        "workers build their own environments from the id"
+    )
