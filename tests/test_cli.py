@@ -1,7 +1,9 @@
 """The command line end to end, as a user runs it (a subprocess per command)."""
 
+import ast
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +137,87 @@ def test_presets_command_lists_descriptions(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     assert "seed-cartpole" in out and "Seed 003" in out
+
+
+def console_script(*args, cwd):
+    """The installed ``a3c`` console script (not ``python -m``, which puts the working directory
+    on sys.path by itself), with nothing added to sys.path by the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "a3c"), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def write_package(folder: Path, name: str, body: str) -> None:
+    (folder / name).mkdir()
+    (folder / name / "__init__.py").write_text(body)
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_env_module_in_the_working_directory_trains_with_spawned_workers(tmp_path, start_method):
+    # TwoStep's source, copied from the fixture (not imported: that would register its ids here)
+    fixture = (Path(__file__).parent / "fixtures" / "custom_envs.py").read_text()
+    env_source = next(
+        ast.get_source_segment(fixture, node)
+        for node in ast.parse(fixture).body
+        if isinstance(node, ast.ClassDef) and node.name == "TwoStep"
+    )
+    write_package(
+        tmp_path,
+        "mypkg",
+        "import gymnasium as gym\nimport numpy as np\n\n\n"
+        f"{env_source}\n\ngym.register('MyTwoStep-v0', entry_point=TwoStep)\n",
+    )
+    out = console_script(
+        "train",
+        "MyTwoStep-v0",
+        "--env-module",
+        "mypkg",
+        "--start-method",
+        start_method,
+        "--workers",
+        "1",
+        "--total-steps",
+        "300",
+        "--eval-interval",
+        "100",
+        "--eval-episodes",
+        "1",
+        "--checkpoint-interval",
+        "0",
+        "--run-dir",
+        "runs",
+        "--run-name",
+        "r",
+        "--no-progress",
+        "--no-tensorboard",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["global_step"] >= 300
+    # the spawned worker and evaluator imported mypkg: they recorded episodes and evaluations
+    episodes = (tmp_path / "runs" / "r" / "episodes.csv").read_text().splitlines()
+    evaluations = (tmp_path / "runs" / "r" / "eval.csv").read_text().splitlines()
+    assert len(episodes) >= 1 + 300 // 10 - 1 and len(evaluations) >= 2
+
+
+def test_a_missing_env_module_is_one_line(tmp_path):
+    out = console_script("train", "CartPole-v1", "--env-module", "nosuchpkg", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == (
+        "a3c: error: cannot import the env module 'nosuchpkg': no module named 'nosuchpkg' "
+        "(install it, or run from the folder that holds it)\n"
+    )
+
+
+def test_an_import_error_inside_the_env_module_keeps_its_traceback(tmp_path):
+    write_package(tmp_path, "brokenpkg", "import nosuchdependency\n")
+    out = console_script("train", "CartPole-v1", "--env-module", "brokenpkg", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "Traceback" in out.stderr and str(tmp_path / "brokenpkg" / "__init__.py") in out.stderr
+    assert "ModuleNotFoundError: No module named 'nosuchdependency'" in out.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -200,7 +201,20 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_working_directory_to_path() -> None:
+    """Put the working directory first on ``sys.path``, as ``python -m`` does (and unless
+    ``-P``/``PYTHONSAFEPATH`` asks it not to): the ``a3c`` console script would otherwise not see
+    ``--env-module mypkg`` beside it. Worker processes inherit ``sys.path`` under every start
+    method. Only the CLI does this; the library never changes ``sys.path``."""
+    if getattr(sys.flags, "safe_path", False):
+        return
+    cwd = os.getcwd()
+    if not any(os.path.abspath(entry or os.curdir) == cwd for entry in sys.path):
+        sys.path.insert(0, cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    add_working_directory_to_path()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
