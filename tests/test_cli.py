@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from a3c.cli import build_parser, main
-from a3c.config import Config
+from a3c.config import Config, resolve_config
 
 
 def a3c(*args, cwd):
@@ -221,3 +221,37 @@ def test_an_import_error_inside_the_env_module_keeps_its_traceback(tmp_path):
     assert out.returncode == 1
     assert "Traceback" in out.stderr and str(tmp_path / "brokenpkg" / "__init__.py") in out.stderr
     assert "ModuleNotFoundError: No module named 'nosuchdependency'" in out.stderr
+
+
+def choice_fields():
+    return [f for f in dataclasses.fields(Config) if f.metadata.get("choices")]
+
+
+@pytest.mark.parametrize("field", choice_fields(), ids=lambda f: f.name)
+def test_options_with_choices_take_each_choice_and_none_when_optional(field):
+    flag = "--" + field.name.replace("_", "-")
+    for choice in field.metadata["choices"]:
+        args = build_parser().parse_args(["train", flag, choice])
+        assert getattr(args, field.name) == choice
+    if "None" in str(field.type):
+        args = build_parser().parse_args(["train", flag, "none"])
+        assert getattr(args, field.name) is None
+
+
+def test_start_method_none_clears_a_presets_value(tmp_path):
+    preset = tmp_path / "p.toml"
+    preset.write_text('env_id = "CartPole-v1"\nstart_method = "spawn"\n')
+    args = build_parser().parse_args(["train", "--preset", str(preset), "--start-method", "none"])
+    assert args.start_method is None
+    config = resolve_config(preset=str(preset), start_method=args.start_method)
+    assert config.start_method is None
+
+
+def test_a_wrong_choice_lists_the_choices(capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["train", "--start-method", "fork-exec"])
+    assert info.value.code == 2
+    assert (
+        "argument --start-method: expected one of fork, spawn, forkserver, none (got 'fork-exec')"
+        in capsys.readouterr().err
+    )

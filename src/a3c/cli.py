@@ -30,6 +30,21 @@ def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse_or_none
 
 
+def _choice(choices: Sequence[str], optional: bool) -> Callable[[str], str | None]:
+    """Checks the choices itself, after ``none`` has been taken for an optional field (argparse's
+    own ``choices`` check would run on the parsed None and refuse it)."""
+    allowed = [*choices, "none"] if optional else list(choices)
+
+    def parse_choice(text: str) -> str | None:
+        if optional and text.lower() in ("none", "null", ""):
+            return None
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"expected one of {', '.join(allowed)} (got {text!r})")
+        return text
+
+    return parse_choice
+
+
 def _int_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
 
@@ -60,18 +75,23 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                 help=help_text,
             )
             continue
-        base = annotation.replace(" | None", "")
-        parse = _PARSERS[base]
-        if annotation.endswith("| None"):
-            parse = _optional(parse)
+        optional = annotation.endswith("| None")
+        choices = field.metadata.get("choices")
+        metavar = field.name.upper()
+        if choices:
+            parse = _choice(choices, optional)
+            metavar = "{" + ",".join([*choices, "none"] if optional else choices) + "}"
+        else:
+            parse = _PARSERS[annotation.replace(" | None", "")]
+            if optional:
+                parse = _optional(parse)
         parser.add_argument(
             flag,
             dest=field.name,
             type=parse,
             default=argparse.SUPPRESS,
-            choices=field.metadata.get("choices"),
             help=help_text,
-            metavar=field.name.upper(),
+            metavar=metavar,
         )
 
 
