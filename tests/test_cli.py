@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from a3c.cli import build_parser, main
+from a3c.cli import _NOT_OPTIONS, build_parser, main, parse_args
 from a3c.config import Config, resolve_config
 
 
@@ -255,3 +255,98 @@ def test_a_wrong_choice_lists_the_choices(capsys):
         "argument --start-method: expected one of fork, spawn, forkserver, none (got 'fork-exec')"
         in capsys.readouterr().err
     )
+
+
+def run_main(argv, capsys):
+    """``main`` as the console script runs it: the exit code, stdout and stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_negative_numbers_are_option_values(capsys):
+    args = parse_args(
+        ["train", "Pendulum-v1", "--stop-at-return", "-200", "--init-log-std", "-5e-1"]
+    )
+    assert (args.stop_at_return, args.init_log_std) == (-200.0, -0.5)
+    assert parse_args(["train", "CartPole-v1", "--lr", "-1e-3"]).lr == -1e-3
+    # still invalid as a learning rate, and said so in one line
+    code, _, err = run_main(["train", "CartPole-v1", "--lr", "-1e-3"], capsys)
+    assert (code, err) == (2, "a3c: error: invalid config: lr=-0.001: must be > 0\n")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "a3c: error: the following arguments are required: command\nsee 'a3c --help'\n"),
+        (
+            ["train", "CartPole-v1", "--workers"],
+            "a3c train: error: argument --workers: expected one argument\nsee 'a3c train --help'\n",
+        ),
+        (
+            ["train", "--hidden-sizes", "64,x"],
+            "a3c train: error: argument --hidden-sizes: expected comma-separated integers, "
+            "e.g. 64,64 (got '64,x')\nsee 'a3c train --help'\n",
+        ),
+        (
+            ["train", "--workers", "two"],
+            "a3c train: error: argument --workers: expected an integer (got 'two')\n"
+            "see 'a3c train --help'\n",
+        ),
+        (
+            ["train", "--gamma", "high"],
+            "a3c train: error: argument --gamma: expected a number, e.g. 0.5 or 1e-3 "
+            "(got 'high')\nsee 'a3c train --help'\n",
+        ),
+        (
+            ["eval"],
+            "a3c eval: error: the following arguments are required: checkpoint\n"
+            "see 'a3c eval --help'\n",
+        ),
+    ],
+)
+def test_parse_errors_are_two_lines_that_say_what_is_expected(argv, message, capsys):
+    assert run_main(argv, capsys) == (2, "", message)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "--learning-rate", "1e-3"],
+            "unrecognized option --learning-rate (did you mean --lr?)",
+        ),
+        (["train", "--n-envs=8"], "unrecognized option --n-envs (did you mean --envs-per-worker?)"),
+        (
+            ["train", "CartPole-v1", "--n-timesteps", "1000", "--wrokers", "2"],
+            "unrecognized options --n-timesteps (did you mean --total-steps?), "
+            "--wrokers (did you mean --workers?)",
+        ),
+        (
+            ["eval", "x.pt", "--epsiodes", "3"],
+            "unrecognized option --epsiodes (did you mean --episodes?)",
+        ),
+        (["train", "--zzz"], "unrecognized option --zzz\n"),
+    ],
+)
+def test_an_unknown_option_gets_the_closest_one(argv, message, capsys):
+    code, _, err = run_main(argv, capsys)
+    assert code == 2 and message in err and len(err.splitlines()) == 2, err
+
+
+def test_help_states_each_default_once(capsys):
+    code, out, _ = run_main(["train", "--help"], capsys)
+    assert code == 0 and "(default: None)" not in out
+    train = build_parser().commands["train"]
+    options = {action.dest: action for action in train.options}
+    for field in dataclasses.fields(Config):
+        if field.name not in _NOT_OPTIONS:
+            assert options[field.name].help.count("(default") == 1, field.name
+    assert options["value_lr"].help == "Learning rate of critic-only parameters (default: lr)."
+    assert options["hidden_sizes"].help.endswith("(default: 64,64)")
+    assert options["max_episode_steps"].help.endswith("(default: none)")
+    assert options["progress"].help.endswith("(default: --progress)")
+    assert options["lock"].help.endswith("(default: Hogwild).")

@@ -8,25 +8,53 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from a3c.config import Config, available_presets, preset_description
+from a3c.config import Config, available_presets, closest_field, preset_description
 
 # Fields set by the positional argument or by other means.
 _NOT_OPTIONS = {"env_id", "preset"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors of two lines (the error, where to find help) instead of the whole
+    usage, and a record of its options (for negative values and "did you mean")."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: list[argparse.Action] = []  # set first: __init__ adds --help
+        self.commands: dict[str, _Parser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.option_strings:
+            self.options.append(action)
+        return action
+
+    def option_strings(self, takes_value: bool | None = None) -> list[str]:
+        """Every option string (only those that take a value, or none, when asked)."""
+        return [
+            flag
+            for action in self.options
+            if takes_value is None or (action.nargs != 0) == takes_value
+            for flag in action.option_strings
+        ]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nsee '{self.prog} --help'\n")
 
 
 def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse_or_none(text: str) -> Any:
         return None if text.lower() in ("none", "null", "") else parse(text)
 
-    parse_or_none.__name__ = parse.__name__
     return parse_or_none
 
 
@@ -45,16 +73,48 @@ def _choice(choices: Sequence[str], optional: bool) -> Callable[[str], str | Non
     return parse_choice
 
 
+# Parse functions raise ArgumentTypeError, whose message argparse shows as it is (for any other
+# error it shows the function's name: "invalid _int_tuple value").
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer (got {text!r})") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number, e.g. 0.5 or 1e-3 (got {text!r})"
+        ) from None
+
+
 def _int_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    try:
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, e.g. 64,64 (got {text!r})"
+        ) from None
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "int": int,
-    "float": float,
+    "int": _int,
+    "float": _float,
     "str": str,
     "tuple[int, ...]": _int_tuple,
 }
+
+
+def _default_text(value: Any) -> str:
+    """A default as it would be typed on the command line."""
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +124,15 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         if field.name in _NOT_OPTIONS:
             continue
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"{field.metadata['help']} (default: {getattr(defaults, field.name)!r})"
+        help_text = field.metadata["help"]
+        if "(default" not in help_text:  # some fields say in words what their default means
+            default = getattr(defaults, field.name)
+            if isinstance(default, bool):
+                shown = flag if default else "--no-" + flag[2:]
+            else:
+                shown = _default_text(default)
+            help_text = f"{help_text} (default: {shown})"
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         annotation = str(field.type)
         if annotation == "bool":
             parser.add_argument(
@@ -95,21 +163,19 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> _Parser:
+    """The ``a3c`` parser; ``parser.commands`` holds each command's parser."""
+    parser = _Parser(
         prog="a3c", description="Asynchronous Advantage Actor-Critic on Gymnasium environments."
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser(
-        "train",
-        help="train an agent (or resume a run)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    train = commands.add_parser("train", help="train an agent (or resume a run)")
     train.add_argument("env", nargs="?", help="Gymnasium environment id, e.g. CartPole-v1")
     train.add_argument(
         "--preset",
-        help=f"bundled preset name or path to a TOML file ({', '.join(available_presets())})",
+        help=f"bundled preset name or path to a TOML file ({', '.join(available_presets())}); "
+        "default: the env id's own preset, if there is one",
     )
     train.add_argument(
         "--resume",
@@ -120,10 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint")
     evaluate.add_argument("checkpoint", help="path to a .pt checkpoint")
-    evaluate.add_argument("--episodes", type=int, default=10)
+    evaluate.add_argument("--episodes", type=_int, default=10, help="episodes (default: 10)")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions")
     evaluate.add_argument("--env", help="evaluate on another environment id")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=_int, default=0, help="first episode's seed (default: 0)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
 
     plot = commands.add_parser("plot", help="plot learning curves of run directories to PNG")
@@ -134,11 +200,79 @@ def build_parser() -> argparse.ArgumentParser:
         "learning_curves.png for several)",
     )
     plot.add_argument("--labels", help="comma-separated labels, one per run")
-    plot.add_argument("--window", type=int, default=100, help="episodes in the rolling mean")
+    plot.add_argument(
+        "--window", type=_int, default=100, help="episodes in the rolling mean (default: 100)"
+    )
     plot.add_argument("--title")
 
     commands.add_parser("presets", help="list the bundled presets")
+    parser.commands.update({"train": train, "eval": evaluate, "plot": plot})
     return parser
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def join_negative_values(parser: _Parser, argv: Sequence[str]) -> list[str]:
+    """``--lr -1e-3`` -> ``--lr=-1e-3`` for options that take a value: argparse takes a token
+    that starts with '-' for an option unless it looks like a plain negative number, and
+    scientific notation does not."""
+    command = next((token for token in argv if not token.startswith("-")), None)
+    sub = parser.commands.get(command or "")
+    if sub is None:
+        return list(argv)
+    takes_value = set(sub.option_strings(takes_value=True))
+    joined: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            joined += [token, *tokens]
+            break
+        if token in takes_value:
+            value = next(tokens, None)
+            if value is not None and value.startswith("-") and _is_number(value):
+                joined.append(f"{token}={value}")
+                continue
+            joined.append(token)
+            if value is not None:
+                joined.append(value)
+            continue
+        joined.append(token)
+    return joined
+
+
+def _unrecognized(sub: _Parser, extras: Sequence[str]) -> str:
+    """Names the unknown options with the closest known one (or the field's flag when it is
+    another library's name for one of ours, as --learning-rate for --lr)."""
+    flags = sub.option_strings()
+    unknown = [token.split("=", 1)[0] for token in extras if token.startswith("-")]
+    if not unknown:
+        return f"unrecognized arguments: {' '.join(extras)}"
+    described = []
+    for option in unknown:
+        alias = closest_field(option.lstrip("-")) if sub.prog.endswith(" train") else None
+        alias_flag = "--" + alias.replace("_", "-") if alias else None
+        if alias_flag in flags:
+            closest = [alias_flag]
+        else:
+            closest = difflib.get_close_matches(option, flags, n=1, cutoff=0.6)
+        described.append(option + (f" (did you mean {closest[0]}?)" if closest else ""))
+    return f"unrecognized option{'s' if len(unknown) > 1 else ''} {', '.join(described)}"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line as ``main`` reads it; exits 2 with a two-line message on bad input."""
+    parser = build_parser()
+    argv = join_negative_values(parser, sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        parser.commands[args.command].error(_unrecognized(parser.commands[args.command], extras))
+    return args
 
 
 def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
@@ -235,8 +369,7 @@ def add_working_directory_to_path() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     add_working_directory_to_path()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     try:
         if args.command == "train":
             fixed = {"command", "env", "preset", "resume"}
