@@ -350,3 +350,57 @@ def test_help_states_each_default_once(capsys):
     assert options["max_episode_steps"].help.endswith("(default: none)")
     assert options["progress"].help.endswith("(default: --progress)")
     assert options["lock"].help.endswith("(default: Hogwild).")
+
+
+def test_a3cs_warnings_print_as_one_line(tmp_path, monkeypatch, capsys):
+    import os as os_module
+
+    monkeypatch.setattr(os_module, "sched_getaffinity", lambda pid: {0}, raising=False)
+    code, _, err = run_main(
+        [
+            "train",
+            "CartPole-v1",
+            "--backend",
+            "threads",
+            "--workers",
+            "2",
+            "--total-steps",
+            "200",
+            "--eval-interval",
+            "0",
+            "--no-tensorboard",
+            "--no-progress",
+            "--run-dir",
+            str(tmp_path),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    expected = (
+        "a3c: warning: 2 workers on 1 CPU cores: workers will compete for cores and each will "
+        "run slower; consider --workers 1"
+    )
+    assert expected in err.splitlines()
+    assert "RuntimeWarning" not in err and "warnings.warn" not in err
+
+
+def test_warnings_of_other_code_keep_their_form(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import os, warnings\n"
+        "from a3c.cli import one_line_warnings\n"
+        "from a3c.trainer import check_cores\n"
+        "os.sched_setaffinity(0, {0})\n"
+        "with one_line_warnings():\n"
+        "    check_cores(5, 'processes')\n"
+        '    warnings.warn("not a3c\'s", UserWarning)\n'
+    )
+    out = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stderr.splitlines() == [
+        "a3c: warning: 5 workers on 1 CPU cores: workers will compete for cores and each will "
+        "run slower; consider --workers 1",
+        f"{script}:7: UserWarning: not a3c's",
+        '  warnings.warn("not a3c\'s", UserWarning)',
+    ]

@@ -7,15 +7,18 @@ the field's help text; booleans come as ``--flag / --no-flag``; ``none`` clears 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
+import inspect
 import json
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from types import FrameType
+from typing import Any, NoReturn, TextIO
 
 from a3c.config import Config, available_presets, closest_field, preset_description
 
@@ -367,9 +370,49 @@ def add_working_directory_to_path() -> None:
         sys.path.insert(0, cwd)
 
 
+def _issued_by_a3c(frame: FrameType | None) -> bool:
+    """Whether ``frame``, or the first frame above it outside the warnings machinery, is a3c's
+    code: who issued a warning (``stacklevel`` only changes where it is attributed)."""
+    while frame is not None and frame.f_globals.get("__name__") in ("warnings", "_py_warnings"):
+        frame = frame.f_back
+    name = "" if frame is None else str(frame.f_globals.get("__name__", ""))
+    return name == "a3c" or name.startswith("a3c.")
+
+
+@contextlib.contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Within: a3c's own warnings print as one line, ``a3c: warning: <message>``, without the
+    file and source line of Python's format; other libraries' warnings keep their usual form.
+    (The library itself only calls ``warnings.warn``, so Python users can filter them.)"""
+    shown_before = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        caller = inspect.currentframe()
+        if _issued_by_a3c(caller.f_back if caller is not None else None):
+            print(f"a3c: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            shown_before(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():  # restores showwarning on exit
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     add_working_directory_to_path()
     args = parse_args(argv)
+    with one_line_warnings():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "train":
             fixed = {"command", "env", "preset", "resume"}
