@@ -199,14 +199,18 @@ def build_parser() -> _Parser:
     plot.add_argument("runs", nargs="+", help="run directories")
     plot.add_argument(
         "--out",
-        help="PNG path (default: RUN/learning_curve.png for one run, "
-        "learning_curves.png for several)",
+        help="PNG path (default: RUN/learning_curve.png for one run, learning_curves.png in the "
+        "folder that holds the runs for several)",
     )
-    plot.add_argument("--labels", help="comma-separated labels, one per run")
+    plot.add_argument(
+        "--labels",
+        help="comma-separated labels, one per run (default: the config fields that differ "
+        "between the runs, e.g. seed=1, else the directory names)",
+    )
     plot.add_argument(
         "--window", type=_int, default=100, help="episodes in the rolling mean (default: 100)"
     )
-    plot.add_argument("--title")
+    plot.add_argument("--title", help="figure title (default: the environment id(s))")
 
     commands.add_parser("presets", help="list the bundled presets")
     parser.commands.update({"train": train, "eval": evaluate, "plot": plot})
@@ -343,17 +347,15 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from a3c.plots import plot_runs
+    from a3c.plots import default_output, plot_runs
 
     for run in args.runs:
         if not (Path(run) / "episodes.csv").exists():
             raise ValueError(f"{run} is not a run directory (no episodes.csv)")
-    out = args.out or (
-        str(Path(args.runs[0]) / "learning_curve.png")
-        if len(args.runs) == 1
-        else "learning_curves.png"
-    )
+    out = args.out or default_output(args.runs)
     labels = args.labels.split(",") if args.labels else None
+    if labels is not None and len(labels) != len(args.runs):
+        raise ValueError(f"--labels gives {len(labels)} labels for {len(args.runs)} runs")
     print(plot_runs(args.runs, out, labels, args.window, args.title))
     return 0
 
