@@ -29,6 +29,7 @@ class A3C:
 
     >>> agent = A3C("CartPole-v1", workers=2, seed=0)      # doctest: +SKIP
     >>> agent.learn(total_steps=200_000)                    # doctest: +SKIP
+    >>> obs, info = agent.env.reset(seed=0)                 # doctest: +SKIP
     >>> action, state = agent.predict(obs, deterministic=True)  # doctest: +SKIP
 
     ``env`` is a Gymnasium id; ``preset`` names a bundled preset (the env id's own preset is used
