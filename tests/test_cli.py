@@ -330,6 +330,8 @@ def test_parse_errors_are_two_lines_that_say_what_is_expected(argv, message, cap
             "unrecognized option --epsiodes (did you mean --episodes?)",
         ),
         (["train", "--zzz"], "unrecognized option --zzz\n"),
+        (["presets", "--all"], "unrecognized option --all\n"),
+        (["plot", "r", "--window", "5", "--titel", "x"], "option --titel (did you mean --title?)"),
     ],
 )
 def test_an_unknown_option_gets_the_closest_one(argv, message, capsys):

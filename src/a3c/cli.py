@@ -212,8 +212,8 @@ def build_parser() -> _Parser:
     )
     plot.add_argument("--title", help="figure title (default: the environment id(s))")
 
-    commands.add_parser("presets", help="list the bundled presets")
-    parser.commands.update({"train": train, "eval": evaluate, "plot": plot})
+    presets = commands.add_parser("presets", help="list the bundled presets")
+    parser.commands.update({"train": train, "eval": evaluate, "plot": plot, "presets": presets})
     return parser
 
 
@@ -253,7 +253,7 @@ def join_negative_values(parser: _Parser, argv: Sequence[str]) -> list[str]:
     return joined
 
 
-def _unrecognized(sub: _Parser, extras: Sequence[str]) -> str:
+def _unrecognized(sub: _Parser, extras: Sequence[str], config_options: bool) -> str:
     """Names the unknown options with the closest known one (or the field's flag when it is
     another library's name for one of ours, as --learning-rate for --lr)."""
     flags = sub.option_strings()
@@ -262,7 +262,7 @@ def _unrecognized(sub: _Parser, extras: Sequence[str]) -> str:
         return f"unrecognized arguments: {' '.join(extras)}"
     described = []
     for option in unknown:
-        alias = closest_field(option.lstrip("-")) if sub.prog.endswith(" train") else None
+        alias = closest_field(option.lstrip("-")) if config_options else None
         alias_flag = "--" + alias.replace("_", "-") if alias else None
         if alias_flag in flags:
             closest = [alias_flag]
@@ -278,7 +278,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     argv = join_negative_values(parser, sys.argv[1:] if argv is None else argv)
     args, extras = parser.parse_known_args(argv)
     if extras:
-        parser.commands[args.command].error(_unrecognized(parser.commands[args.command], extras))
+        sub = parser.commands[args.command]
+        sub.error(_unrecognized(sub, extras, config_options=args.command == "train"))
     return args
 
 
