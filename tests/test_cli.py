@@ -1,15 +1,17 @@
 """The command line end to end, as a user runs it (a subprocess per command)."""
 
+import ast
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from a3c.cli import build_parser, main
-from a3c.config import Config
+from a3c.cli import _NOT_OPTIONS, build_parser, main, parse_args
+from a3c.config import Config, resolve_config
 
 
 def a3c(*args, cwd):
@@ -135,3 +137,272 @@ def test_presets_command_lists_descriptions(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     assert "seed-cartpole" in out and "Seed 003" in out
+
+
+def console_script(*args, cwd):
+    """The installed ``a3c`` console script (not ``python -m``, which puts the working directory
+    on sys.path by itself), with nothing added to sys.path by the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "a3c"), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def write_package(folder: Path, name: str, body: str) -> None:
+    (folder / name).mkdir()
+    (folder / name / "__init__.py").write_text(body)
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_env_module_in_the_working_directory_trains_with_spawned_workers(tmp_path, start_method):
+    # TwoStep's source, copied from the fixture (not imported: that would register its ids here)
+    fixture = (Path(__file__).parent / "fixtures" / "custom_envs.py").read_text()
+    env_source = next(
+        ast.get_source_segment(fixture, node)
+        for node in ast.parse(fixture).body
+        if isinstance(node, ast.ClassDef) and node.name == "TwoStep"
+    )
+    write_package(
+        tmp_path,
+        "mypkg",
+        "import gymnasium as gym\nimport numpy as np\n\n\n"
+        f"{env_source}\n\ngym.register('MyTwoStep-v0', entry_point=TwoStep)\n",
+    )
+    out = console_script(
+        "train",
+        "MyTwoStep-v0",
+        "--env-module",
+        "mypkg",
+        "--start-method",
+        start_method,
+        "--workers",
+        "1",
+        "--total-steps",
+        "300",
+        "--eval-interval",
+        "100",
+        "--eval-episodes",
+        "1",
+        "--checkpoint-interval",
+        "0",
+        "--run-dir",
+        "runs",
+        "--run-name",
+        "r",
+        "--no-progress",
+        "--no-tensorboard",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["global_step"] >= 300
+    # the spawned worker and evaluator imported mypkg: they recorded episodes and evaluations
+    episodes = (tmp_path / "runs" / "r" / "episodes.csv").read_text().splitlines()
+    evaluations = (tmp_path / "runs" / "r" / "eval.csv").read_text().splitlines()
+    assert len(episodes) >= 1 + 300 // 10 - 1 and len(evaluations) >= 2
+
+
+def test_a_missing_env_module_is_one_line(tmp_path):
+    out = console_script("train", "CartPole-v1", "--env-module", "nosuchpkg", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == (
+        "a3c: error: cannot import the env module 'nosuchpkg': no module named 'nosuchpkg' "
+        "(install it, or run from the folder that holds it)\n"
+    )
+
+
+def test_an_import_error_inside_the_env_module_keeps_its_traceback(tmp_path):
+    write_package(tmp_path, "brokenpkg", "import nosuchdependency\n")
+    out = console_script("train", "CartPole-v1", "--env-module", "brokenpkg", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "Traceback" in out.stderr and str(tmp_path / "brokenpkg" / "__init__.py") in out.stderr
+    assert "ModuleNotFoundError: No module named 'nosuchdependency'" in out.stderr
+
+
+def choice_fields():
+    return [f for f in dataclasses.fields(Config) if f.metadata.get("choices")]
+
+
+@pytest.mark.parametrize("field", choice_fields(), ids=lambda f: f.name)
+def test_options_with_choices_take_each_choice_and_none_when_optional(field):
+    flag = "--" + field.name.replace("_", "-")
+    for choice in field.metadata["choices"]:
+        args = build_parser().parse_args(["train", flag, choice])
+        assert getattr(args, field.name) == choice
+    if "None" in str(field.type):
+        args = build_parser().parse_args(["train", flag, "none"])
+        assert getattr(args, field.name) is None
+
+
+def test_start_method_none_clears_a_presets_value(tmp_path):
+    preset = tmp_path / "p.toml"
+    preset.write_text('env_id = "CartPole-v1"\nstart_method = "spawn"\n')
+    args = build_parser().parse_args(["train", "--preset", str(preset), "--start-method", "none"])
+    assert args.start_method is None
+    config = resolve_config(preset=str(preset), start_method=args.start_method)
+    assert config.start_method is None
+
+
+def test_a_wrong_choice_lists_the_choices(capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["train", "--start-method", "fork-exec"])
+    assert info.value.code == 2
+    assert (
+        "argument --start-method: expected one of fork, spawn, forkserver, none (got 'fork-exec')"
+        in capsys.readouterr().err
+    )
+
+
+def run_main(argv, capsys):
+    """``main`` as the console script runs it: the exit code, stdout and stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_negative_numbers_are_option_values(capsys):
+    args = parse_args(
+        ["train", "Pendulum-v1", "--stop-at-return", "-200", "--init-log-std", "-5e-1"]
+    )
+    assert (args.stop_at_return, args.init_log_std) == (-200.0, -0.5)
+    assert parse_args(["train", "CartPole-v1", "--lr", "-1e-3"]).lr == -1e-3
+    # still invalid as a learning rate, and said so in one line
+    code, _, err = run_main(["train", "CartPole-v1", "--lr", "-1e-3"], capsys)
+    assert (code, err) == (2, "a3c: error: invalid config: lr=-0.001: must be > 0\n")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "a3c: error: the following arguments are required: command\nsee 'a3c --help'\n"),
+        (
+            ["train", "CartPole-v1", "--workers"],
+            "a3c train: error: argument --workers: expected one argument\nsee 'a3c train --help'\n",
+        ),
+        (
+            ["train", "--hidden-sizes", "64,x"],
+            "a3c train: error: argument --hidden-sizes: expected comma-separated integers, "
+            "e.g. 64,64 (got '64,x')\nsee 'a3c train --help'\n",
+        ),
+        (
+            ["train", "--workers", "two"],
+            "a3c train: error: argument --workers: expected an integer (got 'two')\n"
+            "see 'a3c train --help'\n",
+        ),
+        (
+            ["train", "--gamma", "high"],
+            "a3c train: error: argument --gamma: expected a number, e.g. 0.5 or 1e-3 "
+            "(got 'high')\nsee 'a3c train --help'\n",
+        ),
+        (
+            ["eval"],
+            "a3c eval: error: the following arguments are required: checkpoint\n"
+            "see 'a3c eval --help'\n",
+        ),
+    ],
+)
+def test_parse_errors_are_two_lines_that_say_what_is_expected(argv, message, capsys):
+    assert run_main(argv, capsys) == (2, "", message)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "--learning-rate", "1e-3"],
+            "unrecognized option --learning-rate (did you mean --lr?)",
+        ),
+        (["train", "--n-envs=8"], "unrecognized option --n-envs (did you mean --envs-per-worker?)"),
+        (
+            ["train", "CartPole-v1", "--n-timesteps", "1000", "--wrokers", "2"],
+            "unrecognized options --n-timesteps (did you mean --total-steps?), "
+            "--wrokers (did you mean --workers?)",
+        ),
+        (
+            ["eval", "x.pt", "--epsiodes", "3"],
+            "unrecognized option --epsiodes (did you mean --episodes?)",
+        ),
+        (["train", "--zzz"], "unrecognized option --zzz\n"),
+        (["presets", "--all"], "unrecognized option --all\n"),
+        (["plot", "r", "--window", "5", "--titel", "x"], "option --titel (did you mean --title?)"),
+    ],
+)
+def test_an_unknown_option_gets_the_closest_one(argv, message, capsys):
+    code, _, err = run_main(argv, capsys)
+    assert code == 2 and message in err and len(err.splitlines()) == 2, err
+
+
+def test_help_states_each_default_once(capsys):
+    code, out, _ = run_main(["train", "--help"], capsys)
+    assert code == 0 and "(default: None)" not in out
+    train = build_parser().commands["train"]
+    options = {action.dest: action for action in train.options}
+    for field in dataclasses.fields(Config):
+        if field.name not in _NOT_OPTIONS:
+            assert options[field.name].help.count("(default") == 1, field.name
+    assert options["value_lr"].help == "Learning rate of critic-only parameters (default: lr)."
+    assert options["hidden_sizes"].help.endswith("(default: 64,64)")
+    assert options["max_episode_steps"].help.endswith("(default: none)")
+    assert options["progress"].help.endswith("(default: --progress)")
+    assert options["lock"].help.endswith("(default: Hogwild).")
+
+
+def test_a3cs_warnings_print_as_one_line(tmp_path, monkeypatch, capsys):
+    import os as os_module
+
+    monkeypatch.setattr(os_module, "sched_getaffinity", lambda pid: {0}, raising=False)
+    code, _, err = run_main(
+        [
+            "train",
+            "CartPole-v1",
+            "--backend",
+            "threads",
+            "--workers",
+            "2",
+            "--total-steps",
+            "200",
+            "--eval-interval",
+            "0",
+            "--no-tensorboard",
+            "--no-progress",
+            "--run-dir",
+            str(tmp_path),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    expected = (
+        "a3c: warning: 2 workers on 1 CPU cores: workers will compete for cores and each will "
+        "run slower; consider --workers 1"
+    )
+    assert expected in err.splitlines()
+    assert "RuntimeWarning" not in err and "warnings.warn" not in err
+
+
+def test_warnings_of_other_code_keep_their_form(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import os, warnings\n"
+        "from a3c.cli import one_line_warnings\n"
+        "from a3c.trainer import check_cores\n"
+        "os.sched_setaffinity(0, {0})\n"
+        "with one_line_warnings():\n"
+        "    check_cores(5, 'processes')\n"
+        '    warnings.warn("not a3c\'s", UserWarning)\n'
+    )
+    out = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stderr.splitlines() == [
+        "a3c: warning: 5 workers on 1 CPU cores: workers will compete for cores and each will "
+        "run slower; consider --workers 1",
+        f"{script}:7: UserWarning: not a3c's",
+        '  warnings.warn("not a3c\'s", UserWarning)',
+    ]

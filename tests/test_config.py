@@ -1,6 +1,14 @@
+import dataclasses
+
 import pytest
 
-from a3c.config import Config, available_presets, load_preset, resolve_config
+from a3c.config import (
+    FIELD_ALIASES,
+    Config,
+    available_presets,
+    load_preset,
+    resolve_config,
+)
 
 
 def test_presets_resolve_and_validate():
@@ -98,3 +106,27 @@ def test_more_workers_than_cores_warns_with_the_numbers(monkeypatch):
         warnings.simplefilter("error")
         check_cores(2, "processes")
         check_cores(5, "sync")  # one process: nothing competes
+
+
+def test_unknown_key_in_a_preset_file_names_the_file_and_the_closest_field(tmp_path):
+    preset = tmp_path / "mine.toml"
+    preset.write_text('env_id = "CartPole-v1"\nlearning_rate = 1e-3\n')
+    with pytest.raises(ValueError) as info:
+        resolve_config(preset=str(preset))
+    assert str(info.value) == (
+        f"preset file {preset}: unknown config field 'learning_rate' (did you mean 'lr'?)"
+    )
+    preset.write_text("gama = 0.9\nn_envs = 8\nn_timesteps = 1e5\nnormalize = true\nzzz = 1\n")
+    with pytest.raises(ValueError) as info:
+        load_preset(str(preset))
+    assert str(info.value) == (
+        f"preset file {preset}: unknown config fields 'gama' (did you mean 'gamma'?), "
+        "'n_envs' (did you mean 'envs_per_worker'?), 'n_timesteps' (did you mean "
+        "'total_steps'?), 'normalize' (did you mean 'normalize_obs'?), 'zzz'"
+    )
+
+
+def test_every_alias_names_a_field():
+    fields = {f.name for f in dataclasses.fields(Config)}
+    assert set(FIELD_ALIASES.values()) <= fields
+    assert not set(FIELD_ALIASES) & fields

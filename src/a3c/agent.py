@@ -29,10 +29,13 @@ class A3C:
 
     >>> agent = A3C("CartPole-v1", workers=2, seed=0)      # doctest: +SKIP
     >>> agent.learn(total_steps=200_000)                    # doctest: +SKIP
+    >>> obs, info = agent.env.reset(seed=0)                 # doctest: +SKIP
     >>> action, state = agent.predict(obs, deterministic=True)  # doctest: +SKIP
 
     ``env`` is a Gymnasium id; ``preset`` names a bundled preset (the env id's own preset is used
-    when there is one); keyword arguments override any :class:`~a3c.Config` field.
+    when there is one); keyword arguments override any :class:`~a3c.Config` field. With
+    ``config``, the overrides apply on top of it and ``env``, if given, sets its env id (a preset
+    and a config exclude each other).
     """
 
     def __init__(
@@ -43,8 +46,19 @@ class A3C:
         config: Config | None = None,
         **overrides: Any,
     ) -> None:
+        if env is not None and not isinstance(env, str):
+            raise TypeError(_wrong_env_message(env))
         if config is None:
             config = resolve_config(env, preset, **overrides)
+        else:
+            if preset is not None:
+                raise ValueError(
+                    "give a preset or a config, not both (a config is already resolved)"
+                )
+            if env is not None:
+                overrides["env_id"] = env
+            # through from_dict: an unknown field is a ValueError naming it, as without config
+            config = Config.from_dict({**config.to_dict(), **overrides})
         self.config = config.validate()
         self.env_factory = EnvFactory.from_config(config)
         probe = self.env_factory()
@@ -54,8 +68,7 @@ class A3C:
             self.action_space = probe.action_space
         finally:
             probe.close()
-        torch.manual_seed(config.seed)
-        self.model: ActorCritic = build_model(config, self.observation_space, self.action_space)
+        self.model: ActorCritic = _seeded_model(config, self.observation_space, self.action_space)
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.global_step = 0
         self.updates = 0
@@ -173,7 +186,8 @@ class A3C:
         agent.env_factory = EnvFactory.from_config(config)
         agent.observation_space = space_from_dict(data["observation_space"])
         agent.action_space = space_from_dict(data["action_space"])
-        agent.model = build_model(config, agent.observation_space, agent.action_space)
+        # built like a new agent's (the caller's RNG untouched), then overwritten by the weights
+        agent.model = _seeded_model(config, agent.observation_space, agent.action_space)
         agent.run_dir = None
         agent.summary = None
         agent._restore(data, model=True)
@@ -200,10 +214,31 @@ class A3C:
         self.global_step = int(data["global_step"])
         self.updates = int(data["updates"])
         self.wall_time = float(data.get("wall_time", 0.0))
-        if "rng" in data:
-            torch.set_rng_state(data["rng"]["torch"])
+        # data["rng"] is left alone: training draws from its own seeded generators, and setting
+        # the global RNG would reset the caller's random stream (issue #13)
 
     @property
     def env(self) -> gym.Env:
         """A fresh instance of the agent's environment."""
         return self.env_factory()
+
+
+def _seeded_model(
+    config: Config, observation_space: gym.Space, action_space: gym.Space
+) -> ActorCritic:
+    """The network initialised from ``config.seed``, reproducibly, without moving the caller's
+    global torch RNG (forked and restored around the initialisation)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return build_model(config, observation_space, action_space)
+
+
+def _wrong_env_message(env: object) -> str:
+    """What to pass instead of ``env`` (e.g. a ``gym.make`` result, Stable-Baselines3's habit)."""
+    spec = getattr(env, "spec", None)
+    env_id = getattr(spec, "id", None)
+    example = f"A3C({env_id!r})" if isinstance(env_id, str) else "A3C('CartPole-v1')"
+    return (
+        f"env must be a Gymnasium id string, e.g. {example}, not {type(env).__name__}: "
+        "workers build their own environments from the id"
+    )

@@ -7,38 +7,117 @@ the field's help text; booleans come as ``--flag / --no-flag``; ``none`` clears 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import difflib
+import inspect
 import json
+import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn, TextIO
 
-from a3c.config import Config, available_presets, preset_description
+from a3c.config import Config, available_presets, closest_field, preset_description
 
 # Fields set by the positional argument or by other means.
 _NOT_OPTIONS = {"env_id", "preset"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors of two lines (the error, where to find help) instead of the whole
+    usage, and a record of its options (for negative values and "did you mean")."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: list[argparse.Action] = []  # set first: __init__ adds --help
+        self.commands: dict[str, _Parser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.option_strings:
+            self.options.append(action)
+        return action
+
+    def option_strings(self, takes_value: bool | None = None) -> list[str]:
+        """Every option string (only those that take a value, or none, when asked)."""
+        return [
+            flag
+            for action in self.options
+            if takes_value is None or (action.nargs != 0) == takes_value
+            for flag in action.option_strings
+        ]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nsee '{self.prog} --help'\n")
 
 
 def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse_or_none(text: str) -> Any:
         return None if text.lower() in ("none", "null", "") else parse(text)
 
-    parse_or_none.__name__ = parse.__name__
     return parse_or_none
 
 
+def _choice(choices: Sequence[str], optional: bool) -> Callable[[str], str | None]:
+    """Checks the choices itself, after ``none`` has been taken for an optional field (argparse's
+    own ``choices`` check would run on the parsed None and refuse it)."""
+    allowed = [*choices, "none"] if optional else list(choices)
+
+    def parse_choice(text: str) -> str | None:
+        if optional and text.lower() in ("none", "null", ""):
+            return None
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"expected one of {', '.join(allowed)} (got {text!r})")
+        return text
+
+    return parse_choice
+
+
+# Parse functions raise ArgumentTypeError, whose message argparse shows as it is (for any other
+# error it shows the function's name: "invalid _int_tuple value").
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer (got {text!r})") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number, e.g. 0.5 or 1e-3 (got {text!r})"
+        ) from None
+
+
 def _int_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    try:
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, e.g. 64,64 (got {text!r})"
+        ) from None
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "int": int,
-    "float": float,
+    "int": _int,
+    "float": _float,
     "str": str,
     "tuple[int, ...]": _int_tuple,
 }
+
+
+def _default_text(value: Any) -> str:
+    """A default as it would be typed on the command line."""
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +127,15 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         if field.name in _NOT_OPTIONS:
             continue
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"{field.metadata['help']} (default: {getattr(defaults, field.name)!r})"
+        help_text = field.metadata["help"]
+        if "(default" not in help_text:  # some fields say in words what their default means
+            default = getattr(defaults, field.name)
+            if isinstance(default, bool):
+                shown = flag if default else "--no-" + flag[2:]
+            else:
+                shown = _default_text(default)
+            help_text = f"{help_text} (default: {shown})"
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         annotation = str(field.type)
         if annotation == "bool":
             parser.add_argument(
@@ -59,36 +146,39 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                 help=help_text,
             )
             continue
-        base = annotation.replace(" | None", "")
-        parse = _PARSERS[base]
-        if annotation.endswith("| None"):
-            parse = _optional(parse)
+        optional = annotation.endswith("| None")
+        choices = field.metadata.get("choices")
+        metavar = field.name.upper()
+        if choices:
+            parse = _choice(choices, optional)
+            metavar = "{" + ",".join([*choices, "none"] if optional else choices) + "}"
+        else:
+            parse = _PARSERS[annotation.replace(" | None", "")]
+            if optional:
+                parse = _optional(parse)
         parser.add_argument(
             flag,
             dest=field.name,
             type=parse,
             default=argparse.SUPPRESS,
-            choices=field.metadata.get("choices"),
             help=help_text,
-            metavar=field.name.upper(),
+            metavar=metavar,
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> _Parser:
+    """The ``a3c`` parser; ``parser.commands`` holds each command's parser."""
+    parser = _Parser(
         prog="a3c", description="Asynchronous Advantage Actor-Critic on Gymnasium environments."
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser(
-        "train",
-        help="train an agent (or resume a run)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    train = commands.add_parser("train", help="train an agent (or resume a run)")
     train.add_argument("env", nargs="?", help="Gymnasium environment id, e.g. CartPole-v1")
     train.add_argument(
         "--preset",
-        help=f"bundled preset name or path to a TOML file ({', '.join(available_presets())})",
+        help=f"bundled preset name or path to a TOML file ({', '.join(available_presets())}); "
+        "default: the env id's own preset, if there is one",
     )
     train.add_argument(
         "--resume",
@@ -99,25 +189,98 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint")
     evaluate.add_argument("checkpoint", help="path to a .pt checkpoint")
-    evaluate.add_argument("--episodes", type=int, default=10)
+    evaluate.add_argument("--episodes", type=_int, default=10, help="episodes (default: 10)")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions")
     evaluate.add_argument("--env", help="evaluate on another environment id")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=_int, default=0, help="first episode's seed (default: 0)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
 
     plot = commands.add_parser("plot", help="plot learning curves of run directories to PNG")
     plot.add_argument("runs", nargs="+", help="run directories")
     plot.add_argument(
         "--out",
-        help="PNG path (default: RUN/learning_curve.png for one run, "
-        "learning_curves.png for several)",
+        help="PNG path (default: RUN/learning_curve.png for one run, learning_curves.png in the "
+        "folder that holds the runs for several)",
     )
-    plot.add_argument("--labels", help="comma-separated labels, one per run")
-    plot.add_argument("--window", type=int, default=100, help="episodes in the rolling mean")
-    plot.add_argument("--title")
+    plot.add_argument(
+        "--labels",
+        help="comma-separated labels, one per run (default: the config fields that differ "
+        "between the runs, e.g. seed=1, else the directory names)",
+    )
+    plot.add_argument(
+        "--window", type=_int, default=100, help="episodes in the rolling mean (default: 100)"
+    )
+    plot.add_argument("--title", help="figure title (default: the environment id(s))")
 
-    commands.add_parser("presets", help="list the bundled presets")
+    presets = commands.add_parser("presets", help="list the bundled presets")
+    parser.commands.update({"train": train, "eval": evaluate, "plot": plot, "presets": presets})
     return parser
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def join_negative_values(parser: _Parser, argv: Sequence[str]) -> list[str]:
+    """``--lr -1e-3`` -> ``--lr=-1e-3`` for options that take a value: argparse takes a token
+    that starts with '-' for an option unless it looks like a plain negative number, and
+    scientific notation does not."""
+    command = next((token for token in argv if not token.startswith("-")), None)
+    sub = parser.commands.get(command or "")
+    if sub is None:
+        return list(argv)
+    takes_value = set(sub.option_strings(takes_value=True))
+    joined: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            joined += [token, *tokens]
+            break
+        if token in takes_value:
+            value = next(tokens, None)
+            if value is not None and value.startswith("-") and _is_number(value):
+                joined.append(f"{token}={value}")
+                continue
+            joined.append(token)
+            if value is not None:
+                joined.append(value)
+            continue
+        joined.append(token)
+    return joined
+
+
+def _unrecognized(sub: _Parser, extras: Sequence[str], config_options: bool) -> str:
+    """Names the unknown options with the closest known one (or the field's flag when it is
+    another library's name for one of ours, as --learning-rate for --lr)."""
+    flags = sub.option_strings()
+    unknown = [token.split("=", 1)[0] for token in extras if token.startswith("-")]
+    if not unknown:
+        return f"unrecognized arguments: {' '.join(extras)}"
+    described = []
+    for option in unknown:
+        alias = closest_field(option.lstrip("-")) if config_options else None
+        alias_flag = "--" + alias.replace("_", "-") if alias else None
+        if alias_flag in flags:
+            closest = [alias_flag]
+        else:
+            closest = difflib.get_close_matches(option, flags, n=1, cutoff=0.6)
+        described.append(option + (f" (did you mean {closest[0]}?)" if closest else ""))
+    return f"unrecognized option{'s' if len(unknown) > 1 else ''} {', '.join(described)}"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line as ``main`` reads it; exits 2 with a two-line message on bad input."""
+    parser = build_parser()
+    argv = join_negative_values(parser, sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        sub = parser.commands[args.command]
+        sub.error(_unrecognized(sub, extras, config_options=args.command == "train"))
+    return args
 
 
 def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
@@ -185,24 +348,74 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from a3c.plots import plot_runs
+    from a3c.plots import default_output, plot_runs
 
     for run in args.runs:
         if not (Path(run) / "episodes.csv").exists():
             raise ValueError(f"{run} is not a run directory (no episodes.csv)")
-    out = args.out or (
-        str(Path(args.runs[0]) / "learning_curve.png")
-        if len(args.runs) == 1
-        else "learning_curves.png"
-    )
+    out = args.out or default_output(args.runs)
     labels = args.labels.split(",") if args.labels else None
+    if labels is not None and len(labels) != len(args.runs):
+        raise ValueError(f"--labels gives {len(labels)} labels for {len(args.runs)} runs")
     print(plot_runs(args.runs, out, labels, args.window, args.title))
     return 0
 
 
+def add_working_directory_to_path() -> None:
+    """Put the working directory first on ``sys.path``, as ``python -m`` does (and unless
+    ``-P``/``PYTHONSAFEPATH`` asks it not to): the ``a3c`` console script would otherwise not see
+    ``--env-module mypkg`` beside it. Worker processes inherit ``sys.path`` under every start
+    method. Only the CLI does this; the library never changes ``sys.path``."""
+    if getattr(sys.flags, "safe_path", False):
+        return
+    cwd = os.getcwd()
+    if not any(os.path.abspath(entry or os.curdir) == cwd for entry in sys.path):
+        sys.path.insert(0, cwd)
+
+
+def _issued_by_a3c(frame: FrameType | None) -> bool:
+    """Whether ``frame``, or the first frame above it outside the warnings machinery, is a3c's
+    code: who issued a warning (``stacklevel`` only changes where it is attributed)."""
+    while frame is not None and frame.f_globals.get("__name__") in ("warnings", "_py_warnings"):
+        frame = frame.f_back
+    name = "" if frame is None else str(frame.f_globals.get("__name__", ""))
+    return name == "a3c" or name.startswith("a3c.")
+
+
+@contextlib.contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Within: a3c's own warnings print as one line, ``a3c: warning: <message>``, without the
+    file and source line of Python's format; other libraries' warnings keep their usual form.
+    (The library itself only calls ``warnings.warn``, so Python users can filter them.)"""
+    shown_before = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        caller = inspect.currentframe()
+        if _issued_by_a3c(caller.f_back if caller is not None else None):
+            print(f"a3c: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            shown_before(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():  # restores showwarning on exit
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    add_working_directory_to_path()
+    args = parse_args(argv)
+    with one_line_warnings():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "train":
             fixed = {"command", "env", "preset", "resume"}

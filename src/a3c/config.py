@@ -7,6 +7,7 @@ Precedence when resolving: dataclass defaults < preset file < explicit overrides
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -267,11 +268,17 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        """Build from plain data (JSON, TOML, a checkpoint); unknown keys are an error."""
+        """Build from plain data (JSON, TOML, a checkpoint); unknown keys are an error that
+        suggests the closest field."""
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+            described = []
+            for name in unknown:
+                closest = closest_field(name)
+                described.append(f"{name!r}" + (f" (did you mean {closest!r}?)" if closest else ""))
+            plural = "s" if len(unknown) > 1 else ""
+            raise ValueError(f"unknown config field{plural} {', '.join(described)}")
         values = {}
         for name, value in data.items():
             if (
@@ -293,6 +300,43 @@ class Config:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+# What users of Stable-Baselines3, the RL Zoo and pytorch-a3c write for our fields.
+FIELD_ALIASES: dict[str, str] = {
+    "learning_rate": "lr",
+    "n_envs": "envs_per_worker",
+    "num_envs": "envs_per_worker",
+    "n_timesteps": "total_steps",
+    "total_timesteps": "total_steps",
+    "normalize": "normalize_obs",
+    "net_arch": "hidden_sizes",
+    "activation_fn": "activation",
+    "rms_prop_eps": "optim_eps",
+    "use_rms_prop": "optimizer",
+    "eval_freq": "eval_interval",
+    "n_eval_episodes": "eval_episodes",
+    "save_freq": "checkpoint_interval",
+    "num_processes": "workers",
+    "num_workers": "workers",
+    "n_workers": "workers",
+    "num_steps": "n_steps",
+    "entropy_coef": "ent_coef",
+    "value_loss_coef": "vf_coef",
+    "max_episode_length": "max_episode_steps",
+    "env": "env_id",
+    "env_name": "env_id",
+}
+
+
+def closest_field(name: str) -> str | None:
+    """The config field meant by ``name``: its name in other libraries, or the closest spelling."""
+    key = name.lower().replace("-", "_")
+    if key in FIELD_ALIASES:
+        return FIELD_ALIASES[key]
+    fields = [f.name for f in dataclasses.fields(Config)]
+    close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 # ----------------------------------------------------------------------------------------------
 # Presets: src/a3c/presets/<name>.toml. A preset named after an environment id (CartPole-v1) is
 # the default for that environment; a '/' in the id is a '-' in the name (ALE-Pong-v5).
@@ -312,20 +356,23 @@ def load_preset(name_or_path: str) -> dict[str, Any]:
     """Read a preset by name (bundled) or by path to a TOML file; returns its fields."""
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.exists():
-        text = path.read_text()
+        text, where = path.read_text(), str(path)
     else:
         resource = resources.files("a3c") / "presets" / f"{name_or_path}.toml"
         if not resource.is_file():
             raise ValueError(
                 f"unknown preset {name_or_path!r}: available: {', '.join(available_presets())}"
             )
-        text = resource.read_text()
+        text, where = resource.read_text(), str(resource)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"malformed preset {name_or_path!r}: {exc}") from exc
+        raise ValueError(f"malformed preset {name_or_path!r} ({where}): {exc}") from exc
     data.pop("description", None)
-    Config.from_dict(data)  # unknown fields are reported against the preset
+    try:
+        Config.from_dict(data)  # unknown fields are reported against the preset file
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"preset file {where}: {exc}") from exc
     return data
 
 

@@ -66,7 +66,20 @@ class EnvFactory:
 
     def _register(self) -> None:
         if self.env_module:
-            importlib.import_module(self.env_module)
+            try:
+                importlib.import_module(self.env_module)
+            except ModuleNotFoundError as exc:
+                # Only the module itself (or a package it lies in) missing is bad input; a module
+                # missing inside the user's code is their bug and keeps its traceback.
+                module = self.env_module
+                if exc.name is None or not (
+                    module == exc.name or module.startswith(exc.name + ".")
+                ):
+                    raise
+                raise ValueError(
+                    f"cannot import the env module {module!r}: no module named {exc.name!r} "
+                    "(install it, or run from the folder that holds it)"
+                ) from exc
         if self.env_id not in gym.registry:
             try:  # ale-py registers the Atari ids when imported (Gymnasium 1.x has no plugins)
                 import ale_py

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+# Config fields that say where and how a run was logged, not what was trained.
+_BOOKKEEPING = ("run_dir", "run_name", "progress", "tensorboard", "log_interval")
+# More differing fields than this make a label that no legend can hold.
+_MAX_LABEL_FIELDS = 3
 
 
 def read_csv(path: Path) -> dict[str, np.ndarray]:
@@ -29,6 +37,63 @@ def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
     return (cumsum[idx] - cumsum[start]) / (idx - start)
 
 
+def _read_config(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def describe_runs(run_dirs: Sequence[str | Path]) -> tuple[list[str], str | None]:
+    """Legend labels and a title for plotting runs together, from their ``config.json``.
+
+    A label names the config fields whose values differ between the runs (``seed=1``; the
+    preset alone when more than a few fields differ and the presets tell the runs apart), else
+    it is the directory's name. The title is the environment id(s); None without configs.
+    """
+    dirs = [Path(d) for d in run_dirs]
+    names = [d.resolve().name for d in dirs]
+    configs = [_read_config(d) for d in dirs]
+    env_ids = list(dict.fromkeys(str(c["env_id"]) for c in configs if c and "env_id" in c))
+    title = ", ".join(env_ids) or None
+    known = [c for c in configs if c is not None]
+    if len(dirs) < 2 or len(known) < len(dirs):
+        return names, title
+
+    fields = [k for k in dict.fromkeys(k for c in known for k in c) if k not in _BOOKKEEPING]
+    differing = [
+        k for k in fields if len({json.dumps(c.get(k), sort_keys=True) for c in known}) > 1
+    ]
+    if len(differing) > _MAX_LABEL_FIELDS:
+        by_preset: list[str] = [k for k in ("env_id", "preset") if k in differing]
+        differing = by_preset if "preset" in by_preset else []
+    labels = [", ".join(f"{k}={_value_text(c.get(k))}" for k in differing) for c in known]
+    if not differing:
+        labels = names
+    elif len(set(labels)) < len(labels):  # what differs does not tell every run apart
+        labels = [f"{name} ({label})" for name, label in zip(names, labels, strict=True)]
+    return labels, title
+
+
+def default_output(run_dirs: Sequence[str | Path]) -> Path:
+    """Where ``a3c plot`` writes: ``learning_curve.png`` in a single run's directory, else
+    ``learning_curves.png`` in the folder that holds the runs (their common parent)."""
+    dirs = [Path(d).resolve() for d in run_dirs]
+    if len(dirs) == 1:
+        return dirs[0] / "learning_curve.png"
+    parent = Path(os.path.commonpath([d.parent for d in dirs]))
+    return parent / "learning_curves.png"
+
+
 def plot_runs(
     run_dirs: Sequence[str | Path],
     out: str | Path,
@@ -36,7 +101,13 @@ def plot_runs(
     window: int = 100,
     title: str | None = None,
 ) -> Path:
-    """Plot return against steps and against wall time for each run; write a PNG to ``out``."""
+    """Plot return against steps and against wall time for each run; write a PNG to ``out``.
+
+    Labels and title default to :func:`describe_runs`'s.
+    """
+    described_labels, described_title = describe_runs(run_dirs)
+    labels = described_labels if labels is None else labels
+    title = described_title if title is None else title
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,7 +116,7 @@ def plot_runs(
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(12, 4.5))
     for i, run_dir in enumerate(run_dirs):
         run_dir = Path(run_dir)
-        label = labels[i] if labels else run_dir.name
+        label = labels[i]
         color = f"C{i % 10}"
         episodes = read_csv(run_dir / "episodes.csv")
         if episodes and len(episodes["return"]):
