@@ -214,8 +214,8 @@ class A3C:
         self.global_step = int(data["global_step"])
         self.updates = int(data["updates"])
         self.wall_time = float(data.get("wall_time", 0.0))
-        # data["rng"] is left alone: training draws from its own seeded generators, and setting
-        # the global RNG would reset the caller's random stream (issue #13)
+        # Older checkpoints carry a global RNG state: it is left alone, since training draws from
+        # its own seeded generators and setting it would reset the caller's random stream.
 
     @property
     def env(self) -> gym.Env:

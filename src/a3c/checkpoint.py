@@ -2,7 +2,8 @@
 
 A checkpoint is a dict of tensors and plain data: model weights (with normaliser statistics), the
 optimizer statistics, the counters (global step, updates: the schedule's position), elapsed wall
-time, the resolved config, the spaces the model was built for, and the trainer's RNG state.
+time, the resolved config, and the spaces the model was built for. (Training draws from its own
+generators, seeded from the config and the global step: no global RNG state is saved.)
 Environments are not saved (Gymnasium cannot snapshot an env): a resumed run starts new episodes,
 with worker seeds derived from the global step so that resumed runs are reproducible too.
 """
@@ -112,7 +113,6 @@ def make_payload(
         "config": config.to_dict(),
         "observation_space": space_to_dict(observation_space),
         "action_space": space_to_dict(action_space),
-        "rng": {"torch": torch.get_rng_state()},
     }
 
 
