@@ -184,15 +184,22 @@ def test_gnu_timeout_stops_a_run_like_a_single_sigterm(tmp_path):
     assert_stopped_as_documented(tmp_path / "r", done.stderr)
 
 
-def test_a_run_that_ends_during_an_evaluation_is_not_a_failure(tmp_path, monkeypatch):
-    from a3c.backends import ProcessesBackend
+@pytest.mark.parametrize("backend", ["processes", "ray"])
+def test_a_run_that_ends_during_an_evaluation_is_not_a_failure(tmp_path, monkeypatch, backend):
+    from a3c.backends import Backend
 
+    if backend == "ray":
+        pytest.importorskip("ray")
+        # Ray's worker processes find the fixture module through the environment they inherit.
+        paths = [str(FIXTURES), *filter(None, [os.environ.get("PYTHONPATH")])]
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     monkeypatch.syspath_prepend(str(FIXTURES))
     # An evaluation of one 5,000-step episode takes over 5 s; the run ends during the first one.
-    monkeypatch.setattr(ProcessesBackend, "stop_timeout", 1.0)
+    monkeypatch.setattr(Backend, "stop_timeout", 1.0)
     agent = A3C(
         "SlowEpisodes-v0",
         env_module="custom_envs",
+        backend=backend,
         workers=2,
         total_steps=3_000,
         eval_interval=500,

@@ -140,3 +140,58 @@ def test_summary_json_is_strict_json_before_any_episode_ends(tmp_path):
     summary = strict_json(agent.run_dir / "summary.json")
     assert summary["episodes"] == 0
     assert summary["mean_last100"] is None and summary["best_mean_last100"] is None
+
+
+def test_resume_repairs_a_row_cut_short_and_an_updates_log_of_an_older_a3c(tmp_path):
+    from a3c.monitor import UPDATE_FIELDS
+
+    run = tmp_path / "run"
+    A3C("CartPole-v1", **small(tmp_path)).learn()
+    episodes = run / "episodes.csv"
+    episodes.write_text(episodes.read_text()[:-4])  # a full disk cut the last row short
+    updates = run / "updates.csv"
+    old = read_rows(updates)
+    header = [f for f in UPDATE_FIELDS if f != "episodes"]  # written before the column existed
+    updates.write_text(
+        "\n".join([",".join(header), *(",".join(row[f] for f in header) for row in old)]) + "\n"
+    )
+
+    A3C.resume(run, total_steps=4_000).learn()
+    lines = [line.split(",") for line in episodes.read_text().splitlines()]
+    assert all(len(line) == 5 for line in lines)
+    assert json.loads((run / "summary.json").read_text())["episodes"] == len(lines) - 1
+    rows = read_rows(updates)
+    assert list(rows[0]) == list(UPDATE_FIELDS) and len(rows) > len(old)
+    assert all(None not in row and 0.0 <= float(row["lr"]) <= 1e-3 for row in rows)
+    assert [row["steps"] for row in rows[: len(old)]] == [row["steps"] for row in old]
+
+
+def test_a_run_killed_after_solving_but_before_its_final_checkpoint_trains_on(
+    tmp_path, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    settings = small(
+        tmp_path,
+        env_module="custom_envs",
+        total_steps=200_000,
+        stop_at_return=5.5,
+        stop_window=20,
+        lr=3e-3,
+        checkpoint_interval=100,
+    )
+    first = A3C("TwoStep-v0", **settings).learn()
+    solved = first.summary.solved_step
+    folder = first.run_dir / "checkpoints"
+    # As if the trainer was killed after solving, before any checkpoint at or after that step.
+    for path in folder.glob("*.pt"):
+        if path.name == "final.pt" or int(path.stem.split("_")[1]) >= solved:
+            path.unlink()
+    resumed = A3C.resume(first.run_dir)
+    start = resumed.global_step
+    assert start < solved
+    resumed.learn()  # before: "reached its stop_at_return", nothing trained, no final.pt
+    assert (folder / "final.pt").exists()
+    summary = strict_json(first.run_dir / "summary.json")
+    assert summary["solved_step"] > start  # solved again: what came after the checkpoint is gone
+    steps = [int(row["global_step"]) for row in read_rows(first.run_dir / "episodes.csv")]
+    assert max(steps) <= summary["global_step"]

@@ -232,3 +232,21 @@ def test_a_failing_environment_fails_the_run_and_keeps_a_checkpoint(tmp_path, mo
         agent.learn()
     saved = load_checkpoint(tmp_path / "crash" / "checkpoints" / "final.pt")
     assert 0 < saved["global_step"] < 3_000
+
+
+def test_a_report_with_episodes_but_no_update_is_logged_where_the_worker_was():
+    from types import SimpleNamespace
+
+    from a3c.worker import WorkerLog
+
+    sent = []
+    log = WorkerLog(rank=1, records=SimpleNamespace(put=sent.append), interval=1e9, start_time=0)
+    loss = SimpleNamespace(policy=1.0, value=2.0, entropy=0.5)
+    log.update(40, loss, grad_norm=0.3, lr=5e-4, applied=True, global_step=800)
+    log.flush()
+    # The worker fails mid-rollout: its last report brings an episode and no update.
+    log.episodes([(9.0, 9)], global_step=820)
+    log.flush()
+    last = sent[-1][1]
+    assert last["updates"] == 0 and last["steps"] == 0 and last["episodes"] == 1
+    assert last["global_step"] == 820 and last["lr"] == 5e-4  # not step 0 and lr 0

@@ -81,16 +81,18 @@ class History:
 
     @classmethod
     def read(
-        cls, run_dir: Path, stop_at_return: float | None = None, stop_window: int = 100
+        cls,
+        run_dir: Path,
+        stop_at_return: float | None = None,
+        stop_window: int = 100,
+        until_step: int | None = None,
     ) -> History:
-        """The history logged in ``run_dir`` (empty for a new run)."""
+        """The history logged in ``run_dir`` up to ``until_step`` (the step of the checkpoint a
+        run resumes from: what was logged after it was rolled back); empty for a new run."""
         history = cls(stop_at_return, stop_window)
-        path = run_dir / "episodes.csv"
-        if path.exists():
-            with path.open(newline="") as f:
-                rows = list(csv.DictReader(f))
-            for row in rows:
-                history.add(float(row["wall_time"]), int(row["global_step"]), float(row["return"]))
+        _, rows, _ = complete_rows(run_dir / "episodes.csv", until_step)
+        for row in rows:
+            history.add(float(row["wall_time"]), int(row["global_step"]), float(row["return"]))
         failures = run_dir / "failures.log"
         if failures.exists():
             history.restarts = len(RESTART_LINE.findall(failures.read_text()))
@@ -101,13 +103,45 @@ class History:
 RESTART_LINE = re.compile(r"^\[[^]]*\] .* failed \(.*\) at step [\d,]+: restart \d+ of", re.M)
 
 
+def complete_rows(
+    path: Path, until_step: int | None = None
+) -> tuple[list[str], list[dict[str, str]], bool]:
+    """A CSV log's header and the rows written whole (a killed trainer or a full disk can cut
+    the last one short), up to ``until_step`` when given; and whether any row was left out."""
+    text = path.read_text() if path.exists() else ""
+    complete = text[: text.rfind("\n") + 1]  # a last line without its newline was cut short
+    lines = list(csv.reader(complete.splitlines()))
+    header, rows, left_out = (lines[0] if lines else []), [], len(complete) < len(text)
+    for values in lines[1:]:
+        row = dict(zip(header, values, strict=False))
+        try:
+            step = int(row["global_step"])
+        except (KeyError, ValueError):
+            step = None
+        if len(values) != len(header) or step is None or (until_step and step > until_step):
+            left_out = True
+            continue
+        rows.append(row)
+    return header, rows, left_out
+
+
 class _CsvLog:
-    def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
-        new = not path.exists() or path.stat().st_size == 0
+    """An appended CSV log. When a run resumes (``until_step``: the step of its checkpoint), the
+    rows logged after that step are dropped: the training they record was rolled back. A row cut
+    short is dropped too, and a log written with other columns (an older a3c) is rewritten with
+    these ones, so that every row is read by the header above it."""
+
+    def __init__(self, path: Path, fields: tuple[str, ...], until_step: int | None = None) -> None:
+        header, rows, left_out = complete_rows(path, until_step)
+        if header and (left_out or tuple(header) != fields):
+            with path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fields, restval="", extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
         self.file = path.open("a", newline="")
         self.writer = csv.writer(self.file)
         self.fields = fields
-        if new:
+        if not header:
             self.writer.writerow(fields)
 
     def write(self, row: dict[str, Any]) -> None:
@@ -145,9 +179,10 @@ class Monitor:
         history: History | None = None,
     ) -> None:
         self.run_dir = run_dir
-        self.episodes_log = _CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS)
-        self.eval_log = _CsvLog(run_dir / "eval.csv", EVAL_FIELDS)
-        self.updates_log = _CsvLog(run_dir / "updates.csv", UPDATE_FIELDS)
+        until = start_step if start_step > 0 else None  # a resumed run rolls back to its step
+        self.episodes_log = _CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS, until)
+        self.eval_log = _CsvLog(run_dir / "eval.csv", EVAL_FIELDS, until)
+        self.updates_log = _CsvLog(run_dir / "updates.csv", UPDATE_FIELDS, until)
         # The whole run's episodes (those of earlier segments too, when resumed).
         self.history = history or History(stop_at_return, stop_window)
         self.workers = workers
@@ -215,7 +250,7 @@ class Monitor:
     def _updates(self, stats: dict[str, Any]) -> None:
         row = dict(stats, wall_time=stats["time"], **{"perf/steps_per_s": self.steps_per_s})
         self.updates_log.write(row)
-        if self.tb is not None:
+        if self.tb is not None and stats["updates"]:  # no update applied: no loss to show
             step = stats["global_step"]
             for key in ("loss/policy", "loss/value", "loss/entropy"):
                 self.tb.add_scalar(key, stats[key], step)

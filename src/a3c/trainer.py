@@ -265,7 +265,9 @@ class Trainer:
         config = self.config
         # A resumed run reports (and stops on) the whole run, not its last segment.
         history = (
-            History.read(self.run_dir, config.stop_at_return, config.stop_window)
+            History.read(
+                self.run_dir, config.stop_at_return, config.stop_window, until_step=self.start_step
+            )
             if self.start_step > 0
             else None
         )
@@ -392,7 +394,12 @@ class Trainer:
                         supervision.last_step,
                         "after the stop request",
                     )
-                completed = not failures and not monitor.errors and not signals
+                completed = (
+                    not failures
+                    and not monitor.errors
+                    and not signals
+                    and supervision.write_error is None
+                )
             except KeyboardInterrupt:
                 stop.set()
                 raise

@@ -205,6 +205,10 @@ class WorkerLog:
         self.start_time = start_time
         self.last_flush = time.time()
         self.pending_episodes: list[tuple[float, int, int, float, int]] = []
+        # The last known learning rate and global step: a batch that brings episodes but no
+        # update (a worker failing mid-rollout) is logged where the worker was, not at step 0.
+        self.lr = 0.0
+        self.global_step = 0
         self._reset_stats()
 
     def _reset_stats(self) -> None:
@@ -212,11 +216,10 @@ class WorkerLog:
         self.n_updates = 0
         self.skipped = 0
         self.steps = 0
-        self.lr = 0.0
-        self.global_step = 0
 
     def episodes(self, finished: list[tuple[float, int]], global_step: int) -> None:
         now = time.time() - self.start_time
+        self.global_step = max(self.global_step, global_step)
         self.pending_episodes.extend(
             (now, global_step, self.rank, ret, length) for ret, length in finished
         )

@@ -331,6 +331,12 @@ class _TaskActor:
     def put(self, record: Any) -> None:
         self.records.append(record)
 
+    def stop(self) -> None:
+        """Ask the task to stop now. It runs beside a ``run_for`` call in progress (the actor
+        takes two calls at once), so that a long step of the task (an evaluation of whole
+        games) hears of it at once, not when its slice ends."""
+        RayStopFlag._actor_event.set()
+
     def run_for(self, seconds: float, stop: bool) -> tuple[list[Any], bool, tuple[str, str] | None]:
         """Advance the task for about ``seconds``: (records, finished, (error, traceback))."""
         if stop:
@@ -353,10 +359,19 @@ class _ActorHandle:  # the actor's methods are reached through Ray's untyped han
 
     def __init__(self, backend: RayBackend, task: Task, supervisor: Supervisor, stop: StopFlag):
         self.task, self.supervisor, self.stop = task, supervisor, stop
-        self.actor: Any = backend.actor_class.options(num_cpus=backend.cpus_for(task)).remote(task)
+        # Two calls at once: ``stop`` beside a ``run_for`` in progress.
+        options = {"num_cpus": backend.cpus_for(task), "max_concurrency": 2}
+        self.actor: Any = backend.actor_class.options(**options).remote(task)
         self.call: Any = self.actor.run_for.remote(SLICE, stop.is_set())  # type: ignore[attr-defined]
         self.finished = False
         self.error: TaskFailure | None = None
+        self.stop_sent = False
+
+    def notice_stop(self) -> None:
+        """Tell the task at once that the run stops (once)."""
+        if not self.stop_sent and not self.finished:
+            self.actor.stop.remote()
+            self.stop_sent = True
 
     def collect(self) -> None:
         """The answer to the call in flight has come: hand over its records, call again."""
@@ -474,6 +489,9 @@ class RayBackend(Backend):
                 ready, _ = ray.wait(list(calls), num_returns=len(calls), timeout=0)
             for call in ready:
                 calls[call].collect()
+            if stop.is_set():
+                for handle in handles:
+                    handle.notice_stop()
 
         return supervise(
             tasks,
