@@ -7,7 +7,7 @@ from helpers import tiny_model
 from a3c.config import Config
 from a3c.distributions import Categorical
 from a3c.global_model import SharedGlobalModel
-from a3c.networks import ActorCritic, RunningMeanStd, image_layout
+from a3c.networks import ActorCritic, RunningMeanStd, image_layout, smallest_frame
 from a3c.shared_optim import SharedRMSprop
 from a3c.trainer import build_model
 
@@ -163,3 +163,28 @@ def test_a_single_frame_gets_a_one_channel_cnn():
     (logits,), value = frame(frames)
     assert logits.shape == (3, 6) and value.shape == (3,)
     assert torch.equal(value, stack(frames.unsqueeze(1))[1])
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (7, 7, 3), (3, 10, 10), (19, 84)])
+def test_small_uint8_grids_get_an_mlp_and_a_cnn_on_them_says_why(shape):
+    space, actions = gym.spaces.Box(0, 255, shape, np.uint8), gym.spaces.Discrete(4)
+    model = build_model(Config(), space, actions)  # boards and mazes are no frames for a CNN
+    assert model.body == "mlp"
+    (logits,), _ = model(torch.as_tensor(space.sample()[None]))
+    assert logits.shape == (1, 4)
+    with pytest.raises(ValueError, match=r"at least 20x20 pixels.*--network mlp"):
+        build_model(Config(network="cnn"), space, actions)
+
+
+def test_the_smallest_frames_each_cnn_takes():
+    actions = gym.spaces.Discrete(2)
+    for network, side in (("cnn", 20), ("nature_cnn", 36)):
+        assert smallest_frame(network) == side
+        ok = build_model(
+            Config(network=network), gym.spaces.Box(0, 255, (side, side), np.uint8), actions
+        )
+        assert ok(torch.zeros(1, side, side, dtype=torch.uint8))[1].shape == (1,)
+        with pytest.raises(ValueError, match=f"at least {side}x{side}"):
+            build_model(
+                Config(network=network), gym.spaces.Box(0, 255, (side - 1, side), np.uint8), actions
+            )

@@ -1,6 +1,7 @@
 """``a3c plot``: where the PNG goes, what the legend and the title say."""
 
 import json
+from pathlib import Path
 
 from a3c import A3C
 from a3c.cli import main
@@ -98,3 +99,10 @@ def test_labels_name_every_differing_field_or_fall_back_to_the_directory(tmp_pat
     bare = hand_written_run(tmp_path / "q" / "bare")
     assert describe_runs([one, bare]) == (["one", "bare"], "CartPole-v1")
     assert default_output([one, pendulum]) == tmp_path / "learning_curves.png"
+
+
+def test_runs_that_share_only_the_root_plot_into_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # /proc is never writable and shares only / with tmp_path.
+    out = default_output([tmp_path / "run", Path("/proc/self")])
+    assert out == tmp_path / "learning_curves.png"

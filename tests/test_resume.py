@@ -195,3 +195,19 @@ def test_a_run_killed_after_solving_but_before_its_final_checkpoint_trains_on(
     assert summary["solved_step"] > start  # solved again: what came after the checkpoint is gone
     steps = [int(row["global_step"]) for row in read_rows(first.run_dir / "episodes.csv")]
     assert max(steps) <= summary["global_step"]
+
+
+def test_a_checkpoint_from_before_lr_anneal_steps_says_its_schedule_is_stretched(tmp_path):
+    import torch
+
+    from a3c.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    A3C("CartPole-v1", **small(tmp_path, lr_schedule="linear")).learn()
+    final = run / "checkpoints" / "final.pt"
+    data = load_checkpoint(final)
+    del data["config"]["lr_anneal_steps"]  # as an older a3c saved it
+    save_checkpoint({k: v for k, v in data.items() if k not in ("format", "version")}, final)
+    with pytest.warns(RuntimeWarning, match="predates lr_anneal_steps"):
+        A3C.resume(run, total_steps=3_000).learn()
+    assert torch.load(final, weights_only=True)["config"]["lr_anneal_steps"] == 3_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,13 @@ class A3C:
         if self.config.lr_anneal_steps is None:
             # The schedule's horizon is fixed by the first training: training on (learn again,
             # resume with more steps) continues it instead of stretching it anew.
+            if self.global_step > 0 and self.config.lr_schedule == "linear":
+                warnings.warn(
+                    "this agent's checkpoint predates lr_anneal_steps: its linear schedule is "
+                    f"stretched to total_steps {self.config.total_steps:,} from here on",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             self.config = self.config.replace(lr_anneal_steps=self.config.total_steps)
         if run_dir is not None:
             self.run_dir = Path(run_dir)

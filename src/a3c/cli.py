@@ -362,15 +362,17 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def add_working_directory_to_path() -> None:
-    """Put the working directory first on ``sys.path``, as ``python -m`` does (and unless
-    ``-P``/``PYTHONSAFEPATH`` asks it not to): the ``a3c`` console script would otherwise not see
-    ``--env-module mypkg`` beside it. Worker processes inherit ``sys.path`` under every start
-    method. Only the CLI does this; the library never changes ``sys.path``."""
+    """Put the working directory on ``sys.path`` (unless ``-P``/``PYTHONSAFEPATH`` asks not to),
+    so that ``--env-module mypkg`` beside it is found, as ``python -m`` would find it: the ``a3c``
+    console script would not see it. Last, not first as ``python -m`` puts it, so that a file
+    there named like an installed package (``ray/``, ``tqdm.py``) shadows nothing. Worker
+    processes inherit ``sys.path`` under every start method. Only the CLI does this; the library
+    never changes ``sys.path``."""
     if getattr(sys.flags, "safe_path", False):
         return
     cwd = os.getcwd()
     if not any(os.path.abspath(entry or os.curdir) == cwd for entry in sys.path):
-        sys.path.insert(0, cwd)
+        sys.path.append(cwd)
 
 
 def _issued_by_a3c(frame: FrameType | None) -> bool:

@@ -126,19 +126,35 @@ def mlp(in_dim: int, sizes: Sequence[int], activation: str) -> tuple[nn.Sequenti
     return nn.Sequential(*layers), in_dim
 
 
+#: each CNN's convolutions: (out channels, kernel, stride), and its fully connected width
+CNNS: dict[str, tuple[list[tuple[int, int, int]], int]] = {
+    "cnn": ([(16, 8, 4), (32, 4, 2)], 256),
+    "nature_cnn": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
+}
+
+
+def smallest_frame(kind: str) -> int:
+    """The smallest height and width a CNN's convolutions take (``cnn``: 20, ``nature_cnn``: 36)."""
+    side = 1
+    for _, kernel, stride in reversed(CNNS[kind][0]):
+        side = (side - 1) * stride + kernel
+    return side
+
+
 def cnn(kind: str, obs_shape: tuple[int, ...]) -> tuple[nn.Sequential, int]:
     """The paper's CNN (``cnn``: 16 8x8/4, 32 4x4/2, 256 units) or DQN's (``nature_cnn``: 32 8x8/4,
     64 4x4/2, 64 3x3/1, 512 units) over channel-first frames; returns it and its output width."""
     if len(obs_shape) != 3:
         raise ValueError(f"a CNN needs (channels, height, width) frames, not {obs_shape}")
-    if kind == "cnn":
-        convs = [(16, 8, 4), (32, 4, 2)]
-        width = 256
-    elif kind == "nature_cnn":
-        convs = [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
-        width = 512
-    else:
+    if kind not in CNNS:
         raise ValueError(f"unknown CNN {kind!r}")
+    convs, width = CNNS[kind]
+    if min(obs_shape[1:]) < smallest_frame(kind):
+        side = smallest_frame(kind)
+        raise ValueError(
+            f"the {kind} network needs frames of at least {side}x{side} pixels, not "
+            f"{obs_shape[1]}x{obs_shape[2]}: use --network mlp for small images"
+        )
     layers: list[nn.Module] = []
     channels = obs_shape[0]
     for out_channels, kernel, stride in convs:

@@ -86,11 +86,15 @@ def describe_runs(run_dirs: Sequence[str | Path]) -> tuple[list[str], str | None
 
 def default_output(run_dirs: Sequence[str | Path]) -> Path:
     """Where ``a3c plot`` writes: ``learning_curve.png`` in a single run's directory, else
-    ``learning_curves.png`` in the folder that holds the runs (their common parent)."""
+    ``learning_curves.png`` in the folder that holds the runs (their common parent), or in the
+    working directory when the runs share no folder but the root (or one that cannot be
+    written)."""
     dirs = [Path(d).resolve() for d in run_dirs]
     if len(dirs) == 1:
         return dirs[0] / "learning_curve.png"
     parent = Path(os.path.commonpath([d.parent for d in dirs]))
+    if parent == Path(parent.anchor) or not os.access(parent, os.W_OK):
+        parent = Path.cwd()
     return parent / "learning_curves.png"
 
 
