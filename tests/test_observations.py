@@ -60,3 +60,33 @@ def test_a_channel_last_image_env_trains(tmp_path, monkeypatch):
     saved = load_checkpoint(tmp_path / "r" / "checkpoints" / "final.pt")
     assert saved["model"]["obs_rms.mean"].shape == (24, 24, 3)
     assert saved["model"]["obs_rms.count"].item() == saved["global_step"]
+
+
+def test_reward_normalisation_scales_by_the_shared_return_std_and_is_saved(tmp_path):
+    # Pendulum pays -16 to 0 a step: returns in the hundreds.
+    agent = A3C(
+        "Pendulum-v1",
+        backend="sync",
+        workers=2,
+        envs_per_worker=2,
+        n_steps=5,
+        total_steps=4_000,
+        normalize_reward=True,
+        gamma=0.99,
+        reward_scale=1.0,
+        run_dir=str(tmp_path),
+        run_name="r",
+        progress=False,
+        tensorboard=False,
+        eval_interval=0,
+    ).learn()
+    saved = load_checkpoint(tmp_path / "r" / "checkpoints" / "final.pt")
+    # Every step's discounted return was merged once, from both workers, into one statistic.
+    assert saved["model"]["return_rms.count"].item() == saved["global_step"]
+    std = saved["model"]["return_rms.var"].sqrt().item()
+    assert 20.0 < std < 2_000.0
+    rewards = torch.tensor([-16.0, -1.0, 0.0])
+    scaled = agent.model.scale_rewards(rewards)
+    assert torch.allclose(scaled, rewards / std, rtol=1e-5)
+    # Episode returns are reported unscaled: Pendulum's, in the hundreds.
+    assert agent.summary.mean_last100 < -100

@@ -79,7 +79,7 @@ def test_the_server_merges_uint8_observations_into_the_normaliser():
     model = build_model(config, frames, gym.spaces.Discrete(3))
     server = ParameterServer(model, build_optimizers(config, model), config, 0, 0)
     batch = np.random.default_rng(0).integers(0, 256, (8, 2, 20, 20), dtype=np.uint8)
-    server.push(0, [(None, 8, _pack_batch(torch.from_numpy(batch)), 0)])
+    server.push(0, [(None, 8, _pack_batch(torch.from_numpy(batch)), 0, None)])
     obs_rms = server.shared.model.obs_rms
     assert obs_rms.count.item() == 8
     np.testing.assert_allclose(obs_rms.mean.numpy(), batch.mean(0), rtol=1e-15)
@@ -111,8 +111,8 @@ def test_the_server_applies_the_pushes_of_one_call_one_by_one(tmp_path):
     expected = reference_weights(model, config, grads)
     server = ParameterServer(model, optimizers, config, global_step=0, updates=0)
     # Three pushes computed from the same pull (0 updates seen), the second one rejected.
-    pushes = [(Packer.pack(g), 40, None, 0) for g in grads]
-    rejected = (None, 40, None, 0)
+    pushes = [(Packer.pack(g), 40, None, 0, None) for g in grads]
+    rejected = (None, 40, None, 0, None)
     weights, global_step, updates, _ = server.push(0, [pushes[0], rejected, *pushes[1:]])
     assert (global_step, updates) == (160, 3)
     # Each applied push saw the updates applied before it: lags 0, 1, 2 (the rejected one none).
@@ -433,3 +433,15 @@ def test_a_dead_parameter_server_ends_the_run_with_its_last_checkpointed_state(t
         timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_the_server_merges_discounted_returns_into_the_reward_normaliser():
+    config = Config(normalize_reward=True)
+    model = build_model(config, gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(2))
+    server = ParameterServer(model, build_optimizers(config, model), config, 0, 0)
+    returns = torch.tensor([1.0, -2.0, 3.5, 0.25])
+    server.push(0, [(None, 4, None, 0, _pack_batch(returns))])
+    return_rms = server.shared.model.return_rms
+    assert return_rms.count.item() == 4
+    assert return_rms.mean.item() == pytest.approx(returns.double().mean().item(), rel=1e-15)
+    assert return_rms.var.item() == pytest.approx(returns.double().var(unbiased=False).item())

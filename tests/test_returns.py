@@ -113,3 +113,28 @@ def test_gae_with_lambda_zero_is_the_td_error():
     )
     td = rewards + 0.9 * np.where(terminated, 0.0, next_values) - values
     np.testing.assert_allclose(adv.numpy(), td, rtol=1e-12)
+
+
+def test_running_returns_match_a_naive_loop_and_carry_across_rollouts():
+    from a3c.returns import running_returns
+
+    rng = np.random.default_rng(3)
+    rewards = rng.normal(size=(12, 3))
+    ends = rng.random((12, 3)) < 0.2
+    gamma = 0.97
+    expected, g = np.zeros((12, 3)), np.array([0.5, 0.0, -1.0])  # carried in from before
+    for n in range(3):
+        for t in range(12):
+            g[n] = gamma * g[n] + rewards[t, n]
+            expected[t, n] = g[n]
+            if ends[t, n]:
+                g[n] = 0.0
+    running = torch.tensor([0.5, 0.0, -1.0], dtype=torch.float64)
+    first = running_returns(t_(rewards[:7]), torch.from_numpy(ends[:7]), gamma, running)
+    second = running_returns(t_(rewards[7:]), torch.from_numpy(ends[7:]), gamma, running)
+    np.testing.assert_allclose(torch.cat([first, second]).numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(running.numpy(), g, rtol=1e-12)
+
+
+def t_(array):
+    return torch.from_numpy(array)

@@ -35,6 +35,11 @@ class Config:
     seed: int = _f(0, "Random seed: workers, environments and network initialisation.")
     reward_scale: float = _f(1.0, "Multiply rewards by this for learning (seed 003: 0.01).")
     normalize_obs: bool = _f(False, "Normalise observations with running mean/std (saved).")
+    normalize_reward: bool = _f(
+        False,
+        "Divide rewards, for learning, by the running std of the discounted return (as "
+        "Stable-Baselines3's VecNormalize), clipped to [-10, 10]; statistics shared and saved.",
+    )
     # --- Atari (applied to ale-py games only) ------------------------------------------------
     frame_skip: int = _f(4, "Atari: frames per action, max-pooled over the last two.")
     frame_stack: int = _f(4, "Atari: frames stacked into one observation.")

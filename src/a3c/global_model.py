@@ -40,6 +40,7 @@ class GlobalModel(Protocol):
         grads: Sequence[Tensor] | None,
         steps: int,
         observations: Tensor | None = None,
+        returns: Tensor | None = None,
     ) -> float: ...
 
     def flush(self) -> None:
@@ -160,11 +161,13 @@ class SharedGlobalModel:
         grads: Sequence[Tensor] | None,
         steps: int,
         observations: Tensor | None = None,
+        returns: Tensor | None = None,
     ) -> float:
         """Apply a worker's gradients with the shared optimizer; count its ``steps``.
 
         ``grads=None`` counts the steps without updating (a rejected, non-finite update).
-        ``observations`` are merged into the normaliser statistics. Returns the learning rate used.
+        ``observations`` and ``returns`` (discounted returns seen) are merged into the normaliser
+        statistics. Returns the learning rate used.
         """
         lr = self.learning_rate()
         optimizer = self.optimizers[rank % len(self.optimizers)]
@@ -179,6 +182,8 @@ class SharedGlobalModel:
                     t = optimizer.next_step()
             if observations is not None and self.model.obs_rms is not None:
                 self.model.obs_rms.update(observations)
+            if returns is not None and self.model.return_rms is not None:
+                self.model.return_rms.update(returns)
         if grads is not None:
             with self.update_lock or contextlib.nullcontext():
                 optimizer.step(self.params, grads, lr, t)

@@ -197,6 +197,7 @@ class ActorCritic(nn.Module):
         init_log_std: float = 0.0,
         init: str = "orthogonal",
         normalize_obs: bool = False,
+        normalize_reward: bool = False,
         body: str = "mlp",
         lstm_size: int | None = None,
         pixels: bool = False,
@@ -221,6 +222,9 @@ class ActorCritic(nn.Module):
             if normalize_obs
             else None
         )
+        # The running statistics of the discounted return, for reward normalisation: buffers, so
+        # they are shared, pulled and saved with the weights (the model's forward ignores them).
+        self.return_rms = RunningMeanStd(()) if normalize_reward else None
         self.image_layout: ImageLayout | None = None
         if body == "mlp":
             self.actor_body, actor_out = mlp(obs_dim, hidden_sizes, activation)
@@ -296,6 +300,14 @@ class ActorCritic(nn.Module):
                 raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
+
+    def scale_rewards(self, rewards: Tensor, clip: float = 10.0) -> Tensor:
+        """Rewards divided by the running std of the discounted return, clipped (the identity
+        without reward normalisation)."""
+        if self.return_rms is None:
+            return rewards
+        std = (self.return_rms.var + self.return_rms.eps).sqrt().to(rewards.dtype)
+        return (rewards / std).clamp(-clip, clip)
 
     def state_tensors(self) -> list[Tensor]:
         """Parameters then buffers, in a fixed order (listed once: the structure never changes

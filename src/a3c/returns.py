@@ -67,3 +67,19 @@ def gae_advantages(
         running = deltas[t] + gamma * gae_lambda * continues[t] * running
         advantages[t] = running
     return advantages
+
+
+def running_returns(rewards: Tensor, episode_ends: Tensor, gamma: float, running: Tensor) -> Tensor:
+    """The discounted return of each environment's episode so far, ``G_t = gamma * G_{t-1} +
+    r_t``, at every step of the rollout (``[T, N]``), restarting after an episode end.
+
+    ``running`` (``[N]``) carries ``G`` from one rollout to the next and is updated in place.
+    Reward normalisation divides rewards by the running standard deviation of these values
+    (Stable-Baselines3's ``VecNormalize``; Engstrom et al., 2020, "reward scaling").
+    """
+    seen = torch.empty_like(rewards)
+    for t in range(rewards.shape[0]):
+        running.mul_(gamma).add_(rewards[t])
+        seen[t] = running
+        running.masked_fill_(episode_ends[t], 0.0)
+    return seen

@@ -122,6 +122,7 @@ def build_model(
         init_log_std=config.init_log_std,
         init=config.init,
         normalize_obs=config.normalize_obs,
+        normalize_reward=config.normalize_reward,
         body=body,
         lstm_size=config.lstm_size if config.lstm else None,
         pixels=observation_space.dtype == np.uint8,

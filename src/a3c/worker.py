@@ -21,7 +21,7 @@ from a3c.envs import EnvFactory, EnvGroup
 from a3c.global_model import GlobalModel
 from a3c.losses import a3c_loss, clip_grad_norm
 from a3c.networks import select_state
-from a3c.returns import gae_advantages, n_step_returns
+from a3c.returns import gae_advantages, n_step_returns, running_returns
 
 
 class RecordSink(Protocol):
@@ -77,6 +77,8 @@ def run_worker(
     state = local_model.initial_state(N)
     episode_start = torch.ones(N, dtype=torch.bool)
     bad_updates = 0  # consecutive non-finite updates, which are skipped
+    running_return = torch.zeros(N)  # each environment's discounted return so far
+    returns_seen = torch.zeros(T, N)
     try:
         while not stop.is_set() and global_model.global_step < config.total_steps:
             # Synchronise thread-specific parameters theta' = theta.
@@ -120,6 +122,11 @@ def run_worker(
                 next_values = torch.where(truncated, truncated_value_buf, next_values)
                 truncated_value_buf.zero_()
                 rewards = torch.from_numpy(reward_buf) * config.reward_scale
+                if config.normalize_reward:  # by the std of the return, as seen so far
+                    returns_seen = running_returns(
+                        rewards, terminated | truncated, config.gamma, running_return
+                    )
+                    rewards = local_model.scale_rewards(rewards)
 
             # n-step returns R_t = r_t + gamma * R_{t+1}, and advantages R_t - V(s_t).
             if config.gae_lambda == 1.0:
@@ -172,6 +179,7 @@ def run_worker(
                 torch.from_numpy(obs_buf[:T]).flatten(0, 1)
                 if config.normalize_obs and finite  # nor the statistics of a rejected update
                 else None,
+                returns_seen.flatten() if config.normalize_reward and finite else None,
             )
             log.update(T * N, loss, grad_norm, lr, finite, global_model.global_step)
             obs_buf[0] = obs_buf[T]  # the next rollout starts where this one ended

@@ -109,9 +109,9 @@ def _unpack_batch(packed: PackedBatch | None) -> Tensor | None:
 
 
 Answer = tuple[bytes, int, int, float]  # packed state tensors, global step, updates, lr
-#: one push as it travels: packed gradients (None: rejected), steps, packed observations, and the
-#: global updates the weights that computed the gradients had seen
-Push = tuple[bytes | None, int, PackedBatch | None, int]
+#: one push as it travels: packed gradients (None: rejected), steps, packed observations, the
+#: global updates the weights that computed the gradients had seen, and packed discounted returns
+Push = tuple[bytes | None, int, PackedBatch | None, int, PackedBatch | None]
 
 
 class ParameterServer:
@@ -148,7 +148,7 @@ class ParameterServer:
         """Apply one worker's pushes in order, each an update of its own; answer like
         :meth:`pull`, after the last."""
         lr = self.shared.learning_rate()
-        for grads, steps, observations, pulled_updates in pushes:
+        for grads, steps, observations, pulled_updates, returns in pushes:
             if grads is not None:
                 self.lags[self.shared.updates - pulled_updates] += 1
             lr = self.shared.push(
@@ -156,6 +156,7 @@ class ParameterServer:
                 None if grads is None else [torch.from_numpy(g) for g in self.grads.unpack(grads)],
                 steps,
                 _unpack_batch(observations),
+                _unpack_batch(returns),
             )
         return self._answer(lr)
 
@@ -260,6 +261,7 @@ class RayGlobalModel:
         grads: Sequence[Tensor] | None,
         steps: int,
         observations: Tensor | None = None,
+        returns: Tensor | None = None,
     ) -> float:
         self.rank = rank
         self.outbox.append(
@@ -268,6 +270,7 @@ class RayGlobalModel:
                 steps,
                 _pack_batch(observations),
                 self.pulled_updates,
+                _pack_batch(returns),
             )
         )
         self._exchange(block=False)
