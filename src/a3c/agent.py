@@ -20,7 +20,8 @@ from a3c.checkpoint import (
     save_checkpoint,
 )
 from a3c.config import Config, resolve_config
-from a3c.envs import EnvFactory, check_spaces, space_from_dict
+from a3c.envs import EnvFactory, probe_spaces, space_from_dict
+from a3c.families import family_of
 from a3c.networks import ActorCritic
 from a3c.trainer import Trainer, TrainingSummary, build_model
 
@@ -51,6 +52,9 @@ class A3C:
             raise TypeError(_wrong_env_message(env))
         if config is None:
             config = resolve_config(env, preset, **overrides)
+            if config.preset is None:  # no preset: the defaults of the env's family
+                spaces = probe_spaces(EnvFactory.from_config(config))
+                config = resolve_config(env, preset, family_of(*spaces), **overrides)
         else:
             if preset is not None:
                 raise ValueError(
@@ -62,13 +66,7 @@ class A3C:
             config = Config.from_dict({**config.to_dict(), **overrides})
         self.config = config.validate()
         self.env_factory = EnvFactory.from_config(config)
-        probe = self.env_factory()
-        try:
-            check_spaces(probe.observation_space, probe.action_space)
-            self.observation_space = probe.observation_space
-            self.action_space = probe.action_space
-        finally:
-            probe.close()
+        self.observation_space, self.action_space = probe_spaces(self.env_factory)
         self.model: ActorCritic = _seeded_model(config, self.observation_space, self.action_space)
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.global_step = 0

@@ -178,7 +178,8 @@ def build_parser() -> _Parser:
     train.add_argument(
         "--preset",
         help=f"bundled preset name or path to a TOML file ({', '.join(available_presets())}); "
-        "default: the env id's own preset, if there is one",
+        "default: the env id's own preset if there is one, else the defaults of the env's family "
+        "('defaults' asks for those)",
     )
     train.add_argument(
         "--resume",
@@ -300,6 +301,14 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         if args.env is None and args.preset is None:
             raise ValueError("give an environment id (e.g. CartPole-v1), --preset, or --resume")
         agent = A3C(args.env, args.preset, **overrides)
+        if agent.config.family is not None:
+            from a3c.families import describe
+
+            print(
+                f"a3c: no preset for {agent.config.env_id}: the defaults of the family "
+                f"{describe(agent.config.family)} (saved in config.json; options override them)",
+                file=sys.stderr,
+            )
     from a3c.trainer import TrainingError, TrainingInterrupted
 
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -180,6 +181,9 @@ class Config:
     progress: bool = _f(True, "Show a progress bar.")
     log_interval: float = _f(0.5, "Seconds between a worker's batches of log records.")
     preset: str | None = _f(None, "Preset the run was resolved from (informational).")
+    family: str | None = _f(
+        None, "Family whose defaults the run got, having no preset (informational)."
+    )
 
     # ------------------------------------------------------------------------------------------
     def validate(self) -> Config:
@@ -386,20 +390,44 @@ def preset_description(name: str) -> str:
     return str(tomllib.loads(resource.read_text()).get("description", ""))
 
 
+#: the preset name that asks for the family defaults even where the env id has a preset
+FAMILY_DEFAULTS = "defaults"
+
+
 def resolve_config(
-    env_id: str | None = None, preset: str | None = None, **overrides: Any
+    env_id: str | None = None,
+    preset: str | None = None,
+    family: str | None = None,
+    **overrides: Any,
 ) -> Config:
-    """Defaults, then the preset (the named one, else the env id's own if there is one), then
-    ``overrides``. The result is validated."""
+    """Defaults, then the preset (the named one, else the env id's own if there is one) or, with
+    no preset, ``family``'s defaults (:mod:`a3c.families`), then ``overrides``. The result is
+    validated. ``preset="defaults"`` skips the env id's own preset.
+
+    A preset made for another environment applies with a warning (a starting point)."""
+    from a3c.families import FAMILIES
+
     values: dict[str, Any] = {}
     if preset is None and env_id is not None and env_preset_name(env_id) in available_presets():
         preset = env_preset_name(env_id)
+    if preset == FAMILY_DEFAULTS:
+        preset = None
     if preset is not None:
         values.update(load_preset(preset))
         values["preset"] = preset
+        if env_id is not None and values.get("env_id", env_id) != env_id:
+            warnings.warn(
+                f"preset {preset!r} was tuned for {values['env_id']}; using it for {env_id} "
+                "as a starting point",
+                UserWarning,
+                stacklevel=2,
+            )
+    elif family is not None:
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family {family!r}: expected one of {', '.join(FAMILIES)}")
+        values.update(FAMILIES[family].settings)
+        values["family"] = family
     if env_id is not None:
-        if preset is not None and values.get("env_id", env_id) != env_id:
-            raise ValueError(f"preset {preset!r} is for {values['env_id']!r}, not {env_id!r}")
         values["env_id"] = env_id
     values.update(overrides)
     return Config.from_dict(values).validate()

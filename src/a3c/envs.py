@@ -193,6 +193,16 @@ def has_wrapper(env: gym.Env, wrapper: type[gym.Wrapper]) -> bool:
     return False
 
 
+def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
+    """The observation and action spaces of the factory's environment, checked."""
+    env = factory()
+    try:
+        check_spaces(env.observation_space, env.action_space)
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
     """Raise ``ValueError`` naming the space if a3c cannot learn on it."""
     if not isinstance(observation_space, gym.spaces.Box):

@@ -67,6 +67,16 @@ def channels_first(shape: Sequence[int], layout: ImageLayout) -> tuple[int, ...]
     return tuple(shape)
 
 
+def takes_frames(shape: Sequence[int], dtype: Any) -> bool:
+    """Whether observations of ``shape`` and ``dtype`` are frames for the paper's CNN: uint8
+    images in a layout it reads, at least :func:`smallest_frame` pixels high and wide (smaller
+    uint8 grids, such as boards, are read by an MLP)."""
+    layout = image_layout(shape, dtype)
+    if layout is None:
+        return False
+    return min(channels_first(shape, layout)[1:]) >= smallest_frame("cnn")
+
+
 class RunningMeanStd(nn.Module):
     """Running mean and variance of observations (Chan et al.'s parallel update).
 

@@ -40,7 +40,7 @@ from a3c.evaluation import (
 )
 from a3c.global_model import GlobalModel
 from a3c.monitor import History, Monitor
-from a3c.networks import ActorCritic, channels_first, image_layout, smallest_frame
+from a3c.networks import ActorCritic, takes_frames
 from a3c.plots import plot_runs
 from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop, SharedRMSpropTF
 from a3c.worker import run_worker
@@ -104,11 +104,8 @@ def build_model(
 ) -> ActorCritic:
     obs_shape = tuple(observation_space.shape or ())
     body = config.network
-    if body == "auto":  # a CNN for uint8 images in any layout the network reads
-        layout = image_layout(obs_shape, observation_space.dtype)
-        frame = channels_first(obs_shape, layout) if layout else ()
-        # Small uint8 grids (boards, mazes) are no frames for the CNN: an MLP reads them.
-        body = "cnn" if frame and min(frame[1:]) >= smallest_frame("cnn") else "mlp"
+    if body == "auto":  # a CNN for uint8 frames in any layout the network reads
+        body = "cnn" if takes_frames(obs_shape, observation_space.dtype) else "mlp"
     return ActorCritic(
         obs_shape,
         make_distribution(action_space),

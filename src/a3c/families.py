@@ -1,0 +1,94 @@
+"""Defaults by environment family: what a run gets on an environment that has no preset.
+
+A family is an entry of :data:`FAMILIES`, chosen from the environment's spaces by
+:func:`family_of`. Each entry's settings were chosen by measurement across the family's standard
+tasks, not per environment (``benchmarks/RESULTS.md``, "Family defaults"); a preset, when there is
+one, replaces them all (presets are complete on top of the :class:`~a3c.Config` defaults).
+Precedence: ``Config`` defaults < family defaults (no preset) < preset < explicit options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+
+from a3c.networks import takes_frames
+
+
+@dataclass(frozen=True)
+class Family:
+    """A kind of environment and the settings it gets when it has no preset."""
+
+    description: str
+    settings: dict[str, Any]
+
+
+FAMILIES: dict[str, Family] = {
+    "discrete": Family(
+        "discrete actions on vector observations",
+        dict(
+            # Separate actor and critic: a shared trunk alone keeps Acrobot from learning.
+            shared_trunk=False,
+            workers=2,
+            envs_per_worker=8,  # batched inference; 40-step updates instead of 5-step ones
+            n_steps=5,
+            gamma=0.99,
+            lr=7e-4,
+            ent_coef=0.0,
+            # The MountainCars need both; Acrobot needs the reward scaled once its
+            # observations are.
+            normalize_obs=True,
+            normalize_reward=True,
+        ),
+    ),
+    "continuous": Family(
+        "continuous (Box) actions on vector observations",
+        dict(
+            shared_trunk=False,
+            workers=2,
+            envs_per_worker=8,
+            n_steps=16,
+            gamma=0.99,
+            gae_lambda=0.95,
+            optimizer="adam",
+            lr=3e-4,
+            ent_coef=0.0,
+            normalize_obs=True,
+            normalize_reward=True,
+            gaussian_mean="linear",
+            init_log_std=-0.5,
+        ),
+    ),
+    "image": Family(
+        "image observations (uint8 frames)",
+        dict(
+            # The paper's Atari setup as the Pong presets measured it, without their step budget.
+            workers=2,
+            envs_per_worker=8,
+            n_steps=5,
+            gamma=0.99,
+            optimizer="rmsprop_tf",
+            lr=7e-4,
+            ent_coef=0.01,
+            vf_coef=1.0,
+            max_grad_norm=0.5,
+        ),
+    ),
+}
+
+
+def family_of(observation_space: gym.Space, action_space: gym.Space) -> str:
+    """The family of an environment with these spaces (a key of :data:`FAMILIES`)."""
+    if takes_frames(tuple(observation_space.shape or ()), observation_space.dtype):
+        return "image"
+    if isinstance(action_space, gym.spaces.Discrete):
+        return "discrete"
+    return "continuous"
+
+
+def describe(family: str) -> str:
+    """One line: the family and the settings it gives."""
+    settings = ", ".join(f"{k}={v}" for k, v in FAMILIES[family].settings.items())
+    return f"{family} ({FAMILIES[family].description}): {settings}"
