@@ -89,3 +89,22 @@ def test_discrete_family_defaults_solve_acrobot(tmp_path):
     ).learn()
     assert agent.config.family == "discrete"
     assert agent.summary.solved_step is not None, agent.summary
+
+
+@pytest.mark.slow
+def test_continuous_family_defaults_balance_the_inverted_pendulum(tmp_path):
+    """InvertedPendulum-v5, no preset: the old defaults' last-100 mean was 77 after 1M steps;
+    the family's reach 950 (measured: 119k to 208k steps under three settings)."""
+    pytest.importorskip("mujoco")
+    agent = A3C(
+        "InvertedPendulum-v5",
+        seed=0,
+        total_steps=400_000,
+        stop_at_return=950.0,
+        run_dir=str(tmp_path),
+        progress=False,
+        tensorboard=False,
+        eval_interval=0,
+    ).learn()
+    assert agent.config.family == "continuous"
+    assert agent.summary.solved_step is not None, agent.summary
