@@ -117,3 +117,107 @@ def test_cli_trains_on_each_family_headless(env_id, module, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["global_step"] >= 2000 and summary["episodes"] >= 1
+
+
+# Makes the modules named in A3C_TEST_UNINSTALLED unimportable in a Python process, as if their
+# packages were not installed (the same ModuleNotFoundError), without uninstalling anything.
+UNINSTALL = """\
+import os
+import sys
+
+MISSING = set(os.environ["A3C_TEST_UNINSTALLED"].split(","))
+
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in MISSING:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NotInstalled())
+"""
+
+
+def train_without(modules, env_id, tmp_path):
+    """``python -m a3c train ENV_ID`` in a process where ``modules`` cannot be imported."""
+    (tmp_path / "sitecustomize.py").write_text(UNINSTALL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "A3C_TEST_UNINSTALLED": ",".join(modules),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "a3c", "train", env_id, "--total-steps", "1000", "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env_id", "module", "extra"),
+    [
+        ("LunarLander-v3", "Box2D", "box2d"),
+        ("BipedalWalker-v3", "Box2D", "box2d"),
+        ("CarRacing-v3", "pygame", "box2d"),  # pygame-ce draws its observations
+        ("HalfCheetah-v5", "mujoco", "mujoco"),
+        ("InvertedPendulum-v5", "mujoco", "mujoco"),
+        ("PongNoFrameskip-v4", "cv2", "atari"),  # ale-py is here; the preprocessing needs OpenCV
+    ],
+)
+def test_a_missing_dependency_is_one_line_naming_the_extra(env_id, module, extra, tmp_path):
+    if extra == "atari":
+        needs("ale_py")
+    out = train_without([module], env_id, tmp_path)
+    assert out.returncode == 2, out.stderr[-3000:]
+    line = (
+        f"a3c: error: {env_id} needs the {extra} extra (No module named '{module}'): "
+        f'pip install "a3c[{extra}]"\n'
+    )
+    # ale-py prints its banner (two lines) when the game loads, before the wrappers fail
+    assert out.stderr == line if extra != "atari" else out.stderr.endswith("Stella]\n" + line)
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_the_uninstalling_really_uninstalls(tmp_path):
+    """The check above is only as good as the hiding: the hidden module fails to import, and
+    another one does not."""
+    (tmp_path / "sitecustomize.py").write_text(UNINSTALL)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "A3C_TEST_UNINSTALLED": "json"}
+    code = "import importlib, sys\ntry:\n    import json\nexcept ModuleNotFoundError as e:\n"
+    code += "    print(e.name, 'csv' in sys.modules or bool(importlib.import_module('csv')))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout == "json True\n", out.stderr
+
+
+def test_extra_for_reads_the_entry_points_package():
+    from a3c.envs import extra_for
+
+    assert extra_for("LunarLanderContinuous-v3") == "box2d"
+    assert extra_for("Walker2d-v5") == "mujoco"
+    assert extra_for("Walker2d-v4") == "mujoco"
+    assert extra_for("CartPole-v1") is None
+    assert extra_for("a3c/CartPoleNoVelocity-v1") is None
+
+
+def test_a_dependency_no_extra_covers_keeps_the_envs_own_message(tmp_path):
+    """An environment of the user's that lacks its own dependency: one line with its message."""
+    import gymnasium as gym
+
+    def needs_something():
+        raise gym.error.DependencyNotInstalled("foo is not installed, run `pip install foo`")
+
+    gym.register("a3c-test/NeedsFoo-v0", entry_point=needs_something)
+    try:
+        with pytest.raises(ValueError) as error:
+            EnvFactory("a3c-test/NeedsFoo-v0")()
+    finally:
+        del gym.registry["a3c-test/NeedsFoo-v0"]
+    assert str(error.value) == (
+        "cannot make 'a3c-test/NeedsFoo-v0': foo is not installed, run `pip install foo`"
+    )
