@@ -178,6 +178,7 @@ def train_without(modules, env_id, tmp_path):
         ("CarRacing-v3", "pygame", "box2d"),  # pygame-ce draws its observations
         ("HalfCheetah-v5", "mujoco", "mujoco"),
         ("InvertedPendulum-v5", "mujoco", "mujoco"),
+        ("Hopper-v5", "imageio", "mujoco"),  # a plain ModuleNotFoundError, not Gymnasium's error
         ("PongNoFrameskip-v4", "cv2", "atari"),  # ale-py is here; the preprocessing needs OpenCV
     ],
 )
@@ -233,4 +234,30 @@ def test_a_dependency_no_extra_covers_keeps_the_envs_own_message(tmp_path):
         del gym.registry["a3c-test/NeedsFoo-v0"]
     assert str(error.value) == (
         "cannot make 'a3c-test/NeedsFoo-v0': foo is not installed, run `pip install foo`"
+    )
+
+
+def test_an_import_failing_in_a_users_env_keeps_its_traceback():
+    """Only the families an extra installs turn a failed import into the one-line error."""
+    import gymnasium as gym
+
+    def broken():
+        import a3c_no_such_module  # noqa: F401
+
+    gym.register("a3c-test/Broken-v0", entry_point=broken)
+    try:
+        with pytest.raises(ModuleNotFoundError, match="a3c_no_such_module"):
+            EnvFactory("a3c-test/Broken-v0")()
+    finally:
+        del gym.registry["a3c-test/Broken-v0"]
+
+
+def test_a_broken_install_is_still_one_line():
+    """mujoco's own message for a broken install spans two lines, the second the repair."""
+    from a3c.envs import missing_dependency
+
+    error = ImportError("core bindings are missing. Repair with:\n  pip install mujoco-core\n")
+    assert missing_dependency("Hopper-v5", error) == (
+        "Hopper-v5 needs the mujoco extra (core bindings are missing. Repair with: pip install "
+        'mujoco-core): pip install "a3c[mujoco]"'
     )

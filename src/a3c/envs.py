@@ -121,7 +121,11 @@ class EnvFactory:
             if extra is not None:  # an Atari id that ale-py, not installed, would register
                 hint = f'; it needs the {extra} extra: pip install "a3c[{extra}]"'
             raise ValueError(f"unknown environment {self.env_id!r}{hint}") from exc
-        except gym.error.DependencyNotInstalled as exc:
+        except (gym.error.DependencyNotInstalled, ImportError) as exc:
+            # Gymnasium guards some imports (Box2D, mujoco) and not others (MuJoCo's imageio); a
+            # failed import in an environment no extra covers is the user's bug: its traceback.
+            if isinstance(exc, ImportError) and extra_for(self.env_id) is None:
+                raise
             raise ValueError(missing_dependency(self.env_id, exc)) from exc
 
     def _atari_wrappers(self, env: gym.Env) -> gym.Env:
@@ -172,14 +176,17 @@ def extra_for(env_id: str) -> str | None:
     return None
 
 
-def missing_dependency(env_id: str, exc: gym.error.DependencyNotInstalled) -> str:
-    """One line for an environment that Gymnasium cannot make for want of a dependency: the
-    import that failed and the a3c extra to install (Gymnasium's own advice names its extras,
-    not ours); for an environment no extra covers, its own message."""
+def missing_dependency(env_id: str, exc: Exception) -> str:
+    """One line for an environment that cannot be made for want of a dependency
+    (``DependencyNotInstalled`` or the ``ImportError`` itself): the import that failed and the
+    a3c extra to install (Gymnasium's own advice names its extras, not ours); for an environment
+    no extra covers, its own message."""
     extra = extra_for(env_id)
-    cause = exc.__cause__
-    reason = str(cause) if isinstance(cause, ImportError) and extra is not None else str(exc)
-    reason = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
+    cause = exc if isinstance(exc, ImportError) else exc.__cause__
+    text = str(cause) if isinstance(cause, ImportError) and extra is not None else str(exc)
+    # a broken install's message may span lines (mujoco's ends with the command that repairs it)
+    reason = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    reason = reason or type(exc).__name__
     if extra is None:
         return f"cannot make {env_id!r}: {reason}"
     return f'{env_id} needs the {extra} extra ({reason}): pip install "a3c[{extra}]"'
