@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from a3c.cli import _NOT_OPTIONS, build_parser, main, parse_args
-from a3c.config import Config, resolve_config
+from a3c.config import Config, available_presets, preset_description, resolve_config
 
 
 def a3c(*args, cwd):
@@ -124,6 +126,7 @@ def test_train_eval_plot_resume(tmp_path):
         (["train", "CartPle-v1"], "unknown environment 'CartPle-v1'; did you mean CartPole-v1"),
         (["train", "CartPole-v1", "--gamma", "1.5"], "gamma=1.5"),
         (["train", "CartPole-v1", "--preset", "nope"], "unknown preset 'nope'"),
+        (["presets", "nope"], "unknown preset 'nope': available: ALE-Pong-v5, CartPole-v1"),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(argv, message, capsys):
@@ -136,6 +139,51 @@ def test_presets_command_lists_descriptions(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     assert "seed-cartpole" in out and "Seed 003" in out
+
+
+def test_presets_command_shows_the_file_each_preset_lives_in(capsys):
+    """Each preset: its name and description, then its file in the installed package."""
+    import a3c
+
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = available_presets()
+    assert len(lines) == 2 * len(names)
+    for name, first, second in zip(names, lines[::2], lines[1::2], strict=True):
+        assert first.split(None, 1) == [name, preset_description(name)]
+        path = Path(second.strip())
+        assert path == Path(a3c.__file__).parent / "presets" / f"{name}.toml"
+        assert tomllib.loads(path.read_text())["description"] == preset_description(name)
+
+
+@pytest.mark.parametrize("name", available_presets())
+def test_a_printed_preset_is_the_toml_file_that_resolves_to_the_bundled_one(name, tmp_path, capsys):
+    assert main(["presets", name]) == 0
+    printed = capsys.readouterr().out
+    bundled = resources.files("a3c").joinpath("presets", f"{name}.toml").read_text()
+    header = printed[: len(printed) - len(bundled)]
+    assert printed.endswith(bundled) and all(line.startswith("# ") for line in header.splitlines())
+    mine = tmp_path / "mine.toml"
+    mine.write_text(printed)
+    copy, original = resolve_config(preset=str(mine)), resolve_config(preset=name)
+    assert dataclasses.replace(copy, preset=name) == original
+    assert copy.preset == str(mine)
+    if original.env_id is not None:  # as `a3c train ENV --preset mine.toml` resolves it
+        assert resolve_config(original.env_id, str(mine)) == copy
+
+
+def test_a_preset_is_printed_by_its_env_id(capsys):
+    assert main(["presets", "ALE/Pong-v5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# a3c preset ALE-Pong-v5, from ")
+    assert 'env_id = "ALE/Pong-v5"' in out
+
+
+def test_the_printed_header_says_how_to_train_with_the_file(capsys):
+    assert main(["presets", "CartPole-v1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "# save as FILE.toml, edit, and train with: a3c train --preset FILE.toml"
+    )
 
 
 def console_script(*args, cwd):

@@ -16,11 +16,20 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn, TextIO
 
-from a3c.config import Config, available_presets, closest_field, preset_description
+from a3c.config import (
+    Config,
+    available_presets,
+    closest_field,
+    env_preset_name,
+    load_preset,
+    preset_description,
+)
 
 # Fields set by the positional argument or by other means.
 _NOT_OPTIONS = {"env_id", "preset"}
@@ -213,7 +222,22 @@ def build_parser() -> _Parser:
     )
     plot.add_argument("--title", help="figure title (default: the environment id(s))")
 
-    presets = commands.add_parser("presets", help="list the bundled presets")
+    presets = commands.add_parser(
+        "presets",
+        help="list the bundled presets, or print one as TOML",
+        description="Without NAME: every bundled preset, its description and the file it lives "
+        "in. With NAME: that preset as TOML, to save in a file, edit and train with "
+        "(a3c train ENV --preset FILE.toml).",
+        epilog="example: a3c presets Pendulum-v1 > mine.toml; a3c train Pendulum-v1 --preset "
+        "mine.toml",
+    )
+    presets.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="a preset's name, or an environment id for its own preset (ALE/Pong-v5 is the "
+        "preset ALE-Pong-v5)",
+    )
     parser.commands.update({"train": train, "eval": evaluate, "plot": plot, "presets": presets})
     return parser
 
@@ -370,6 +394,35 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preset_file(name: str) -> Traversable:
+    """The bundled preset ``name`` (or the preset of the environment id ``name``)."""
+    names = available_presets()
+    if name not in names and env_preset_name(name) in names:
+        name = env_preset_name(name)
+    if name not in names:
+        raise ValueError(f"unknown preset {name!r}: available: {', '.join(names)}")
+    return resources.files("a3c") / "presets" / f"{name}.toml"
+
+
+def _presets(args: argparse.Namespace) -> int:
+    if args.name is None:
+        names = available_presets()
+        width = max(len(name) for name in names)
+        for name in names:
+            print(f"{name:{width}s}  {preset_description(name)}")
+            print(f"{'':{width}s}  {_preset_file(name)}")
+        return 0
+    resource = _preset_file(args.name)
+    name = resource.name.removesuffix(".toml")
+    env = "" if "env_id" in load_preset(name) else " ENV"  # its env_id, if it has one, is the env
+    text = resource.read_text()
+    # Comments, so that what is printed is itself the TOML file to save: as it is, comments kept.
+    print(f"# a3c preset {name}, from {resource}")
+    print(f"# save as FILE.toml, edit, and train with: a3c train{env} --preset FILE.toml")
+    print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
+
 def add_working_directory_to_path() -> None:
     """Put the working directory on ``sys.path`` (unless ``-P``/``PYTHONSAFEPATH`` asks not to),
     so that ``--env-module mypkg`` beside it is found, as ``python -m`` would find it: the ``a3c``
@@ -436,11 +489,7 @@ def _run(args: argparse.Namespace) -> int:
             return _eval(args)
         if args.command == "plot":
             return _plot(args)
-        names = available_presets()
-        width = max(len(name) for name in names)
-        for name in names:
-            print(f"{name:{width}s}  {preset_description(name)}")
-        return 0
+        return _presets(args)
     except ValueError as exc:  # bad input: one line, no traceback
         print(f"a3c: error: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,14 @@ import a3c.memory_envs  # noqa: F401  (registers the a3c/ environments in every 
 
 ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
 
+# The a3c extra that installs what an environment needs, by the package of its registry entry
+# point: the one table behind every 'pip install "a3c[...]"' hint.
+EXTRAS_BY_ENTRY_POINT = {
+    "gymnasium.envs.box2d": "box2d",
+    "gymnasium.envs.mujoco": "mujoco",
+    "ale_py": "atari",
+}
+
 
 @dataclass(frozen=True)
 class EnvFactory:
@@ -37,6 +45,9 @@ class EnvFactory:
     unclipped and of whole games. ``repeat_action_probability`` overrides the id's sticky actions
     (v5: 0.25); ``max_episode_steps`` counts agent steps (the ids' own limit of 108,000 frames
     still applies).
+
+    An environment whose dependency is missing raises ``ValueError`` naming the extra that
+    installs it (``pip install "a3c[box2d]"``), not Gymnasium's ``DependencyNotInstalled``.
     """
 
     env_id: str
@@ -98,6 +109,7 @@ class EnvFactory:
                 kwargs["repeat_action_probability"] = self.repeat_action_probability
         try:
             env = gym.make(self.env_id, **kwargs)
+            return self._atari_wrappers(env) if atari else env  # they need OpenCV
         except (
             gym.error.NameNotFound,
             gym.error.NamespaceNotFound,
@@ -105,10 +117,16 @@ class EnvFactory:
         ) as exc:
             close = difflib.get_close_matches(self.env_id, list(gym.registry), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            if looks_atari(self.env_id) and not ale_py_installed():
-                hint = '; Atari games need ale-py: pip install "a3c[atari]"'
+            extra = extra_for(self.env_id)
+            if extra is not None:  # an Atari id that ale-py, not installed, would register
+                hint = f'; it needs the {extra} extra: pip install "a3c[{extra}]"'
             raise ValueError(f"unknown environment {self.env_id!r}{hint}") from exc
-        return self._atari_wrappers(env) if atari else env
+        except (gym.error.DependencyNotInstalled, ImportError) as exc:
+            # Gymnasium guards some imports (Box2D, mujoco) and not others (MuJoCo's imageio); a
+            # failed import in an environment no extra covers is the user's bug: its traceback.
+            if isinstance(exc, ImportError) and extra_for(self.env_id) is None:
+                raise
+            raise ValueError(missing_dependency(self.env_id, exc)) from exc
 
     def _atari_wrappers(self, env: gym.Env) -> gym.Env:
         env = gym.wrappers.AtariPreprocessing(
@@ -140,6 +158,38 @@ def looks_atari(env_id: str) -> bool:
 def ale_py_installed() -> bool:
     """Whether ale-py can be imported (without importing it)."""
     return importlib.util.find_spec("ale_py") is not None
+
+
+def extra_for(env_id: str) -> str | None:
+    """The a3c extra that installs what ``env_id`` needs (``"box2d"``, ``"mujoco"``,
+    ``"atari"``), from the package its registered entry point lies in; ``None`` if no extra does.
+    An id not registered is taken for an Atari game when spelled like one and ale-py, which
+    registers them, is missing."""
+    spec = gym.registry.get(env_id)
+    if spec is None:
+        return "atari" if looks_atari(env_id) and not ale_py_installed() else None
+    entry = spec.entry_point
+    module = entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", "")
+    for package, extra in EXTRAS_BY_ENTRY_POINT.items():
+        if module == package or module.startswith(package + "."):
+            return extra
+    return None
+
+
+def missing_dependency(env_id: str, exc: Exception) -> str:
+    """One line for an environment that cannot be made for want of a dependency
+    (``DependencyNotInstalled`` or the ``ImportError`` itself): the import that failed and the
+    a3c extra to install (Gymnasium's own advice names its extras, not ours); for an environment
+    no extra covers, its own message."""
+    extra = extra_for(env_id)
+    cause = exc if isinstance(exc, ImportError) else exc.__cause__
+    text = str(cause) if isinstance(cause, ImportError) and extra is not None else str(exc)
+    # a broken install's message may span lines (mujoco's ends with the command that repairs it)
+    reason = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    reason = reason or type(exc).__name__
+    if extra is None:
+        return f"cannot make {env_id!r}: {reason}"
+    return f'{env_id} needs the {extra} extra ({reason}): pip install "a3c[{extra}]"'
 
 
 class LifeLossTerminal(gym.Wrapper):

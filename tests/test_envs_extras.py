@@ -1,0 +1,263 @@
+"""The optional extras for Gymnasium's Box2D and MuJoCo families (``a3c[box2d]``,
+``a3c[mujoco]``, ``a3c[all]``): their environments build, step and train headless."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+
+from a3c.envs import EnvFactory, EnvGroup, check_spaces
+
+ROOT = Path(__file__).parents[1]
+OPTIONAL_EXTRAS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+    "optional-dependencies"
+]
+
+
+def needs(module: str) -> None:
+    """Skip without ``module``, except in CI, which installs every extra (``.ci/run``): there a
+    missing one is a broken install step, not a reason to skip."""
+    if os.environ.get("CI"):
+        __import__(module)
+    else:
+        pytest.importorskip(module)
+
+
+def test_all_is_every_optional_extra():
+    (requirement,) = OPTIONAL_EXTRAS["all"]
+    match = re.fullmatch(r"a3c\[([\w,]+)\]", requirement)
+    assert match, requirement
+    # dev and bench are for working on a3c, not for running it
+    assert set(match.group(1).split(",")) == set(OPTIONAL_EXTRAS) - {"all", "dev", "bench"}
+    assert {"ray", "atari", "box2d", "mujoco"} <= set(OPTIONAL_EXTRAS)
+
+
+def test_box2d_and_mujoco_extras_are_gymnasiums():
+    assert OPTIONAL_EXTRAS["box2d"] == ["gymnasium[box2d]"]
+    assert OPTIONAL_EXTRAS["mujoco"][0] == "gymnasium[mujoco]"
+
+
+def test_mujoco_envs_are_made_quietly(tmp_path):
+    """No warning on stderr and no MUJOCO_LOG.TXT left in the working directory (MuJoCo 3.16 and
+    later write both for HalfCheetah's model, on every environment made)."""
+    needs("mujoco")
+    ids = [env_id for env_id, module, *_ in SUITE if module == "mujoco"]
+    code = f"from a3c.envs import EnvFactory\nfor env_id in {ids!r}:\n    EnvFactory(env_id)()"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+SUITE = [
+    ("LunarLander-v3", "Box2D", (8,), 4),
+    ("LunarLanderContinuous-v3", "Box2D", (8,), (2,)),
+    ("BipedalWalker-v3", "Box2D", (24,), (4,)),
+    ("InvertedPendulum-v5", "mujoco", (4,), (1,)),
+    ("InvertedDoublePendulum-v5", "mujoco", (9,), (1,)),
+    ("Reacher-v5", "mujoco", (10,), (2,)),
+    ("Swimmer-v5", "mujoco", (8,), (2,)),
+    ("Hopper-v5", "mujoco", (11,), (3,)),
+    ("HalfCheetah-v5", "mujoco", (17,), (6,)),
+    ("Walker2d-v5", "mujoco", (17,), (6,)),
+    ("Ant-v5", "mujoco", (105,), (8,)),
+]
+
+
+@pytest.mark.parametrize(("env_id", "module", "obs_shape", "actions"), SUITE)
+def test_suite_envs_build_and_step(env_id, module, obs_shape, actions):
+    """Every Box2D and MuJoCo id of the suite: spaces a3c supports, 300 steps of random actions
+    in a group of two (episodes restart within the step), finite observations."""
+    needs(module)
+    group = EnvGroup(EnvFactory(env_id), 2, seed=0)
+    try:
+        check_spaces(group.observation_space, group.action_space)
+        assert group.observation_space.shape == obs_shape
+        space = group.action_space
+        assert (space.n if isinstance(actions, int) else space.shape) == actions
+        obs = group.reset()
+        space.seed(0)
+        for _ in range(300):
+            obs = group.step([space.sample() for _ in range(2)]).obs
+            assert obs.dtype == np.float32 and np.isfinite(obs).all()
+    finally:
+        group.close()
+
+
+@pytest.mark.parametrize(
+    ("env_id", "module"), [("LunarLander-v3", "Box2D"), ("Hopper-v5", "mujoco")]
+)
+def test_cli_trains_on_each_family_headless(env_id, module, tmp_path):
+    """``a3c train`` end to end with no display and no MUJOCO_GL (MuJoCo renders nothing unless
+    asked to)."""
+    needs(module)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MUJOCO_GL")}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "a3c",
+            "train",
+            env_id,
+            "--total-steps",
+            "2000",
+            "--workers",
+            "1",
+            "--backend",
+            "sync",
+            "--eval-episodes",
+            "1",
+            "--no-progress",
+            "--no-tensorboard",
+            "--run-dir",
+            tmp_path,
+            "--run-name",
+            "run",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["global_step"] >= 2000 and summary["episodes"] >= 1
+
+
+# Makes the modules named in A3C_TEST_UNINSTALLED unimportable in a Python process, as if their
+# packages were not installed (the same ModuleNotFoundError), without uninstalling anything.
+UNINSTALL = """\
+import os
+import sys
+
+MISSING = set(os.environ["A3C_TEST_UNINSTALLED"].split(","))
+
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in MISSING:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NotInstalled())
+"""
+
+
+def train_without(modules, env_id, tmp_path):
+    """``python -m a3c train ENV_ID`` in a process where ``modules`` cannot be imported."""
+    (tmp_path / "sitecustomize.py").write_text(UNINSTALL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "A3C_TEST_UNINSTALLED": ",".join(modules),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "a3c", "train", env_id, "--total-steps", "1000", "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env_id", "module", "extra"),
+    [
+        ("LunarLander-v3", "Box2D", "box2d"),
+        ("BipedalWalker-v3", "Box2D", "box2d"),
+        ("CarRacing-v3", "pygame", "box2d"),  # pygame-ce draws its observations
+        ("HalfCheetah-v5", "mujoco", "mujoco"),
+        ("InvertedPendulum-v5", "mujoco", "mujoco"),
+        ("Hopper-v5", "imageio", "mujoco"),  # a plain ModuleNotFoundError, not Gymnasium's error
+        ("PongNoFrameskip-v4", "cv2", "atari"),  # ale-py is here; the preprocessing needs OpenCV
+    ],
+)
+def test_a_missing_dependency_is_one_line_naming_the_extra(env_id, module, extra, tmp_path):
+    if extra == "atari":
+        needs("ale_py")
+    out = train_without([module], env_id, tmp_path)
+    assert out.returncode == 2, out.stderr[-3000:]
+    line = (
+        f"a3c: error: {env_id} needs the {extra} extra (No module named '{module}'): "
+        f'pip install "a3c[{extra}]"\n'
+    )
+    # ale-py prints its banner (two lines) when the game loads, before the wrappers fail
+    assert out.stderr == line if extra != "atari" else out.stderr.endswith("Stella]\n" + line)
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_the_uninstalling_really_uninstalls(tmp_path):
+    """The check above is only as good as the hiding: the hidden module fails to import, and
+    another one does not."""
+    (tmp_path / "sitecustomize.py").write_text(UNINSTALL)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "A3C_TEST_UNINSTALLED": "json"}
+    code = "import importlib, sys\ntry:\n    import json\nexcept ModuleNotFoundError as e:\n"
+    code += "    print(e.name, 'csv' in sys.modules or bool(importlib.import_module('csv')))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout == "json True\n", out.stderr
+
+
+def test_extra_for_reads_the_entry_points_package():
+    from a3c.envs import extra_for
+
+    assert extra_for("LunarLanderContinuous-v3") == "box2d"
+    assert extra_for("Walker2d-v5") == "mujoco"
+    assert extra_for("Walker2d-v4") == "mujoco"
+    assert extra_for("CartPole-v1") is None
+    assert extra_for("a3c/CartPoleNoVelocity-v1") is None
+
+
+def test_a_dependency_no_extra_covers_keeps_the_envs_own_message(tmp_path):
+    """An environment of the user's that lacks its own dependency: one line with its message."""
+    import gymnasium as gym
+
+    def needs_something():
+        raise gym.error.DependencyNotInstalled("foo is not installed, run `pip install foo`")
+
+    gym.register("a3c-test/NeedsFoo-v0", entry_point=needs_something)
+    try:
+        with pytest.raises(ValueError) as error:
+            EnvFactory("a3c-test/NeedsFoo-v0")()
+    finally:
+        del gym.registry["a3c-test/NeedsFoo-v0"]
+    assert str(error.value) == (
+        "cannot make 'a3c-test/NeedsFoo-v0': foo is not installed, run `pip install foo`"
+    )
+
+
+def test_an_import_failing_in_a_users_env_keeps_its_traceback():
+    """Only the families an extra installs turn a failed import into the one-line error."""
+    import gymnasium as gym
+
+    def broken():
+        import a3c_no_such_module  # noqa: F401
+
+    gym.register("a3c-test/Broken-v0", entry_point=broken)
+    try:
+        with pytest.raises(ModuleNotFoundError, match="a3c_no_such_module"):
+            EnvFactory("a3c-test/Broken-v0")()
+    finally:
+        del gym.registry["a3c-test/Broken-v0"]
+
+
+def test_a_broken_install_is_still_one_line():
+    """mujoco's own message for a broken install spans two lines, the second the repair."""
+    from a3c.envs import missing_dependency
+
+    error = ImportError("core bindings are missing. Repair with:\n  pip install mujoco-core\n")
+    assert missing_dependency("Hopper-v5", error) == (
+        "Hopper-v5 needs the mujoco extra (core bindings are missing. Repair with: pip install "
+        'mujoco-core): pip install "a3c[mujoco]"'
+    )
