@@ -205,6 +205,13 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
         for c in env["contenders"].values()
         for r in c["runs"]
     }
+    threads = {
+        r["config"]["torch_threads"]
+        for env in data["envs"]
+        for name, c in env["contenders"].items()
+        if name.startswith("sb3-")
+        for r in c["runs"]
+    }
     lines = [
         f"### Suite: {data['title']}",
         "",
@@ -220,7 +227,13 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
         "solved seeds). *Last-100*: that mean at the end of training; *eval*: "
         f"{'/'.join(map(str, sorted(episodes)))} deterministic episodes of the final policy; "
         "both medians over seeds. *Published*: the RL-Zoo's own score (benchmark.md). Bars "
-        "marked * are the RL-Zoo A2C published score at 1M steps.",
+        "marked * are the RL-Zoo A2C published score at 1M steps."
+        + (
+            f" SB3 ran with {'/'.join(map(str, sorted(threads)))} PyTorch thread(s)"
+            " (`--sb3-threads`); a3c's workers take one each."
+            if threads
+            else ""
+        ),
         "",
         "| env | bar | contender | steps trained | reached | median s to bar |"
         " median steps to bar | last-100 | eval | published | source |",
@@ -241,6 +254,9 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
                 label += f" ({', '.join(sorted(got))})"
             published = {"sb3-a2c": env["zoo_a2c"], "sb3-ppo": env["zoo_ppo"]}.get(contender)
             budgets = "-".join(f"{b:,}" for b in c["budgets"])
+            ran = statistics.median(r["steps"] for r in c["runs"])
+            if ran > 1.01 * max(c["budgets"]):  # PPO completes its last rollout
+                budgets += f" (ran {ran:,.0f})"
             source = ", ".join(sorted({str(r["source"]) for r in c["runs"]}))
             lines.append(
                 f"| {env['env']} | {bar} | {label} | {budgets} | {c['solved']}/{len(c['runs'])} |"

@@ -14,7 +14,9 @@ it for quick runs) once per seed, each run its own subprocess, one after another
 - **a3c-defaults**: ``A3C(env_id, preset="defaults")``, the family defaults and no preset, with
   ``--defaults-budget-factor`` (2) times the budget: the issue's target for them;
 - **sb3-a2c**, **sb3-ppo**: Stable-Baselines3 with the RL-Zoo's hyper-parameters for the env
-  (``benchmarks/peers.py``; SB3's defaults where the zoo has none).
+  (``benchmarks/peers.py``; SB3's defaults where the zoo has none), with ``--sb3-threads`` (1)
+  PyTorch threads: SB3's fastest on 2 cores for these small networks, and several times faster
+  than PyTorch's default of one per core when another process wants a core.
 
 Nobody stops at the bar: every run trains its whole budget, and the bar is where the mean return
 of the last 100 *training* episodes first reached it (time from the trainer's start for a3c,
@@ -188,12 +190,17 @@ def run_a3c_contender(
 
 
 def run_sb3_contender(
-    env_id: str, seed: int, budget: int, eval_episodes: int, algo: str
+    env_id: str, seed: int, budget: int, eval_episodes: int, algo: str, torch_threads: int
 ) -> dict[str, Any]:
-    """SB3 with the zoo's hyper-parameters for the whole budget, then its evaluation."""
+    """SB3 with the zoo's hyper-parameters for the whole budget, then its evaluation;
+    ``torch_threads`` intra-op threads (0: PyTorch's default)."""
+    import torch
+
     from a3c.evaluation import EVAL_SEED_OFFSET
     from benchmarks.peers import evaluate_sb3, train_sb3
 
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
     run = train_sb3(algo, env_id, seed, budget, SUITE[env_id].bar, stop_at_threshold=False)
     curve = learning_curve(
         np.array(run.times), np.array(run.steps), np.array(run.returns), SUITE[env_id].bar
@@ -211,20 +218,20 @@ def run_sb3_contender(
             "normalize": hp["normalize"],
             "zoo_n_timesteps": hp["n_timesteps"],
             "note": hp["note"],
+            "torch_threads": torch.get_num_threads(),
         },
     }
 
 
-def run_one(
-    contender: str, env_id: str, seed: int, budget: int, eval_episodes: int
-) -> dict[str, Any]:
+def run_one(contender: str, env_id: str, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
+    budget, episodes = settings["budget"], settings["eval_episodes"]
     if contender == "a3c":
-        return run_a3c_contender(env_id, seed, budget, eval_episodes, None)
+        return run_a3c_contender(env_id, seed, budget, episodes, None)
     if contender == "a3c-defaults":
-        return run_a3c_contender(env_id, seed, budget, eval_episodes, "defaults")
+        return run_a3c_contender(env_id, seed, budget, episodes, "defaults")
     if contender in ("sb3-a2c", "sb3-ppo"):
         algo = contender.removeprefix("sb3-")
-        return run_sb3_contender(env_id, seed, budget, eval_episodes, algo)
+        return run_sb3_contender(env_id, seed, budget, episodes, algo, settings["torch_threads"])
     raise ValueError(f"unknown contender {contender!r}: one of {', '.join(CONTENDERS)}")
 
 
@@ -233,9 +240,15 @@ def run_path(out_dir: Path, env_id: str, contender: str, seed: int) -> Path:
     return out_dir / "suite_runs" / f"{env_id}__{contender}__s{seed}.json"
 
 
-def settings_of(budget: int, eval_episodes: int) -> dict[str, Any]:
-    """What makes two runs of one (env, contender, seed) the same run: --resume compares it."""
-    return {"budget": budget, "eval_episodes": eval_episodes, "window": WINDOW}
+def settings_of(
+    contender: str, budget: int, eval_episodes: int, torch_threads: int = 1
+) -> dict[str, Any]:
+    """What makes two runs of one (env, contender, seed) the same run: --resume compares it.
+    SB3's intra-op threads are one of them (a3c's workers take one each by design)."""
+    settings = {"budget": budget, "eval_episodes": eval_episodes, "window": WINDOW}
+    if contender.startswith("sb3-"):
+        settings["torch_threads"] = torch_threads
+    return settings
 
 
 def plan_runs(
@@ -437,20 +450,24 @@ def main(argv: list[str] | None = None) -> None:
         help="a3c-defaults trains this many times the budget (the issue: within 2x the preset's)",
     )
     parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument(
+        "--sb3-threads",
+        type=int,
+        default=1,
+        help="PyTorch intra-op threads of the SB3 runs (0: PyTorch's default, one per core); "
+        "1 is SB3's fastest on 2 cores for these small networks, many times so on a busy machine",
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument(
         "--resume", action="store_true", help="skip runs whose JSON is already in --out-dir"
     )
-    parser.add_argument(
-        "--single",
-        nargs=5,
-        metavar=("CONTENDER", "ENV", "SEED", "BUDGET", "EVAL"),
-        help=argparse.SUPPRESS,
-    )  # one run, JSON on stdout (used internally)
+    parser.add_argument(  # one run, JSON on stdout (used internally)
+        "--single", nargs=4, metavar=("CONTENDER", "ENV", "SEED", "JSON"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.single:
-        contender, env_id, seed, budget, eval_episodes = args.single
-        print(json.dumps(run_one(contender, env_id, int(seed), int(budget), int(eval_episodes))))
+        contender, env_id, seed, settings = args.single
+        print(json.dumps(run_one(contender, env_id, int(seed), json.loads(settings))))
         return
     if not args.envs:
         parser.error("give a family or env ids")
@@ -467,8 +484,8 @@ def main(argv: list[str] | None = None) -> None:
             budget = run_budget(
                 contender, env_id, args.budget_scale, args.steps, args.defaults_budget_factor
             )
-            for seed in range(args.seeds):
-                planned.append((env_id, contender, seed, settings_of(budget, args.eval_episodes)))
+            settings = settings_of(contender, budget, args.eval_episodes, args.sb3_threads)
+            planned += [(env_id, contender, seed, settings) for seed in range(args.seeds)]
     todo = plan_runs(args.out_dir, planned, args.resume)
     print(
         f"{len(todo)} runs ({len(planned) - len(todo)} already made), "
@@ -486,8 +503,7 @@ def main(argv: list[str] | None = None) -> None:
                 contender,
                 env_id,
                 str(seed),
-                str(settings["budget"]),
-                str(settings["eval_episodes"]),
+                json.dumps(settings),
             ],
             capture_output=True,
             text=True,

@@ -58,7 +58,7 @@ def _run_json(out_dir, env_id, contender, seed, times, budget=1000, **row):
         "env": env_id,
         "contender": contender,
         "seed": seed,
-        "settings": suite.settings_of(budget, 20),
+        "settings": suite.settings_of(contender, budget, 20),
         "date": "2026-01-02",
         "machine": "m",
         "command": "python -m benchmarks.suite classic",
@@ -129,7 +129,7 @@ def test_time_ratio():
 
 
 def test_resume_skips_made_runs_and_refuses_other_settings(tmp_path):
-    settings = suite.settings_of(1000, 20)
+    settings = suite.settings_of("a3c", 1000, 20)
     planned = [("CartPole-v1", "a3c", seed, settings) for seed in range(3)]
     _run_json(tmp_path, "CartPole-v1", "a3c", 1, 5.0, budget=1000)
     assert suite.plan_runs(tmp_path, planned, resume=False) == planned
@@ -137,6 +137,12 @@ def test_resume_skips_made_runs_and_refuses_other_settings(tmp_path):
     _run_json(tmp_path, "CartPole-v1", "a3c", 2, 5.0, budget=2000)
     with pytest.raises(SystemExit, match="other settings"):
         suite.plan_runs(tmp_path, planned, resume=True)
+    # SB3's thread count is a setting of its runs, not of a3c's
+    assert suite.settings_of("sb3-ppo", 1000, 20, 2) == dict(settings, torch_threads=2)
+    peer = [("CartPole-v1", "sb3-ppo", 0, suite.settings_of("sb3-ppo", 1000, 20, 0))]
+    _run_json(tmp_path, "CartPole-v1", "sb3-ppo", 0, 5.0, budget=1000)  # made with 1 thread
+    with pytest.raises(SystemExit, match="other settings"):
+        suite.plan_runs(tmp_path, peer, resume=True)
 
 
 def test_suite_budgets_are_the_zoo_a2c_budgets():
@@ -221,7 +227,8 @@ def test_suite_smoke_run_writes_runs_summary_plot_and_report(tmp_path):
     for contender in contenders:
         run = json.loads(suite.run_path(out, "CartPole-v1", contender, 0).read_text())
         budget = suite.run_budget(contender, "CartPole-v1", scale=0.004)
-        assert run["settings"] == {"budget": budget, "eval_episodes": 2, "window": 100}
+        assert run["settings"] == suite.settings_of(contender, budget, 2, torch_threads=1)
+        assert run["settings"]["eval_episodes"] == 2 and run["settings"]["budget"] == budget
         assert run["command"] == command and run["date"] and "CPU cores" in run["machine"]
         assert budget <= run["steps"] < budget + 1_000  # the whole budget: nobody stops early
         assert run["episodes"] > 0 and len(run["curve"]["steps"]) == min(run["episodes"], 150)
@@ -238,7 +245,9 @@ def test_suite_smoke_run_writes_runs_summary_plot_and_report(tmp_path):
     assert (out / "suite_classic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (tmp_path / "RESULTS.md").read_text()
     assert "### Suite: classic control" in report and f"`{command}`" in report
-    assert "| CartPole-v1 | 475 | a3c (preset CartPole-v1) | 2,000 | 0/1 |" in report
+    ran = json.loads(suite.run_path(out, "CartPole-v1", "a3c", 0).read_text())["steps"]
+    steps = "2,000" + (f" (ran {ran:,})" if ran > 2_020 else "")  # a3c ends its last rollouts
+    assert f"| CartPole-v1 | 475 | a3c (preset CartPole-v1) | {steps} | 0/1 |" in report
     assert "![classic control](results/suite_classic.png)" in report
 
     # Resumed: nothing left to run, the merge and the report made again.
