@@ -190,6 +190,107 @@ def _pong_learning(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _number(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _suite(data: dict[str, Any], name: str) -> list[str]:
+    sources = [
+        f"{i}. {src['date']} on {src['machine']}: `{src['command']}`"
+        for i, src in enumerate(data["sources"], 1)
+    ]
+    episodes = {
+        r["settings"]["eval_episodes"]
+        for env in data["envs"]
+        for c in env["contenders"].values()
+        for r in c["runs"]
+    }
+    threads = {
+        r["config"]["torch_threads"]
+        for env in data["envs"]
+        for name, c in env["contenders"].items()
+        if name.startswith("sb3-")
+        for r in c["runs"]
+    }
+    lines = [
+        f"### Suite: {data['title']}",
+        "",
+        f"`benchmarks/suite.py`; merged {data['date']} from the runs of these commands (the"
+        " *source* column says which run each row's seeds come from):",
+        "",
+        *sources,
+        "",
+        "Every run trains its whole budget (the RL-Zoo A2C `n_timesteps`, the family defaults "
+        "twice that by default: *steps trained* says), nobody stops at the bar. *Reached*: seeds "
+        "whose mean return of the last 100 training episodes got to the bar; time and steps are "
+        "the first time it did (median over seeds, an unsolved seed infinitely slow; steps over "
+        "solved seeds). *Last-100*: that mean at the end of training; *eval*: "
+        f"{'/'.join(map(str, sorted(episodes)))} deterministic episodes of the final policy; "
+        "both medians over seeds. *Published*: the RL-Zoo's own score (benchmark.md). Bars "
+        "marked * are the RL-Zoo A2C published score at 1M steps."
+        + (
+            f" SB3 ran with {'/'.join(map(str, sorted(threads)))} PyTorch thread(s)"
+            " (`--sb3-threads`); a3c's workers take one each."
+            if threads
+            else ""
+        ),
+        "",
+        "| env | bar | contender | steps trained | reached | median s to bar |"
+        " median steps to bar | last-100 | eval | published | source |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes: list[str] = []
+    for env in data["envs"]:
+        bar = f"{env['bar']:g}{'*' if env['bar_is_zoo_score'] else ''}"
+        for contender, c in env["contenders"].items():
+            label = contender
+            if contender.startswith("a3c"):  # the env's preset, or its family's defaults
+                got = {
+                    f"preset {r['config']['preset']}"
+                    if r["config"]["preset"]
+                    else f"no preset: {r['config'].get('family') or 'the'} defaults"
+                    for r in c["runs"]
+                }
+                label += f" ({', '.join(sorted(got))})"
+            published = {"sb3-a2c": env["zoo_a2c"], "sb3-ppo": env["zoo_ppo"]}.get(contender)
+            budgets = "-".join(f"{b:,}" for b in c["budgets"])
+            ran = statistics.median(r["steps"] for r in c["runs"])
+            if ran > 1.01 * max(c["budgets"]):  # PPO completes its last rollout
+                budgets += f" (ran {ran:,.0f})"
+            source = ", ".join(sorted({str(r["source"]) for r in c["runs"]}))
+            lines.append(
+                f"| {env['env']} | {bar} | {label} | {budgets} | {c['solved']}/{len(c['runs'])} |"
+                f" {_number(c['median_time_s'])} | {_number(c['median_steps'], 0)} |"
+                f" {_number(c['median_final_last100'])} | {_number(c['median_eval'])} |"
+                f" {_number(published)} | {source} |"
+            )
+        for peer, note in env["peer_notes"].items():
+            if note and peer in env["contenders"]:
+                notes.append(f"- {env['env']}, {peer}: {note}.")
+        if env["note"]:
+            notes.append(f"- {env['env']}: {env['note']}.")
+    lines += [
+        "",
+        "Median time to the bar, a3c (its preset) over each peer (targets: <= 0.5 against"
+        " SB3 A2C, <= 1 against PPO); '-' where either median did not reach it:",
+        "",
+        "| env | a3c / sb3-a2c | a3c / sb3-ppo |",
+        "|---|---|---|",
+    ]
+    for env in data["envs"]:
+        ratios = env["ratios"]
+        if ratios:
+            cells = [
+                "n/a" if peer not in ratios else _number(ratios[peer], 2)
+                for peer in ("sb3-a2c", "sb3-ppo")
+            ]
+            lines.append(f"| {env['env']} | {' | '.join(cells)} |")
+    if notes:
+        lines += ["", "Peers' hyper-parameters and published scores:", "", *notes]
+    lines += ["", f"![{data['title']}](results/{name}.png)", ""]
+    return lines
+
+
 def save_results(results: Path, stem: str, data: dict[str, Any]) -> Path:
     """Write one benchmark's JSON into ``results`` and regenerate RESULTS.md (returned)."""
     results.mkdir(parents=True, exist_ok=True)
@@ -205,13 +306,13 @@ def write_report(results: Path = RESULTS) -> Path:
         "benchmark scripts write; every figure below comes from one run of a script, all",
         "contenders of a table measured one after another in that run, on the same machine.",
         "",
-        "Contenders. **a3c**: the environment's preset (`src/a3c/presets/`), processes backend,"
-        " with evaluation, TensorBoard and the progress bar off and a stop at the threshold;"
-        " time from the trainer's start, worker start-up included. **sb3-a2c**, **sb3-ppo**:"
-        " Stable-Baselines3 with the RL-Zoo's hyper-parameters (`benchmarks/peers.py`), stopped"
-        " by a callback on the same 100-episode window; time from the `learn` call; PyTorch's"
-        " default thread count. An unsolved seed counts as infinitely slow in the median time;"
-        " median steps are over solved seeds.",
+        "Time-to-solve contenders. **a3c**: the environment's preset (`src/a3c/presets/`), "
+        "processes backend, with evaluation, TensorBoard and the progress bar off and a stop at "
+        "the threshold; time from the trainer's start, worker start-up included. **sb3-a2c**, "
+        "**sb3-ppo**: Stable-Baselines3 with the RL-Zoo's hyper-parameters "
+        "(`benchmarks/peers.py`), stopped by a callback on the same 100-episode window; time from "
+        "the `learn` call; PyTorch's default thread count. An unsolved seed counts as infinitely "
+        "slow in the median time; median steps are over solved seeds.",
         "",
     ]
     for path in sorted(results.glob("time_to_solve_*.json")):
@@ -226,6 +327,9 @@ def write_report(results: Path = RESULTS) -> Path:
         lines += _pong_learning(json.loads(path.read_text()))
     for path in sorted(results.glob("ray_backend_*.json")):
         lines += _ray_backend(json.loads(path.read_text()))
+    suites = [(json.loads(path.read_text()), path.stem) for path in results.glob("suite_*.json")]
+    for data, name in sorted(suites, key=lambda item: item[0]["order"]):
+        lines += _suite(data, name)
     out = results.parent / "RESULTS.md"
     out.write_text("\n".join(lines))
     return out

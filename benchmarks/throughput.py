@@ -54,7 +54,7 @@ def sb3_a2c(env_id: str, steps: int) -> float:
     from stable_baselines3.common.vec_env import VecNormalize
 
     from a3c.envs import EnvFactory
-    from benchmarks.peers import zoo_hyperparameters
+    from benchmarks.peers import sb3_kwargs, zoo_hyperparameters
 
     if EnvFactory(env_id).is_atari:
         return sb3_a2c_atari(env_id, steps)
@@ -62,7 +62,7 @@ def sb3_a2c(env_id: str, steps: int) -> float:
     env = make_vec_env(env_id, n_envs=hp["n_envs"], seed=0)
     if hp["normalize"]:
         env = VecNormalize(env, gamma=hp["kwargs"].get("gamma", 0.99))
-    model = A2C("MlpPolicy", env, seed=0, verbose=0, **hp["kwargs"])
+    model = A2C("MlpPolicy", env, seed=0, verbose=0, **sb3_kwargs(hp["kwargs"]))
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     return model.num_timesteps / (time.perf_counter() - start)

@@ -1,9 +1,21 @@
-"""The benchmark report turns the scripts' JSON into RESULTS.md tables and ratios."""
+"""The benchmark report turns the scripts' JSON into RESULTS.md tables and ratios; the suite
+benchmark merges its runs, resumes, and runs end to end."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from benchmarks import suite
+from benchmarks.peers import _zoo_table, sb3_kwargs, zoo_hyperparameters
 from benchmarks.report import write_report
 from benchmarks.time_to_solve import median_time
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_unsolved_seeds_count_as_infinitely_slow():
@@ -35,3 +47,210 @@ def test_report_lists_every_contender_and_ratio(tmp_path):
     assert "| a3c | 1/1 | 4.0 | 1,000 | 4.0 |" in text
     assert "| sb3-a2c | 1/2 | inf" not in text and "20.0, unsolved" in text
     assert "**0.20** (5.0x sooner)" in text
+
+
+# --- the suite benchmark ---------------------------------------------------------------------
+def _run_json(out_dir, env_id, contender, seed, times, budget=1000, **row):
+    """A run's JSON as the suite writes it, with the fields the merge reads."""
+    path = suite.run_path(out_dir, env_id, contender, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "env": env_id,
+        "contender": contender,
+        "seed": seed,
+        "settings": suite.settings_of(contender, budget, 20),
+        "date": "2026-01-02",
+        "machine": "m",
+        "command": "python -m benchmarks.suite classic",
+        "solved": times is not None,
+        "time_to_solve_s": times,
+        "steps_to_solve": None if times is None else int(times * 100),
+        "final_last100": 0.0,
+        "eval_mean": 0.0,
+        "config": {"preset": None},
+        "curve": {"steps": [0, budget], "mean_return": [0.0, 1.0]},
+        **row,
+    }
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_learning_curve_bar_needs_a_full_window():
+    # The first 10 episodes high (a partial window above the bar proves nothing), 90 low, then
+    # 80 high: the mean of the last 100 first reaches 50 at episode 149 (50 of them high).
+    returns = np.array([100.0] * 10 + [0.0] * 90 + [100.0] * 80)
+    times = np.arange(180) * 0.5
+    steps = np.arange(180) * 10
+    out = suite.learning_curve(times, steps, returns, threshold=50.0, points=20)
+    means = [returns[max(0, i - 99) : i + 1].mean() for i in range(180)]
+    first = next(i for i in range(99, 180) if means[i] >= 50.0)
+    assert means[0] == 100.0 and first == 149
+    assert out["solved"] and out["time_to_solve_s"] == times[first]
+    assert out["steps_to_solve"] == steps[first]
+    assert out["final_last100"] == means[-1] == 80.0
+    assert out["best_last100"] == max(means[99:]) == 80.0
+    assert out["episodes"] == 180
+    curve = out["curve"]
+    assert curve["steps"][0] == 0 and curve["steps"][-1] == steps[-1] and len(curve["steps"]) == 20
+    assert curve["mean_return"][0] == 100.0  # the running mean of what there is at the start
+    short = suite.learning_curve(times[:50], steps[:50], returns[:50], threshold=0.0)
+    assert not short["solved"] and short["final_last100"] is None  # never a full window
+    assert suite.learning_curve(times[:0], steps[:0], returns[:0], 0.0)["curve"]["steps"] == []
+
+
+def test_suite_median_counts_unsolved_seeds_and_ratios(tmp_path):
+    for seed, t in enumerate([10.0, 30.0, None]):  # median of 10, 30, inf: 30
+        _run_json(tmp_path, "Acrobot-v1", "a3c", seed, t, final_last100=-80.0 - seed)
+    for seed, t in enumerate([50.0, 70.0, 60.0]):
+        _run_json(tmp_path, "Acrobot-v1", "sb3-a2c", seed, t)
+    for seed, t in enumerate([20.0, None, None]):  # median inf: no ratio
+        _run_json(tmp_path, "Acrobot-v1", "sb3-ppo", seed, t)
+    summary = suite.summarize(tmp_path, "classic")
+    assert summary is not None and suite.summarize(tmp_path, "box2d") is None
+    (env,) = summary["envs"]
+    ours = env["contenders"]["a3c"]
+    assert (ours["solved"], ours["median_time_s"], ours["median_steps"]) == (2, 30.0, 2000)
+    assert ours["median_final_last100"] == -81.0
+    assert [r["seed"] for r in ours["runs"]] == [0, 1, 2] and "curve" not in ours["runs"][0]
+    assert env["ratios"] == {"sb3-a2c": 0.5, "sb3-ppo": None}
+    assert env["bar"] == -100.0 and env["zoo_budget"] == 500_000
+    assert summary["sources"] == [
+        {"date": "2026-01-02", "command": "python -m benchmarks.suite classic", "machine": "m"}
+    ]
+
+
+def test_time_ratio():
+    def rows(*times):
+        return [{"solved": t is not None, "time_to_solve_s": t} for t in times]
+
+    assert suite.time_ratio(rows(2.0, 4.0, 3.0), rows(12.0, 6.0, 9.0)) == 3.0 / 9.0
+    assert suite.time_ratio(rows(2.0), rows(None)) is None  # theirs never reached the bar
+    assert suite.time_ratio(rows(None, None, 1.0), rows(5.0)) is None
+
+
+def test_resume_skips_made_runs_and_refuses_other_settings(tmp_path):
+    settings = suite.settings_of("a3c", 1000, 20)
+    planned = [("CartPole-v1", "a3c", seed, settings) for seed in range(3)]
+    _run_json(tmp_path, "CartPole-v1", "a3c", 1, 5.0, budget=1000)
+    assert suite.plan_runs(tmp_path, planned, resume=False) == planned
+    assert suite.plan_runs(tmp_path, planned, resume=True) == [planned[0], planned[2]]
+    _run_json(tmp_path, "CartPole-v1", "a3c", 2, 5.0, budget=2000)
+    with pytest.raises(SystemExit, match="other settings"):
+        suite.plan_runs(tmp_path, planned, resume=True)
+    # SB3's thread count is a setting of its runs, not of a3c's
+    assert suite.settings_of("sb3-ppo", 1000, 20, 2) == dict(settings, torch_threads=2)
+    peer = [("CartPole-v1", "sb3-ppo", 0, suite.settings_of("sb3-ppo", 1000, 20, 0))]
+    _run_json(tmp_path, "CartPole-v1", "sb3-ppo", 0, 5.0, budget=1000)  # made with 1 thread
+    with pytest.raises(SystemExit, match="other settings"):
+        suite.plan_runs(tmp_path, peer, resume=True)
+
+
+def test_suite_budgets_are_the_zoo_a2c_budgets():
+    budgets = {env_id: suite.zoo_budget(env_id) for env_id in suite.SUITE}
+    assert budgets == {
+        "CartPole-v1": 500_000,
+        "Acrobot-v1": 500_000,
+        "MountainCar-v0": 1_000_000,
+        "Pendulum-v1": 1_000_000,
+        "MountainCarContinuous-v0": 100_000,
+        "LunarLander-v3": 200_000,
+        "LunarLanderContinuous-v3": 5_000_000,
+        "BipedalWalker-v3": 5_000_000,
+        **{e: 1_000_000 for e in budgets if e.endswith("-v5")},
+    }
+    assert suite.run_budget("a3c", "CartPole-v1", scale=0.01) == 5_000
+    assert suite.run_budget("a3c-defaults", "CartPole-v1", scale=0.01) == 10_000
+    assert suite.run_budget("sb3-ppo", "Acrobot-v1", steps=2_000, defaults_factor=3) == 2_000
+    assert suite.run_budget("a3c-defaults", "Acrobot-v1", steps=2_000, defaults_factor=3) == 6_000
+    # the zoo has no A2C entry for these: its default, said so
+    assert "no A2C entry" in zoo_hyperparameters("a2c", "Reacher-v5")["note"]
+    assert "Hopper-v4" in zoo_hyperparameters("ppo", "Hopper-v5")["note"]
+    assert suite.env_ids(["box2d", "CartPole-v1", "LunarLander-v3"]) == [
+        "LunarLander-v3",
+        "LunarLanderContinuous-v3",
+        "BipedalWalker-v3",
+        "CartPole-v1",
+    ]
+    with pytest.raises(SystemExit, match="neither a family"):
+        suite.env_ids(["atari"])
+
+
+def test_every_zoo_entry_builds_an_sb3_model():
+    """Each peer's hyper-parameters as SB3 takes them (schedules, policy_kwargs, gSDE), on the
+    env itself where its dependency is installed, else a stand-in with the same action space."""
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    table = _zoo_table()
+    assert {env_id for _, env_id in table} == set(suite.SUITE)
+    for (algo, env_id), entry in table.items():
+        try:
+            gym.make(env_id).close()
+            make_id = env_id
+        except (gym.error.DependencyNotInstalled, ImportError):
+            continuous = env_id not in ("LunarLander-v3",)  # Box2D/MuJoCo: all else Box
+            make_id = "Pendulum-v1" if continuous else "CartPole-v1"
+        env = make_vec_env(make_id, n_envs=entry["n_envs"], seed=0)
+        model = (A2C if algo == "a2c" else PPO)(
+            "MlpPolicy", env, seed=0, **sb3_kwargs(entry["kwargs"])
+        )
+        kwargs = entry["kwargs"]
+        assert model.n_steps == kwargs.get("n_steps", 5 if algo == "a2c" else 2048)
+        assert model.gamma == kwargs.get("gamma", 0.99)
+        activation = kwargs.get("policy_kwargs", {}).get("activation_fn", "Tanh")
+        assert type(model.policy.mlp_extractor.policy_net[1]).__name__ == activation
+        env.close()
+
+
+def _defaults_preset_available() -> bool:
+    from a3c.config import resolve_config
+
+    try:
+        resolve_config("CartPole-v1", "defaults")
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_suite_smoke_run_writes_runs_summary_plot_and_report(tmp_path):
+    # All contenders, a3c-defaults once the library has `preset="defaults"`.
+    with_defaults = _defaults_preset_available()
+    contenders = [c for c in suite.CONTENDERS if c != "a3c-defaults" or with_defaults]
+    out = tmp_path / "results"
+    args = ["CartPole-v1", "--seeds", "1", "--budget-scale", "0.004", "--eval-episodes", "2"]
+    args += ["--contenders", ",".join(contenders), "--out-dir", str(out)]
+    cmd = [sys.executable, "-m", "benchmarks.suite", *args]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    command = "python -m benchmarks.suite " + " ".join(args)
+    for contender in contenders:
+        run = json.loads(suite.run_path(out, "CartPole-v1", contender, 0).read_text())
+        budget = suite.run_budget(contender, "CartPole-v1", scale=0.004)
+        assert run["settings"] == suite.settings_of(contender, budget, 2, torch_threads=1)
+        assert run["settings"]["eval_episodes"] == 2 and run["settings"]["budget"] == budget
+        assert run["command"] == command and run["date"] and "CPU cores" in run["machine"]
+        assert budget <= run["steps"] < budget + 1_000  # the whole budget: nobody stops early
+        assert run["episodes"] > 0 and len(run["curve"]["steps"]) == min(run["episodes"], 150)
+        # SB3's episodes finish in step order; a3c's workers only nearly so
+        steps = run["curve"]["steps"]
+        assert steps == sorted(steps) or contender.startswith("a3c")
+        for key in ("solved", "time_to_solve_s", "steps_to_solve", "final_last100", "wall_s"):
+            assert key in run
+        assert 8 <= run["eval_mean"] <= 500  # CartPole's returns, whatever the policy
+    summary = json.loads((out / "suite_classic.json").read_text())
+    (env,) = summary["envs"]
+    assert list(env["contenders"]) == contenders and env["bar"] == 475.0
+    assert set(env["ratios"]) == {"sb3-a2c", "sb3-ppo"}
+    assert (out / "suite_classic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "### Suite: classic control" in report and f"`{command}`" in report
+    ran = json.loads(suite.run_path(out, "CartPole-v1", "a3c", 0).read_text())["steps"]
+    steps = "2,000" + (f" (ran {ran:,})" if ran > 2_020 else "")  # a3c ends its last rollouts
+    assert f"| CartPole-v1 | 475 | a3c (preset CartPole-v1) | {steps} | 0/1 |" in report
+    assert "![classic control](results/suite_classic.png)" in report
+
+    # Resumed: nothing left to run, the merge and the report made again.
+    again = subprocess.run([*cmd, "--resume"], cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"0 runs ({len(contenders)} already made)")

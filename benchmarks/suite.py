@@ -1,0 +1,560 @@
+"""The suite benchmark: a3c against Stable-Baselines3 A2C and PPO, env after env, whole budgets.
+
+    python -m benchmarks.suite classic --seeds 3
+    python -m benchmarks.suite box2d --seeds 3 --resume
+    python -m benchmarks.suite InvertedPendulum-v5 HalfCheetah-v5 --seeds 1
+    python -m benchmarks.suite mujoco --seeds 3 --contenders a3c,a3c-defaults
+    python -m benchmarks.suite CartPole-v1 --seeds 1 --budget-scale 0.01 --out-dir /tmp/suite
+
+For each env of a family (``classic``, ``box2d``, ``mujoco``) or of a list of ids, each contender
+trains the env's budget (the RL-Zoo A2C ``n_timesteps``; ``--budget-scale`` and ``--steps`` change
+it for quick runs) once per seed, each run its own subprocess, one after another on this machine:
+
+- **a3c**: ``A3C(env_id)``, which takes the env's bundled preset when there is one;
+- **a3c-defaults**: ``A3C(env_id, preset="defaults")``, the family defaults and no preset, with
+  ``--defaults-budget-factor`` (2) times the budget: the issue's target for them;
+- **sb3-a2c**, **sb3-ppo**: Stable-Baselines3 with the RL-Zoo's hyper-parameters for the env
+  (``benchmarks/peers.py``; SB3's defaults where the zoo has none), with ``--sb3-threads`` (1)
+  PyTorch threads: SB3's fastest on 2 cores for these small networks, and several times faster
+  than PyTorch's default of one per core when another process wants a core.
+
+Nobody stops at the bar: every run trains its whole budget, and the bar is where the mean return
+of the last 100 *training* episodes first reached it (time from the trainer's start for a3c,
+from the ``learn`` call for SB3). Then the final policy plays ``--eval-episodes`` (20)
+deterministic episodes (``a3c.evaluate_policy``; SB3's ``evaluate_policy`` with the VecNormalize
+statistics frozen). Each run writes its JSON, with date, command, machine, settings and learning
+curve, to ``OUT/suite_runs/``; ``--resume`` skips the runs already there, so a suite can run in
+pieces. Then, per family, everything in ``suite_runs`` is merged into ``OUT/suite_FAMILY.json``
+and a PNG grid of learning curves, and benchmarks/RESULTS.md is regenerated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.peers import zoo_hyperparameters
+from benchmarks.report import RESULTS, measured, save_results
+from benchmarks.time_to_solve import median_time
+
+WINDOW = 100  # training episodes averaged for the bar and the final score
+CURVE_POINTS = 150  # points kept of each run's learning curve
+CONTENDERS = ("a3c", "a3c-defaults", "sb3-a2c", "sb3-ppo")
+FAMILIES = {"classic": "classic control", "box2d": "Box2D", "mujoco": "MuJoCo v5"}
+
+
+@dataclass(frozen=True)
+class SuiteEnv:
+    """One env of the suite: its bar and the RL-Zoo's published scores (benchmark.md, one run
+    each, deterministic evaluation; ``None`` where the zoo has none)."""
+
+    env_id: str
+    family: str
+    bar: float
+    zoo_a2c: float | None = None
+    zoo_ppo: float | None = None
+    bar_is_zoo_score: bool = False  # no threshold in the usual sense: the zoo's A2C score at 1M
+    note: str = ""
+
+
+SUITE: dict[str, SuiteEnv] = {
+    e.env_id: e
+    for e in (
+        SuiteEnv("CartPole-v1", "classic", 475.0, 500.0, 500.0),
+        SuiteEnv("Acrobot-v1", "classic", -100.0, -83.4, -73.5),
+        SuiteEnv("MountainCar-v0", "classic", -110.0, -111.3, -110.4),
+        SuiteEnv(
+            "Pendulum-v1", "classic", -200.0, -163.0, -172.2, note="zoo A2C score: older config"
+        ),
+        SuiteEnv("MountainCarContinuous-v0", "classic", 90.0, 91.2, 88.3),
+        SuiteEnv("LunarLander-v3", "box2d", 200.0, 155.8, 242.1, note="zoo scores: as -v2"),
+        SuiteEnv(
+            "LunarLanderContinuous-v3", "box2d", 200.0, 84.2, 270.9, note="zoo scores: as -v2"
+        ),
+        SuiteEnv("BipedalWalker-v3", "box2d", 300.0, 299.8, 287.9),
+        SuiteEnv("InvertedPendulum-v5", "mujoco", 950.0),
+        SuiteEnv("InvertedDoublePendulum-v5", "mujoco", 9100.0),
+        SuiteEnv("Reacher-v5", "mujoco", -6.0),
+        SuiteEnv(
+            "Swimmer-v5", "mujoco", 200.0, 200.6, 281.6, note="zoo scores: as -v3; PPO's older"
+        ),
+        SuiteEnv("HalfCheetah-v5", "mujoco", 3041.0, 3041.2, 5819.1, True, "zoo scores: as -v3"),
+        SuiteEnv("Hopper-v5", "mujoco", 733.0, 733.5, 2410.4, True, "zoo scores: as -v3"),
+        SuiteEnv("Walker2d-v5", "mujoco", 582.0, 581.8, 3478.8, True, "zoo scores: as -v3"),
+        SuiteEnv("Ant-v5", "mujoco", -44.0, -44.0, 1327.2, True, "zoo scores: as -v3"),
+    )
+}
+
+
+def zoo_budget(env_id: str) -> int:
+    """The env's budget: the RL-Zoo A2C ``n_timesteps`` (1M, the zoo's default, where it has no
+    A2C entry)."""
+    return int(zoo_hyperparameters("a2c", env_id)["n_timesteps"])
+
+
+def run_budget(
+    contender: str,
+    env_id: str,
+    scale: float = 1.0,
+    steps: int | None = None,
+    defaults_factor: float = 2.0,
+) -> int:
+    """Steps one run of ``contender`` trains: ``steps`` (default: the zoo budget) times
+    ``scale``, and times ``defaults_factor`` for the family defaults."""
+    budget = (steps or zoo_budget(env_id)) * scale
+    if contender == "a3c-defaults":
+        budget *= defaults_factor
+    return max(round(budget), 1)
+
+
+# --- one run ----------------------------------------------------------------------------------
+def learning_curve(
+    times: np.ndarray,
+    steps: np.ndarray,
+    returns: np.ndarray,
+    threshold: float,
+    window: int = WINDOW,
+    points: int = CURVE_POINTS,
+) -> dict[str, Any]:
+    """What a run's training episodes (in the order they finished) say: when the mean of the
+    last ``window`` first reached ``threshold`` (a full window only), the final and best such
+    means, and the curve of the running mean (fewer episodes at the start) at ``points`` of them."""
+    from a3c.plots import rolling_mean
+
+    n = len(returns)
+    means = rolling_mean(np.asarray(returns, dtype=float), window)
+    full = np.arange(n) >= window - 1
+    hits = np.flatnonzero(full & (means >= threshold))
+    keep = np.unique(np.linspace(0, n - 1, min(points, n)).round().astype(int))
+    return {
+        "solved": bool(len(hits)),
+        "time_to_solve_s": float(times[hits[0]]) if len(hits) else None,
+        "steps_to_solve": int(steps[hits[0]]) if len(hits) else None,
+        "episodes": n,
+        "final_last100": float(means[-1]) if n >= window else None,
+        "best_last100": float(means[full].max()) if n >= window else None,
+        "curve": {
+            "steps": [int(steps[i]) for i in keep],
+            "mean_return": [round(float(means[i]), 4) for i in keep],
+        },
+    }
+
+
+def run_a3c_contender(
+    env_id: str, seed: int, budget: int, eval_episodes: int, preset: str | None
+) -> dict[str, Any]:
+    """a3c for the whole budget (no stop at the bar), then a deterministic evaluation."""
+    from a3c import evaluate_policy
+    from a3c.evaluation import EVAL_SEED_OFFSET
+    from a3c.plots import read_csv
+    from benchmarks.time_to_solve import train_a3c
+
+    overrides: dict[str, Any] = dict(seed=seed, total_steps=budget, stop_at_return=None)
+    if preset is not None:
+        overrides["preset"] = preset
+    with tempfile.TemporaryDirectory() as tmp:
+        agent = train_a3c(env_id, run_dir=Path(tmp), **overrides)
+        assert agent.run_dir is not None and agent.summary is not None
+        episodes = read_csv(agent.run_dir / "episodes.csv")
+    # Workers log as they go: the wall-time order is the order the episodes finished in.
+    columns = [episodes.get(k, np.array([])) for k in ("wall_time", "global_step", "return")]
+    order = np.argsort(columns[0], kind="stable")
+    times, steps, returns = (c[order] for c in columns)
+    curve = learning_curve(times, steps, returns, SUITE[env_id].bar)
+    mean, std = evaluate_policy(agent, n_episodes=eval_episodes, seed=seed + EVAL_SEED_OFFSET)
+    config = agent.config
+    return {
+        **curve,
+        "wall_s": agent.summary.wall_time,
+        "steps": agent.summary.global_step,
+        "eval_mean": mean,
+        "eval_std": std,
+        "config": {
+            "preset": config.preset,
+            # the family whose defaults it got, where the library records one
+            "family": getattr(config, "family", None),
+            "workers": config.workers,
+            "envs_per_worker": config.envs_per_worker,
+        },
+    }
+
+
+def run_sb3_contender(
+    env_id: str, seed: int, budget: int, eval_episodes: int, algo: str, torch_threads: int
+) -> dict[str, Any]:
+    """SB3 with the zoo's hyper-parameters for the whole budget, then its evaluation;
+    ``torch_threads`` intra-op threads (0: PyTorch's default)."""
+    import torch
+
+    from a3c.evaluation import EVAL_SEED_OFFSET
+    from benchmarks.peers import evaluate_sb3, train_sb3
+
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
+    run = train_sb3(algo, env_id, seed, budget, SUITE[env_id].bar, stop_at_threshold=False)
+    curve = learning_curve(
+        np.array(run.times), np.array(run.steps), np.array(run.returns), SUITE[env_id].bar
+    )
+    mean, std = evaluate_sb3(run, env_id, eval_episodes, seed + EVAL_SEED_OFFSET)
+    hp = zoo_hyperparameters(algo, env_id)
+    return {
+        **curve,
+        "wall_s": run.wall_s,
+        "steps": int(run.model.num_timesteps),
+        "eval_mean": mean,
+        "eval_std": std,
+        "config": {
+            "n_envs": hp["n_envs"],
+            "normalize": hp["normalize"],
+            "zoo_n_timesteps": hp["n_timesteps"],
+            "note": hp["note"],
+            "torch_threads": torch.get_num_threads(),
+        },
+    }
+
+
+def run_one(contender: str, env_id: str, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
+    budget, episodes = settings["budget"], settings["eval_episodes"]
+    if contender == "a3c":
+        return run_a3c_contender(env_id, seed, budget, episodes, None)
+    if contender == "a3c-defaults":
+        return run_a3c_contender(env_id, seed, budget, episodes, "defaults")
+    if contender in ("sb3-a2c", "sb3-ppo"):
+        algo = contender.removeprefix("sb3-")
+        return run_sb3_contender(env_id, seed, budget, episodes, algo, settings["torch_threads"])
+    raise ValueError(f"unknown contender {contender!r}: one of {', '.join(CONTENDERS)}")
+
+
+# --- runs on disk -----------------------------------------------------------------------------
+def run_path(out_dir: Path, env_id: str, contender: str, seed: int) -> Path:
+    return out_dir / "suite_runs" / f"{env_id}__{contender}__s{seed}.json"
+
+
+def settings_of(
+    contender: str, budget: int, eval_episodes: int, torch_threads: int = 1
+) -> dict[str, Any]:
+    """What makes two runs of one (env, contender, seed) the same run: --resume compares it.
+    SB3's intra-op threads are one of them (a3c's workers take one each by design)."""
+    settings = {"budget": budget, "eval_episodes": eval_episodes, "window": WINDOW}
+    if contender.startswith("sb3-"):
+        settings["torch_threads"] = torch_threads
+    return settings
+
+
+def plan_runs(
+    out_dir: Path, planned: list[tuple[str, str, int, dict[str, Any]]], resume: bool
+) -> list[tuple[str, str, int, dict[str, Any]]]:
+    """The runs still to make: all of them, or with ``resume`` those without a JSON in
+    ``out_dir``. A JSON made with other settings is an error, not a run to merge or overwrite."""
+    if not resume:
+        return planned
+    todo, clashes = [], []
+    for env_id, contender, seed, settings in planned:
+        path = run_path(out_dir, env_id, contender, seed)
+        if not path.exists():
+            todo.append((env_id, contender, seed, settings))
+        elif json.loads(path.read_text())["settings"] != settings:
+            clashes.append(f"{path} ({json.loads(path.read_text())['settings']} != {settings})")
+    if clashes:
+        raise SystemExit(
+            "--resume: runs already made with other settings (remove them or use another "
+            "--out-dir):\n  " + "\n  ".join(clashes)
+        )
+    return todo
+
+
+# --- merging --------------------------------------------------------------------------------
+def median_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def time_ratio(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> float | None:
+    """Our median time to the bar over theirs; ``None`` unless both medians reached it (an
+    unsolved seed counts as infinitely slow, as in ``benchmarks.time_to_solve``)."""
+    a, b = median_time(ours), median_time(theirs)
+    return None if a is None or b is None else a / b
+
+
+def summarize(out_dir: Path, family: str) -> dict[str, Any] | None:
+    """Every run of ``family`` in ``out_dir/suite_runs``, merged: per env and contender the runs
+    (curves left out), the medians over seeds and the time ratios; ``None`` if it has none."""
+    sources: list[dict[str, str]] = []
+    envs = []
+    for env in (e for e in SUITE.values() if e.family == family):
+        contenders: dict[str, Any] = {}
+        for contender in CONTENDERS:
+            paths = sorted(
+                (out_dir / "suite_runs").glob(f"{env.env_id}__{contender}__s*.json"),
+                key=lambda p: int(p.stem.rsplit("__s", 1)[1]),
+            )
+            if not paths:
+                continue
+            rows = []
+            for path in paths:
+                run = json.loads(path.read_text())
+                source = {k: run[k] for k in ("date", "command", "machine")}
+                if source not in sources:
+                    sources.append(source)
+                rows.append(
+                    {k: v for k, v in run.items() if k not in ("curve", *source)}
+                    | {"source": sources.index(source) + 1}
+                )
+            solved = [r for r in rows if r["solved"]]
+            contenders[contender] = {
+                "runs": rows,
+                "solved": len(solved),
+                "median_time_s": median_time(rows),
+                "median_steps": median_or_none([r["steps_to_solve"] for r in solved]),
+                "median_final_last100": median_or_none([r["final_last100"] for r in rows]),
+                "median_eval": median_or_none([r["eval_mean"] for r in rows]),
+                "budgets": sorted({r["settings"]["budget"] for r in rows}),
+            }
+        if not contenders:
+            continue
+        ours = contenders.get("a3c", {}).get("runs", [])
+        ratios = {
+            peer: time_ratio(ours, contenders[peer]["runs"])
+            for peer in ("sb3-a2c", "sb3-ppo")
+            if peer in contenders and ours
+        }
+        envs.append(
+            {
+                "env": env.env_id,
+                "bar": env.bar,
+                "bar_is_zoo_score": env.bar_is_zoo_score,
+                "zoo_budget": zoo_budget(env.env_id),
+                "zoo_a2c": env.zoo_a2c,
+                "zoo_ppo": env.zoo_ppo,
+                "note": env.note,
+                "peer_notes": {
+                    f"sb3-{algo}": zoo_hyperparameters(algo, env.env_id)["note"]
+                    for algo in ("a2c", "ppo")
+                },
+                "contenders": contenders,
+                "ratios": ratios,
+            }
+        )
+    if not envs:
+        return None
+    return {
+        "family": family,
+        "title": FAMILIES[family],
+        "order": list(FAMILIES).index(family),
+        **measured(),
+        "sources": sources,
+        "envs": envs,
+    }
+
+
+def plot_grid(out_dir: Path, summary: dict[str, Any], path: Path) -> None:
+    """One panel per env: each run's last-100 training mean against steps, faint, and the
+    median over seeds (where every seed has a value), bold; the bar dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = summary["envs"]
+    cols = min(len(envs), 4)
+    rows = -(-len(envs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4 * cols, 6), 3 * rows), squeeze=False)
+    for ax, env in zip(axes.flat, envs, strict=False):
+        for i, contender in enumerate(CONTENDERS):
+            if contender not in env["contenders"]:
+                continue
+            curves = []
+            for row in env["contenders"][contender]["runs"]:
+                run = json.loads(run_path(out_dir, env["env"], contender, row["seed"]).read_text())
+                x, y = np.array(run["curve"]["steps"]), np.array(run["curve"]["mean_return"])
+                # a3c's workers finish episodes a few steps out of order: interp wants order
+                order = np.argsort(x, kind="stable")
+                x, y = x[order], y[order]
+                if len(x):
+                    ax.plot(x, y, color=f"C{i}", alpha=0.25, linewidth=0.8)
+                    curves.append((x, y))
+            if curves:
+                grid = np.linspace(0, max(x[-1] for x, _ in curves), 100)
+                values = np.array(
+                    [
+                        np.where((grid >= x[0]) & (grid <= x[-1]), np.interp(grid, x, y), np.nan)
+                        for x, y in curves
+                    ]
+                )
+                every = ~np.isnan(values).any(axis=0)
+                median = np.median(values[:, every], axis=0) if every.any() else []
+                ax.plot(grid[every], median, color=f"C{i}", linewidth=1.8, label=contender)
+        ax.axhline(env["bar"], color="k", linestyle="--", linewidth=0.8)
+        ax.set_title(f"{env['env']} (bar {env['bar']:g})", fontsize=9)
+        ax.set_xlabel("steps", fontsize=8)
+        ax.set_ylabel("last-100 training mean", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(envs) :]:
+        ax.axis("off")
+    legend: dict[str, Any] = {}  # every contender once, whichever panels it ran in
+    for ax in axes.flat:
+        handles, labels = ax.get_legend_handles_labels()
+        legend.update(zip(labels, handles, strict=True))
+    fig.legend(
+        list(legend.values()), list(legend), loc="lower center", ncol=len(legend), fontsize=8
+    )
+    fig.suptitle(f"{summary['title']}: medians over seeds (bold), each seed (faint)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# --- the command ----------------------------------------------------------------------------
+def env_ids(names: list[str]) -> list[str]:
+    """Families expanded to their envs in suite order, ids kept, duplicates dropped."""
+    ids: list[str] = []
+    for name in names:
+        if name in FAMILIES:
+            ids += [e.env_id for e in SUITE.values() if e.family == name]
+        elif name in SUITE:
+            ids.append(name)
+        else:
+            raise SystemExit(
+                f"{name!r} is neither a family ({', '.join(FAMILIES)}) nor an env of the suite "
+                f"({', '.join(SUITE)})"
+            )
+    return list(dict.fromkeys(ids))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("envs", nargs="*", help=f"families ({', '.join(FAMILIES)}) or env ids")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument(
+        "--steps", type=int, help="every env's budget, instead of its RL-Zoo A2C n_timesteps"
+    )
+    parser.add_argument(
+        "--budget-scale", type=float, default=1.0, help="multiplies every budget (quick runs)"
+    )
+    parser.add_argument(
+        "--defaults-budget-factor",
+        type=float,
+        default=2.0,
+        help="a3c-defaults trains this many times the budget (the issue: within 2x the preset's)",
+    )
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument(
+        "--sb3-threads",
+        type=int,
+        default=1,
+        help="PyTorch intra-op threads of the SB3 runs (0: PyTorch's default, one per core); "
+        "1 is SB3's fastest on 2 cores for these small networks, many times so on a busy machine",
+    )
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--resume", action="store_true", help="skip runs whose JSON is already in --out-dir"
+    )
+    parser.add_argument(  # one run, JSON on stdout (used internally)
+        "--single", nargs=4, metavar=("CONTENDER", "ENV", "SEED", "JSON"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.single:
+        contender, env_id, seed, settings = args.single
+        print(json.dumps(run_one(contender, env_id, int(seed), json.loads(settings))))
+        return
+    if not args.envs:
+        parser.error("give a family or env ids")
+    contenders = args.contenders.split(",")
+    unknown = set(contenders) - set(CONTENDERS)
+    if unknown:
+        parser.error(f"unknown contenders {sorted(unknown)}: choose from {', '.join(CONTENDERS)}")
+
+    ids = env_ids(args.envs)
+    command = shlex.join(["python", "-m", "benchmarks.suite", *(argv or sys.argv[1:])])
+    planned = []
+    for env_id in ids:
+        for contender in contenders:
+            budget = run_budget(
+                contender, env_id, args.budget_scale, args.steps, args.defaults_budget_factor
+            )
+            settings = settings_of(contender, budget, args.eval_episodes, args.sb3_threads)
+            planned += [(env_id, contender, seed, settings) for seed in range(args.seeds)]
+    todo = plan_runs(args.out_dir, planned, args.resume)
+    print(
+        f"{len(todo)} runs ({len(planned) - len(todo)} already made), "
+        f"{sum(s['budget'] for *_, s in todo):,} steps in all; {measured()['machine']}",
+        flush=True,
+    )
+    failed = []
+    for env_id, contender, seed, settings in todo:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.suite",
+                "--single",
+                contender,
+                env_id,
+                str(seed),
+                json.dumps(settings),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode != 0:
+            # Others go on: a long suite should not die of one run; a later --resume retries it.
+            failed.append(f"{env_id} {contender} seed {seed}")
+            print(f"  {env_id} {contender} seed {seed}: FAILED\n{out.stderr[-3000:]}", flush=True)
+            continue
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        run = {
+            "env": env_id,
+            "contender": contender,
+            "seed": seed,
+            "threshold": SUITE[env_id].bar,
+            "settings": settings,
+            **measured(),
+            "command": command,
+            **row,
+        }
+        path = run_path(args.out_dir, env_id, contender, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(run, indent=1) + "\n")
+        reached = (
+            f"bar at {row['time_to_solve_s']:.1f} s ({row['steps_to_solve']:,} steps)"
+            if row["solved"]
+            else "bar not reached"
+        )
+        last = "-" if row["final_last100"] is None else f"{row['final_last100']:.1f}"
+        print(
+            f"  {env_id} {contender} seed {seed}: {reached}; last-100 {last}, "
+            f"eval {row['eval_mean']:.1f}; {row['steps']:,} steps in {row['wall_s']:.0f} s",
+            flush=True,
+        )
+    for family in dict.fromkeys(SUITE[env_id].family for env_id in ids):
+        summary = summarize(args.out_dir, family)
+        if summary is None:
+            continue
+        stem = f"suite_{family}"
+        report = save_results(args.out_dir, stem, summary)
+        plot_grid(args.out_dir, summary, args.out_dir / f"{stem}.png")
+        print(f"wrote {args.out_dir / stem}.json/.png and {report}")
+        for env in summary["envs"]:
+            ratios = ", ".join(
+                f"a3c/{peer} {'-' if r is None else f'{r:.2f}'}"
+                for peer, r in env["ratios"].items()
+            )
+            print(f"  {env['env']}: median time to the bar {ratios or '(no pair)'}")
+    if failed:
+        raise SystemExit(f"{len(failed)} runs failed: {'; '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
