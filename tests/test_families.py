@@ -1,5 +1,6 @@
 """Defaults by family: chosen from the spaces when no preset matches, recorded, overridable."""
 
+import dataclasses
 import json
 
 import gymnasium as gym
@@ -64,6 +65,16 @@ def test_the_cli_says_which_defaults_a_run_got_and_saves_them(tmp_path, capsys):
     assert "shared_trunk=False" in err
     saved = json.loads((tmp_path / "r" / "config.json").read_text())
     assert saved["family"] == "discrete" and saved["normalize_reward"] is True
+
+
+def test_the_family_defaults_set_no_environment_field():
+    # An agent reads its env's spaces once, before the family is chosen: the family's
+    # settings must not change the environment those spaces came from.
+    from a3c.envs import EnvFactory
+
+    env_fields = {f.name for f in dataclasses.fields(EnvFactory)}
+    for family in FAMILIES.values():
+        assert not env_fields & set(family.settings)
 
 
 def test_a_preset_for_another_env_is_a_starting_point_with_a_warning():

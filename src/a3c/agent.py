@@ -50,9 +50,11 @@ class A3C:
     ) -> None:
         if env is not None and not isinstance(env, str):
             raise TypeError(_wrong_env_message(env))
+        spaces = None  # the env's spaces, once an instance has been made to read them
         if config is None:
             config = resolve_config(env, preset, **overrides)
             if config.preset is None:  # no preset: the defaults of the env's family
+                # (they set no environment field, so the spaces stay those probed here)
                 spaces = probe_spaces(EnvFactory.from_config(config))
                 config = resolve_config(env, preset, family_of(*spaces), **overrides)
         else:
@@ -66,7 +68,7 @@ class A3C:
             config = Config.from_dict({**config.to_dict(), **overrides})
         self.config = config.validate()
         self.env_factory = EnvFactory.from_config(config)
-        self.observation_space, self.action_space = probe_spaces(self.env_factory)
+        self.observation_space, self.action_space = spaces or probe_spaces(self.env_factory)
         self.model: ActorCritic = _seeded_model(config, self.observation_space, self.action_space)
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.global_step = 0
