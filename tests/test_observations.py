@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import small_run
 
 from a3c import A3C
 from a3c.checkpoint import load_checkpoint
@@ -12,26 +13,15 @@ from a3c.trainer import TrainingError
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def small_run(tmp_path, env_id, **overrides):
-    return A3C(
-        env_id,
-        env_module="custom_envs",
-        backend="sync",
-        workers=2,
-        envs_per_worker=2,
-        n_steps=5,
-        run_dir=str(tmp_path),
-        run_name="r",
-        progress=False,
-        tensorboard=False,
-        eval_interval=0,
-        **overrides,
-    )
+def sync_agent(tmp_path, env_id, **overrides):
+    """A short sync-backend run of one of the fixture environments (custom_envs)."""
+    settings = dict(env_module="custom_envs", backend="sync", run_name="r", eval_interval=0)
+    return A3C(env_id, **small_run(tmp_path, **{**settings, **overrides}))
 
 
 def test_an_inf_observation_does_not_poison_the_normaliser(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(FIXTURES))
-    small_run(tmp_path, "InfObservation-v0", normalize_obs=True, total_steps=2_000).learn()
+    sync_agent(tmp_path, "InfObservation-v0", normalize_obs=True, total_steps=2_000).learn()
     saved = load_checkpoint(tmp_path / "r" / "checkpoints" / "final.pt")
     mean, var = saved["model"]["obs_rms.mean"], saved["model"]["obs_rms.var"]
     assert torch.isfinite(mean).all() and torch.isfinite(var).all()
@@ -43,7 +33,7 @@ def test_an_inf_observation_does_not_poison_the_normaliser(tmp_path, monkeypatch
 def test_a_rejected_update_leaves_the_normaliser_alone(tmp_path, monkeypatch):
     # Finite observations, NaN rewards: every update is rejected, and its observations with it.
     monkeypatch.syspath_prepend(str(FIXTURES))
-    agent = small_run(tmp_path, "NanReward-v0", normalize_obs=True, max_bad_updates=5)
+    agent = sync_agent(tmp_path, "NanReward-v0", normalize_obs=True, max_bad_updates=5)
     with pytest.raises(TrainingError, match="5 consecutive non-finite updates"):
         agent.learn()
     saved = load_checkpoint(tmp_path / "r" / "checkpoints" / "final.pt")
@@ -53,7 +43,7 @@ def test_a_rejected_update_leaves_the_normaliser_alone(tmp_path, monkeypatch):
 
 def test_a_channel_last_image_env_trains(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(FIXTURES))
-    agent = small_run(tmp_path, "ChannelLastImage-v0", normalize_obs=True, total_steps=400)
+    agent = sync_agent(tmp_path, "ChannelLastImage-v0", normalize_obs=True, total_steps=400)
     agent.learn()
     assert agent.summary.global_step >= 400 and agent.summary.updates > 0
     assert agent.model.body == "cnn" and agent.model.actor_body[0].in_channels == 3
@@ -64,21 +54,14 @@ def test_a_channel_last_image_env_trains(tmp_path, monkeypatch):
 
 def test_reward_normalisation_scales_by_the_shared_return_std_and_is_saved(tmp_path):
     # Pendulum pays -16 to 0 a step: returns in the hundreds.
-    agent = A3C(
+    agent = sync_agent(
+        tmp_path,
         "Pendulum-v1",
-        backend="sync",
-        workers=2,
-        envs_per_worker=2,
-        n_steps=5,
+        env_module=None,
         total_steps=4_000,
         normalize_reward=True,
         gamma=0.99,
         reward_scale=1.0,
-        run_dir=str(tmp_path),
-        run_name="r",
-        progress=False,
-        tensorboard=False,
-        eval_interval=0,
     ).learn()
     saved = load_checkpoint(tmp_path / "r" / "checkpoints" / "final.pt")
     # Every step's discounted return was merged once, from both workers, into one statistic.
