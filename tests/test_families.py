@@ -6,10 +6,14 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+from unpreset_envs import unpreset
 
 from a3c import A3C
 from a3c.cli import main
 from a3c.families import FAMILIES, family_of
+
+# Standard tasks under ids no preset matches: what a user's own environment looks like.
+ACROBOT = unpreset("Acrobot-v1")
 
 VECTOR = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
 
@@ -31,14 +35,14 @@ def test_the_family_is_chosen_from_the_spaces(observations, actions, family):
 
 
 def test_an_env_without_a_preset_gets_its_familys_defaults_and_options_override_them(tmp_path):
-    agent = A3C("Acrobot-v1", envs_per_worker=3, run_dir=str(tmp_path))
+    agent = A3C(ACROBOT, envs_per_worker=3, run_dir=str(tmp_path))
     config = agent.config
     assert config.preset is None and config.family == "discrete"
     for key, value in FAMILIES["discrete"].settings.items():
         if key != "envs_per_worker":
             assert getattr(config, key) == value, key
     assert config.envs_per_worker == 3  # an explicit option wins
-    assert A3C("Pendulum-v1", preset="defaults").config.family == "continuous"
+    assert A3C("Pendulum-v1", preset="defaults").config.family == "continuous"  # a preset's env
     preset = A3C("CartPole-v1").config  # a preset replaces the family defaults whole
     assert preset.preset == "CartPole-v1" and preset.family is None and preset.shared_trunk
 
@@ -47,7 +51,9 @@ def test_the_cli_says_which_defaults_a_run_got_and_saves_them(tmp_path, capsys):
     code = main(
         [
             "train",
-            "Acrobot-v1",
+            ACROBOT,
+            "--env-module",
+            "unpreset_envs",
             "--total-steps",
             "2000",
             "--run-dir",
@@ -61,7 +67,7 @@ def test_the_cli_says_which_defaults_a_run_got_and_saves_them(tmp_path, capsys):
     )
     assert code == 0
     err = capsys.readouterr().err
-    assert "no preset for Acrobot-v1: the defaults of the family discrete" in err
+    assert f"no preset for {ACROBOT}: the defaults of the family discrete" in err
     assert "shared_trunk=False" in err
     saved = json.loads((tmp_path / "r" / "config.json").read_text())
     assert saved["family"] == "discrete" and saved["normalize_reward"] is True
@@ -89,7 +95,8 @@ def test_discrete_family_defaults_solve_acrobot(tmp_path):
     """Acrobot-v1, no preset: the shared-trunk defaults of before never reached the goal
     (last-100 mean -499 over 1M steps); the family's reach -100 within a few ten thousand."""
     agent = A3C(
-        "Acrobot-v1",
+        ACROBOT,
+        env_module="unpreset_envs",
         seed=0,
         total_steps=300_000,
         stop_at_return=-100.0,
@@ -108,7 +115,8 @@ def test_continuous_family_defaults_balance_the_inverted_pendulum(tmp_path):
     the family's reach 950 (measured: 119k to 208k steps under three settings)."""
     pytest.importorskip("mujoco")
     agent = A3C(
-        "InvertedPendulum-v5",
+        unpreset("InvertedPendulum-v5"),
+        env_module="unpreset_envs",
         seed=0,
         total_steps=400_000,
         stop_at_return=950.0,
