@@ -291,6 +291,50 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
     return lines
 
 
+def _algorithms(data: dict[str, Any], name: str) -> list[str]:
+    lines = [
+        f"### The paper's four algorithms on {data['env']} "
+        f"(last-100 training mean >= {data['threshold']:g})",
+        "",
+        f"Measured {data['date']} on {data['machine']}. `python -m benchmarks.algorithms "
+        f"--env {data['env']} --seeds {data['seeds']}`: each algorithm from its preset "
+        f"(stop at the threshold, at most {data['budget']:,} steps).",
+        "",
+        "| algorithm | preset | solved | median s | median steps | per-seed seconds (steps) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for algo, rows in data["runs"].items():
+        solved = [r for r in rows if r["solved"]]
+        times = [r["time_to_solve_s"] if r["solved"] else float("inf") for r in rows]
+        med = statistics.median(times)
+        steps = statistics.median(r["steps_to_solve"] for r in solved) if solved else None
+        per_seed = ", ".join(
+            f"{r['time_to_solve_s']:.1f} ({r['steps_to_solve']:,})" if r["solved"] else "unsolved"
+            for r in rows
+        )
+        lines.append(
+            f"| {algo} | `{rows[0]['preset']}` | {len(solved)}/{len(rows)} | "
+            f"{'-' if med == float('inf') else f'{med:.1f}'} | "
+            f"{'-' if steps is None else f'{steps:,.0f}'} | {per_seed} |"
+        )
+    if data.get("scaling"):
+        lines += [
+            "",
+            "Worker scaling (steps/s of each preset, the rate between the first and last log "
+            "records of a fixed-length run):",
+            "",
+            "| algorithm | 1 worker | 2 workers | speed-up |",
+            "|---|---|---|---|",
+        ]
+        for algo, row in data["scaling"].items():
+            lines.append(
+                f"| {algo} | {row['one']['steps_per_s']:,.0f} | {row['two']['steps_per_s']:,.0f} "
+                f"| {row['speedup']:.2f}x |"
+            )
+    lines += ["", f"![{data['env']}: four algorithms](results/{name}.png)", ""]
+    return lines
+
+
 def save_results(results: Path, stem: str, data: dict[str, Any]) -> Path:
     """Write one benchmark's JSON into ``results`` and regenerate RESULTS.md (returned)."""
     results.mkdir(parents=True, exist_ok=True)
@@ -325,6 +369,8 @@ def write_report(results: Path = RESULTS) -> Path:
         lines += _memory(json.loads(path.read_text()))
     for path in sorted(results.glob("pong_learning.json")):
         lines += _pong_learning(json.loads(path.read_text()))
+    for path in sorted(results.glob("algorithms_*.json")):
+        lines += _algorithms(json.loads(path.read_text()), path.stem)
     for path in sorted(results.glob("ray_backend_*.json")):
         lines += _ray_backend(json.loads(path.read_text()))
     suites = [(json.loads(path.read_text()), path.stem) for path in results.glob("suite_*.json")]

@@ -144,6 +144,7 @@ def learning_curve(
         "final_last100": float(means[-1]) if n >= window else None,
         "best_last100": float(means[full].max()) if n >= window else None,
         "curve": {
+            "wall_time": [round(float(times[i]), 3) for i in keep],
             "steps": [int(steps[i]) for i in keep],
             "mean_return": [round(float(means[i]), 4) for i in keep],
         },

@@ -22,7 +22,7 @@ from a3c.checkpoint import (
 from a3c.config import Config, resolve_config
 from a3c.envs import EnvFactory, probe_spaces, space_from_dict
 from a3c.families import family_of
-from a3c.networks import ActorCritic
+from a3c.networks import Model
 from a3c.trainer import Trainer, TrainingSummary, build_model
 
 
@@ -69,7 +69,7 @@ class A3C:
         self.config = config.validate()
         self.env_factory = EnvFactory.from_config(config)
         self.observation_space, self.action_space = spaces or probe_spaces(self.env_factory)
-        self.model: ActorCritic = _seeded_model(config, self.observation_space, self.action_space)
+        self.model: Model = _seeded_model(config, self.observation_space, self.action_space)
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.global_step = 0
         self.updates = 0
@@ -231,9 +231,7 @@ class A3C:
         return self.env_factory()
 
 
-def _seeded_model(
-    config: Config, observation_space: gym.Space, action_space: gym.Space
-) -> ActorCritic:
+def _seeded_model(config: Config, observation_space: gym.Space, action_space: gym.Space) -> Model:
     """The network initialised from ``config.seed``, reproducibly, without moving the caller's
     global torch RNG (forked and restored around the initialisation)."""
     with torch.random.fork_rng(devices=[]):

@@ -112,11 +112,21 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         ) from None
 
 
+def _float_tuple(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, e.g. 0.1,0.01,0.5 (got {text!r})"
+        ) from None
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "int": _int,
     "float": _float,
     "str": str,
     "tuple[int, ...]": _int_tuple,
+    "tuple[float, ...]": _float_tuple,
 }
 
 
@@ -331,6 +341,12 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
             print(
                 f"a3c: no preset for {agent.config.env_id}: the defaults of the family "
                 f"{describe(agent.config.family)} (saved in config.json; options override them)",
+                file=sys.stderr,
+            )
+        elif agent.config.preset is None and agent.config.value_based:
+            print(
+                f"a3c: no {agent.config.algo} preset for {agent.config.env_id}: the config "
+                "defaults (the family defaults are A3C's; see `a3c train --help`)",
                 file=sys.stderr,
             )
     from a3c.trainer import TrainingError, TrainingInterrupted

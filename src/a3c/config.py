@@ -18,6 +18,8 @@ from typing import Any
 import tomllib
 
 BACKENDS = ("processes", "threads", "sync", "ray")
+ALGOS = ("a3c", "q", "sarsa", "nstep_q")
+VALUE_BASED = ("q", "sarsa", "nstep_q")
 START_METHODS = ("fork", "spawn", "forkserver")
 
 
@@ -55,13 +57,23 @@ class Config:
         None, "Atari: sticky-action probability (default: the id's own; v5 0.25, v4 0)."
     )
     # --- the algorithm -----------------------------------------------------------------------
+    algo: str = _f(
+        "a3c",
+        "The paper's algorithm: 'a3c' (actor-critic), or the value-based 'q' (one-step "
+        "Q-learning), 'sarsa' (one-step Sarsa), 'nstep_q' (n-step Q-learning).",
+        choices=ALGOS,
+    )
     total_steps: int = _f(1_000_000, "Environment steps over all workers before training stops.")
-    n_steps: int = _f(5, "Rollout length t_max between updates.")
+    n_steps: int = _f(
+        5, "Rollout length t_max between updates (value-based: the paper's I_AsyncUpdate)."
+    )
     gamma: float = _f(0.99, "Discount factor.")
     gae_lambda: float = _f(1.0, "GAE lambda; 1.0 gives the paper's n-step return.")
     ent_coef: float = _f(0.01, "Entropy bonus coefficient beta.")
     vf_coef: float = _f(0.5, "Value loss coefficient.")
-    value_loss: str = _f("mse", "Critic loss: 'mse' or 'huber'.", choices=("mse", "huber"))
+    value_loss: str = _f(
+        "mse", "Critic (value-based: Q) loss: 'mse' or 'huber'.", choices=("mse", "huber")
+    )
     max_grad_norm: float | None = _f(0.5, "Clip each update's gradient norm (none: no clipping).")
     max_bad_updates: int = _f(
         100, "Stop when a worker has this many consecutive non-finite (NaN/Inf) updates."
@@ -70,6 +82,26 @@ class Config:
         None, "Stop once the mean return of the last `stop_window` training episodes reaches this."
     )
     stop_window: int = _f(100, "Episodes averaged for --stop-at-return.")
+    # --- value-based algorithms (q, sarsa, nstep_q) ------------------------------------------
+    target_interval: int = _f(
+        10_000,
+        "Copy the Q-network into the shared target network every this many global steps (the "
+        "paper: 40,000 frames, 10,000 steps at frame skip 4).",
+    )
+    epsilon_anneal_steps: int = _f(
+        100_000,
+        "Global steps over which each worker's epsilon falls from 1 to its final value (the "
+        "paper: 4M frames, 1M steps at frame skip 4).",
+    )
+    final_epsilons: tuple[float, ...] = _f(
+        (0.1, 0.01, 0.5), "Final epsilons a worker draws its own from (the paper's)."
+    )
+    final_epsilon_probs: tuple[float, ...] = _f(
+        (0.4, 0.3, 0.3), "Probabilities of the final epsilons (the paper's)."
+    )
+    eval_epsilon: float = _f(
+        0.05, "Value-based: epsilon of a non-deterministic evaluation or predict."
+    )
     # --- optimizer ---------------------------------------------------------------------------
     optimizer: str = _f(
         "rmsprop",
@@ -204,6 +236,8 @@ class Config:
             "frame_skip",
             "frame_stack",
             "lstm_size",
+            "target_interval",
+            "epsilon_anneal_steps",
         ):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
@@ -251,6 +285,16 @@ class Config:
             raise bad("repeat_action_probability", "must be in [0, 1]")
         if self.lstm and not self.shared_trunk:
             raise bad("lstm", "an LSTM needs the shared trunk (drop --no-shared-trunk)")
+        if len(self.final_epsilons) != len(self.final_epsilon_probs) or not self.final_epsilons:
+            raise bad("final_epsilons", "needs one probability each in final_epsilon_probs")
+        if not all(0.0 <= e <= 1.0 for e in (*self.final_epsilons, self.eval_epsilon)):
+            raise bad("final_epsilons", "epsilons (and eval_epsilon) must be in [0, 1]")
+        if min(self.final_epsilon_probs) < 0 or abs(sum(self.final_epsilon_probs) - 1.0) > 1e-6:
+            raise bad("final_epsilon_probs", "must be >= 0 and sum to 1")
+        if self.value_based and self.lstm:
+            raise bad("lstm", f"the paper's LSTM is A3C's; {self.algo} takes feed-forward bodies")
+        if self.value_based and self.normalize_reward:
+            raise bad("normalize_reward", f"not offered for {self.algo} (scale with reward_scale)")
         if self.lr_anneal_steps is not None and self.lr_anneal_steps < 1:
             raise bad("lr_anneal_steps", "must be >= 1")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
@@ -264,6 +308,11 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def value_based(self) -> bool:
+        """Whether the algorithm learns Q-values (q, sarsa, nstep_q) rather than a policy."""
+        return self.algo in VALUE_BASED
 
     @property
     def lr_horizon(self) -> int:
@@ -298,6 +347,8 @@ class Config:
                 value = None  # TOML has no null
             if name in ("hidden_sizes", "value_hidden_sizes") and value is not None:
                 value = tuple(int(v) for v in value)
+            if name in ("final_epsilons", "final_epsilon_probs"):
+                value = tuple(float(v) for v in value)
             values[name] = value
         return cls(**values)
 
@@ -400,16 +451,21 @@ def resolve_config(
     family: str | None = None,
     **overrides: Any,
 ) -> Config:
-    """Defaults, then the preset (the named one, else the env id's own if there is one) or, with
-    no preset, ``family``'s defaults (:mod:`a3c.families`), then ``overrides``. The result is
-    validated. ``preset="defaults"`` skips the env id's own preset.
+    """Defaults, then the preset (the named one, else the env id's own for the algorithm if there
+    is one: ``CartPole-v1`` for A3C, ``CartPole-v1.nstep_q`` for n-step Q) or, with no preset and
+    the A3C algorithm, ``family``'s defaults (:mod:`a3c.families`), then ``overrides``. The result
+    is validated. ``preset="defaults"`` skips the env id's own preset.
 
     A preset made for another environment applies with a warning (a starting point)."""
     from a3c.families import FAMILIES
 
     values: dict[str, Any] = {}
-    if preset is None and env_id is not None and env_preset_name(env_id) in available_presets():
-        preset = env_preset_name(env_id)
+    algo = overrides.get("algo", "a3c")
+    if preset is None and env_id is not None:
+        # The env's own preset for the algorithm: CartPole-v1 (A3C), CartPole-v1.nstep_q, ...
+        name = env_preset_name(env_id) + ("" if algo == "a3c" else f".{algo}")
+        if name in available_presets():
+            preset = name
     if preset == FAMILY_DEFAULTS:
         preset = None
     if preset is not None:
@@ -422,7 +478,7 @@ def resolve_config(
                 UserWarning,
                 stacklevel=2,
             )
-    elif family is not None:
+    elif family is not None and algo == "a3c":  # the families' defaults are A3C's
         if family not in FAMILIES:
             raise ValueError(f"unknown family {family!r}: expected one of {', '.join(FAMILIES)}")
         values.update(FAMILIES[family].settings)

@@ -127,3 +127,49 @@ def make_distribution(action_space: gym.Space) -> ActionDistribution:
     raise ValueError(
         f"unsupported action space {action_space}: a3c supports Discrete and bounded Box actions"
     )
+
+
+def epsilon_greedy(
+    q_values: Tensor, epsilon: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """One action per row: ``argmax Q``, or with probability ``epsilon`` a uniformly random one."""
+    greedy = q_values.argmax(dim=-1)
+    explore = torch.rand(greedy.shape, generator=generator) < epsilon
+    random = torch.randint(0, q_values.shape[-1], greedy.shape, generator=generator)
+    return torch.where(explore, random, greedy)
+
+
+class EpsilonGreedy(ActionDistribution):
+    """The policy of a Q-network over ``Discrete(n)``: the greedy action, or with probability
+    ``epsilon`` a uniformly random one. ``params`` are the Q-values; :meth:`mode` is greedy,
+    :meth:`sample` explores with the evaluation epsilon (training workers pass their own)."""
+
+    def __init__(self, n: int, start: int = 0, epsilon: float = 0.05) -> None:
+        self.n = n
+        self.start = start
+        self.epsilon = epsilon
+        self.action_shape = ()
+        self.action_dtype = torch.int64
+
+    def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
+        return epsilon_greedy(params[0], self.epsilon, generator)
+
+    def mode(self, params: DistParams) -> Tensor:
+        return params[0].argmax(dim=-1)
+
+    def probs(self, params: DistParams) -> Tensor:
+        """``pi(a|s)``: ``epsilon / n`` each, plus ``1 - epsilon`` on the greedy action."""
+        q_values = params[0]
+        greedy = F.one_hot(q_values.argmax(dim=-1), self.n).to(q_values.dtype)
+        return self.epsilon / self.n + (1.0 - self.epsilon) * greedy
+
+    def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
+        probs = self.probs(params)
+        return probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1).log()
+
+    def entropy(self, params: DistParams) -> Tensor:
+        probs = self.probs(params)
+        return -(probs * probs.clamp_min(1e-30).log()).sum(dim=-1)
+
+    def to_env(self, actions: Tensor) -> list[Any]:
+        return (actions + self.start).tolist() if self.start else actions.tolist()

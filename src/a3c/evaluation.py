@@ -16,7 +16,7 @@ import torch
 
 from a3c.envs import EnvFactory
 from a3c.global_model import GlobalModel
-from a3c.networks import ActorCritic, select_state
+from a3c.networks import Model, select_state
 
 if TYPE_CHECKING:
     from a3c.config import Config
@@ -45,7 +45,7 @@ class EvaluationStopped(Exception):
 
 @torch.no_grad()
 def play_episodes(
-    model: ActorCritic,
+    model: Model,
     envs: Sequence[gym.Env],
     seeds: Sequence[int],
     deterministic: bool = True,
@@ -84,7 +84,7 @@ def play_episodes(
 
 
 def run_episodes(
-    model: ActorCritic,
+    model: Model,
     env_factory: EnvFactory,
     n_episodes: int,
     deterministic: bool = True,

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 import torch
 from torch import Tensor
 
-from a3c.networks import ActorCritic
+from a3c.networks import Model, QNetwork
 from a3c.shared_optim import SharedOptimizer
 
 
@@ -30,9 +30,9 @@ class GlobalModel(Protocol):
     @property
     def global_step(self) -> int: ...
 
-    def new_local_model(self) -> ActorCritic: ...
+    def new_local_model(self) -> Model: ...
 
-    def pull(self, local_model: ActorCritic) -> None: ...
+    def pull(self, local_model: Model) -> None: ...
 
     def push(
         self,
@@ -69,7 +69,7 @@ class Snapshot(NamedTuple):
     @classmethod
     def of(
         cls,
-        model: ActorCritic,
+        model: Model,
         optimizers: Sequence[SharedOptimizer],
         global_step: int,
         updates: int,
@@ -96,20 +96,24 @@ class SharedGlobalModel:
     ``optimizers`` holds one optimizer (statistics shared by every worker, as in the paper) or one
     per worker (``rank`` picks it). ``update_lock`` serialises optimizer steps (``None``: Hogwild);
     ``counter_lock`` keeps the step counters, the optimizer's step count (Hogwild) and the
-    observation statistics exact.
+    observation statistics exact. With ``target_interval`` (value-based algorithms), the push
+    whose steps carry the global step across a multiple of it copies the weights into the
+    model's target network (``QNetwork.sync_target``), once its own update is applied.
     """
 
     def __init__(
         self,
-        model: ActorCritic,
+        model: Model,
         optimizers: list[SharedOptimizer],
         base_lr: float,
         lr_schedule: str,
         lr_horizon: int,
         counter_lock: LockLike | None = None,
         update_lock: LockLike | None = None,
+        target_interval: int | None = None,
     ) -> None:
         self.model = model.share_memory()
+        self.target_interval = target_interval
         self.params: list[Tensor] = list(model.parameters())
         self.optimizers = [opt.share_memory() for opt in optimizers]
         self.base_lr = base_lr
@@ -143,12 +147,12 @@ class SharedGlobalModel:
     def learning_rate(self) -> float:
         return learning_rate(self.base_lr, self.lr_schedule, self.global_step, self.lr_horizon)
 
-    def new_local_model(self) -> ActorCritic:
+    def new_local_model(self) -> Model:
         """A private copy (``deepcopy`` allocates fresh, unshared memory)."""
         return copy.deepcopy(self.model)
 
     @torch.no_grad()
-    def pull(self, local_model: ActorCritic) -> None:
+    def pull(self, local_model: Model) -> None:
         """theta' <- theta: copy global weights (and normaliser statistics) into ``local_model``."""
         for tensor, shared in zip(
             local_model.state_tensors(), self.model.state_tensors(), strict=True
@@ -173,7 +177,12 @@ class SharedGlobalModel:
         optimizer = self.optimizers[rank % len(self.optimizers)]
         t = None  # the optimizer's step number; None: taken under the update lock
         with self.counter_lock or contextlib.nullcontext():
+            before = int(self.counters[0])
             self.counters[0] += steps
+            sync_target = (
+                self.target_interval is not None
+                and before // self.target_interval != (before + steps) // self.target_interval
+            )
             if grads is not None:
                 self.counters[1] += 1
                 if self.update_lock is None:
@@ -187,4 +196,7 @@ class SharedGlobalModel:
         if grads is not None:
             with self.update_lock or contextlib.nullcontext():
                 optimizer.step(self.params, grads, lr, t)
+        if sync_target:  # theta^- <- theta (one push crosses each multiple: no lock needed)
+            assert isinstance(self.model, QNetwork)
+            self.model.sync_target()
         return lr

@@ -69,3 +69,24 @@ def clip_grad_norm(grads: list[Tensor], max_norm: float | None) -> float:
         for g in grads:
             g.mul_(scale)
     return float(norm)
+
+
+def q_learning_loss(
+    q_values: Tensor, actions: Tensor, targets: Tensor, kind: str = "mse"
+) -> Tensor:
+    """The value-based algorithms' regression of ``Q(s, a)`` on the targets ``y`` for the actions
+    taken: ``0.5 * (y - Q(s, a))^2`` (``mse``) or Huber; the targets are constants."""
+    q_taken = q_values.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    return value_loss(q_taken, targets, kind)
+
+
+@dataclass(frozen=True)
+class QLoss:
+    """A value-based update's loss in the logs' columns: ``value`` is the Q regression loss;
+    there is no policy loss (``policy`` 0); ``entropy`` is the entropy of the worker's
+    epsilon-greedy policy at the update (how much it still explores)."""
+
+    total: Tensor
+    value: Tensor
+    entropy: float
+    policy: float = 0.0

@@ -21,7 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from a3c.distributions import ActionDistribution, Categorical, DiagGaussian, DistParams
+from a3c.distributions import (
+    ActionDistribution,
+    Categorical,
+    DiagGaussian,
+    DistParams,
+    EpsilonGreedy,
+)
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -182,50 +188,27 @@ def select_state(state: RecurrentState, index: Tensor | np.ndarray | list[int]) 
     return tuple(s[index] for s in state)
 
 
-class ActorCritic(nn.Module):
-    """``obs -> (distribution parameters, V(obs))``.
+class Network(nn.Module):
+    """What every model shares: how observations enter (normalised, scaled, laid out for the
+    body), the running statistics it keeps as buffers, and the recurrent interface's defaults."""
 
-    Discrete actions get logits. Box actions get a mean, ``tanh``-squashed and scaled to the bounds
-    (seed 000: ``mu = tanh * bound``) or linear, and a standard deviation from ``softplus`` of a
-    head (seed 000) or from a learned state-independent log-std, floored at ``min_std``.
-    """
-
-    action_center: Tensor
-    action_half_range: Tensor
+    lstm: nn.LSTMCell | None
 
     def __init__(
         self,
         obs_shape: tuple[int, ...],
-        distribution: ActionDistribution,
-        hidden_sizes: Sequence[int] = (64, 64),
-        activation: str = "tanh",
-        shared_trunk: bool = True,
-        value_hidden_sizes: Sequence[int] | None = None,
-        gaussian_mean: str = "tanh",
-        std_mode: str = "state_independent",
-        min_std: float = 1e-3,
-        init_log_std: float = 0.0,
-        init: str = "orthogonal",
-        normalize_obs: bool = False,
-        normalize_reward: bool = False,
-        body: str = "mlp",
-        lstm_size: int | None = None,
-        pixels: bool = False,
+        body: str,
+        normalize_obs: bool,
+        normalize_reward: bool,
+        pixels: bool,
     ) -> None:
         super().__init__()
-        obs_dim = int(np.prod(obs_shape))
         if body not in BODIES:
             raise ValueError(f"unknown body {body!r}: expected one of {BODIES}")
-        if lstm_size is not None and not shared_trunk:
-            raise ValueError("an LSTM needs the shared trunk")
-        self.distribution = distribution
+        self.obs_shape = tuple(obs_shape)
         self.body = body
         # uint8 observations, scaled to [0, 1] inside the network (or normalised: see _features)
         self.pixels = pixels
-        self.shared_trunk = shared_trunk
-        self.gaussian_mean = gaussian_mean
-        self.std_mode = std_mode
-        self.min_std = min_std
         # The normaliser works in the observation's own layout, the CNN on channels first.
         self.obs_rms = (
             RunningMeanStd(tuple(obs_shape), scale=255.0 if pixels else 1.0)
@@ -236,80 +219,23 @@ class ActorCritic(nn.Module):
         # they are shared, pulled and saved with the weights (the model's forward ignores them).
         self.return_rms = RunningMeanStd(()) if normalize_reward else None
         self.image_layout: ImageLayout | None = None
-        if body == "mlp":
-            self.actor_body, actor_out = mlp(obs_dim, hidden_sizes, activation)
-        else:
+        if body != "mlp":
             self.image_layout = image_layout(obs_shape)
             if self.image_layout is None:
                 raise ValueError(
                     "a CNN needs image observations: (channels, height, width), (height, width, "
                     f"channels) or (height, width), not {tuple(obs_shape)}"
                 )
-            frame_shape = channels_first(obs_shape, self.image_layout)
-            self.actor_body, actor_out = cnn(body, frame_shape)
-        self.lstm: nn.LSTMCell | None = None
-        if lstm_size is not None:
-            self.lstm = nn.LSTMCell(actor_out, lstm_size)
-            actor_out = lstm_size
-        if shared_trunk:
-            self.critic_body = None
-            critic_out = actor_out
-        elif body == "mlp":
-            sizes = hidden_sizes if value_hidden_sizes is None else value_hidden_sizes
-            self.critic_body, critic_out = mlp(obs_dim, sizes, activation)
-        else:
-            self.critic_body, critic_out = cnn(body, frame_shape)
-        self.value_head = nn.Linear(critic_out, 1)
-
-        self.log_std: nn.Parameter | None = None
-        self.std_head: nn.Linear | None = None
-        if isinstance(distribution, Categorical):
-            self.policy_head = nn.Linear(actor_out, distribution.n)
-        elif isinstance(distribution, DiagGaussian):
-            action_dim = int(np.prod(distribution.action_shape))
-            self.policy_head = nn.Linear(actor_out, action_dim)
-            low = torch.as_tensor(distribution.low).reshape(-1)
-            high = torch.as_tensor(distribution.high).reshape(-1)
-            self.register_buffer("action_center", (high + low) / 2)
-            self.register_buffer("action_half_range", (high - low) / 2)
-            if std_mode == "softplus":
-                self.std_head = nn.Linear(actor_out, action_dim)
-            elif std_mode == "state_independent":
-                self.log_std = nn.Parameter(torch.full((action_dim,), float(init_log_std)))
-            else:
-                raise ValueError(f"unknown std_mode {std_mode!r}")
-        else:
-            raise TypeError(f"unsupported distribution {distribution!r}")
-        self._initialise(init, activation)
+        self.lstm = None
         self._state_tensors: list[Tensor] | None = None
 
-    def _initialise(self, init: str, activation: str) -> None:
-        if init == "torch":
-            return
-        # calculate_gain's values; CNN bodies are ReLU whatever ``activation`` says
-        gain = 5.0 / 3 if activation == "tanh" and self.body == "mlp" else math.sqrt(2.0)
-        heads: dict[nn.Module, float] = {self.policy_head: 0.01, self.value_head: 1.0}
-        if self.std_head is not None:
-            heads[self.std_head] = 0.01
-        if self.lstm is not None:
-            bias_ih, bias_hh = self.lstm.bias_ih, self.lstm.bias_hh
-            assert bias_ih is not None and bias_hh is not None
-            nn.init.zeros_(bias_ih)
-            nn.init.zeros_(bias_hh)
-            # A forget-gate bias of 1 keeps memories by default (Jozefowicz et al., 2015).
-            bias_ih.data[self.lstm.hidden_size : 2 * self.lstm.hidden_size] = 1.0
-        for module in self.modules():
-            if not isinstance(module, nn.Linear | nn.Conv2d):
-                continue
-            if init == "orthogonal":
-                # Small policy head: near-uniform initial policy (Andrychowicz et al., 2021).
-                nn.init.orthogonal_(module.weight, heads.get(module, gain))
-            elif init == "normal":  # seed 000: tf.random_normal_initializer(0., .1)
-                nn.init.normal_(module.weight, 0.0, 0.1)
-            else:
-                raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+    def make_body(self, hidden_sizes: Sequence[int], activation: str) -> tuple[nn.Sequential, int]:
+        """A fresh body for these observations (an MLP, or the CNN named by ``body``) and its
+        output width."""
+        if self.body == "mlp":
+            return mlp(int(np.prod(self.obs_shape)), hidden_sizes, activation)
+        assert self.image_layout is not None
+        return cnn(self.body, channels_first(self.obs_shape, self.image_layout))
 
     def scale_rewards(self, rewards: Tensor, clip: float = 10.0) -> Tensor:
         """Rewards divided by the running std of the discounted return, clipped (the identity
@@ -325,13 +251,6 @@ class ActorCritic(nn.Module):
         if self._state_tensors is None:
             self._state_tensors = [*self.parameters(), *self.buffers()]
         return self._state_tensors
-
-    def value_parameters(self) -> list[nn.Parameter]:
-        """Parameters that only the critic uses (they may get their own learning rate)."""
-        params = list(self.value_head.parameters())
-        if self.critic_body is not None:
-            params = list(self.critic_body.parameters()) + params
-        return params
 
     @property
     def is_recurrent(self) -> bool:
@@ -362,6 +281,113 @@ class ActorCritic(nn.Module):
         elif self.body == "mlp":
             x = x.reshape(x.shape[0], -1)
         return x
+
+
+class ActorCritic(Network):
+    """``obs -> (distribution parameters, V(obs))``.
+
+    Discrete actions get logits. Box actions get a mean, ``tanh``-squashed and scaled to the bounds
+    (seed 000: ``mu = tanh * bound``) or linear, and a standard deviation from ``softplus`` of a
+    head (seed 000) or from a learned state-independent log-std, floored at ``min_std``.
+    """
+
+    action_center: Tensor
+    action_half_range: Tensor
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        distribution: ActionDistribution,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        shared_trunk: bool = True,
+        value_hidden_sizes: Sequence[int] | None = None,
+        gaussian_mean: str = "tanh",
+        std_mode: str = "state_independent",
+        min_std: float = 1e-3,
+        init_log_std: float = 0.0,
+        init: str = "orthogonal",
+        normalize_obs: bool = False,
+        normalize_reward: bool = False,
+        body: str = "mlp",
+        lstm_size: int | None = None,
+        pixels: bool = False,
+    ) -> None:
+        super().__init__(obs_shape, body, normalize_obs, normalize_reward, pixels)
+        if lstm_size is not None and not shared_trunk:
+            raise ValueError("an LSTM needs the shared trunk")
+        self.distribution = distribution
+        self.shared_trunk = shared_trunk
+        self.gaussian_mean = gaussian_mean
+        self.std_mode = std_mode
+        self.min_std = min_std
+        self.actor_body, actor_out = self.make_body(hidden_sizes, activation)
+        if lstm_size is not None:
+            self.lstm = nn.LSTMCell(actor_out, lstm_size)
+            actor_out = lstm_size
+        if shared_trunk:
+            self.critic_body = None
+            critic_out = actor_out
+        else:
+            sizes = hidden_sizes if value_hidden_sizes is None else value_hidden_sizes
+            self.critic_body, critic_out = self.make_body(sizes, activation)
+        self.value_head = nn.Linear(critic_out, 1)
+
+        self.log_std: nn.Parameter | None = None
+        self.std_head: nn.Linear | None = None
+        if isinstance(distribution, Categorical):
+            self.policy_head = nn.Linear(actor_out, distribution.n)
+        elif isinstance(distribution, DiagGaussian):
+            action_dim = int(np.prod(distribution.action_shape))
+            self.policy_head = nn.Linear(actor_out, action_dim)
+            low = torch.as_tensor(distribution.low).reshape(-1)
+            high = torch.as_tensor(distribution.high).reshape(-1)
+            self.register_buffer("action_center", (high + low) / 2)
+            self.register_buffer("action_half_range", (high - low) / 2)
+            if std_mode == "softplus":
+                self.std_head = nn.Linear(actor_out, action_dim)
+            elif std_mode == "state_independent":
+                self.log_std = nn.Parameter(torch.full((action_dim,), float(init_log_std)))
+            else:
+                raise ValueError(f"unknown std_mode {std_mode!r}")
+        else:
+            raise TypeError(f"unsupported distribution {distribution!r}")
+        self._initialise(init, activation)
+
+    def _initialise(self, init: str, activation: str) -> None:
+        if init == "torch":
+            return
+        # calculate_gain's values; CNN bodies are ReLU whatever ``activation`` says
+        gain = 5.0 / 3 if activation == "tanh" and self.body == "mlp" else math.sqrt(2.0)
+        heads: dict[nn.Module, float] = {self.policy_head: 0.01, self.value_head: 1.0}
+        if self.std_head is not None:
+            heads[self.std_head] = 0.01
+        if self.lstm is not None:
+            bias_ih, bias_hh = self.lstm.bias_ih, self.lstm.bias_hh
+            assert bias_ih is not None and bias_hh is not None
+            nn.init.zeros_(bias_ih)
+            nn.init.zeros_(bias_hh)
+            # A forget-gate bias of 1 keeps memories by default (Jozefowicz et al., 2015).
+            bias_ih.data[self.lstm.hidden_size : 2 * self.lstm.hidden_size] = 1.0
+        for module in self.modules():
+            if not isinstance(module, nn.Linear | nn.Conv2d):
+                continue
+            if init == "orthogonal":
+                # Small policy head: near-uniform initial policy (Andrychowicz et al., 2021).
+                nn.init.orthogonal_(module.weight, heads.get(module, gain))
+            elif init == "normal":  # seed 000: tf.random_normal_initializer(0., .1)
+                nn.init.normal_(module.weight, 0.0, 0.1)
+            else:
+                raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    def value_parameters(self) -> list[nn.Parameter]:
+        """Parameters that only the critic uses (they may get their own learning rate)."""
+        params = list(self.value_head.parameters())
+        if self.critic_body is not None:
+            params = list(self.critic_body.parameters()) + params
+        return params
 
     def _recur(
         self, features: Tensor, state: RecurrentState, episode_start: Tensor | None
@@ -443,3 +469,85 @@ class ActorCritic(nn.Module):
             assert self.log_std is not None
             std = self.log_std.exp().clamp_min(self.min_std).expand_as(mean)
         return (mean, std)
+
+
+class QNetwork(Network):
+    """``obs -> Q(obs, .)`` for ``Discrete`` actions, with its **target network** inside it.
+
+    The target's weights are buffers (``target.*``: the optimizer never sees them) that
+    :meth:`sync_target` overwrites with the current weights; the target's forward pass is the
+    same network called with them (``torch.func.functional_call``). Being part of the model, the
+    target is shared, pulled, checkpointed and restored with the weights, on every backend.
+
+    Offers the actor-critic's interface to evaluation and ``predict``: :meth:`step` returns the
+    Q-values as the parameters of an :class:`~a3c.distributions.EpsilonGreedy` policy.
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        distribution: EpsilonGreedy,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        init: str = "orthogonal",
+        normalize_obs: bool = False,
+        body: str = "mlp",
+        pixels: bool = False,
+    ) -> None:
+        super().__init__(obs_shape, body, normalize_obs, False, pixels)
+        self.distribution = distribution
+        body_module, width = self.make_body(hidden_sizes, activation)
+        self.q = nn.Sequential(body_module, nn.Linear(width, distribution.n))
+        if init != "torch":
+            gain = 5.0 / 3 if activation == "tanh" and body == "mlp" else math.sqrt(2.0)
+            layers = [m for m in self.q.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+            for layer in layers:
+                if init == "orthogonal":
+                    nn.init.orthogonal_(layer.weight, 1.0 if layer is layers[-1] else gain)
+                elif init == "normal":
+                    nn.init.normal_(layer.weight, 0.0, 0.1)
+                else:
+                    raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+        self.target_names = [name for name, _ in self.q.named_parameters()]
+        self.target = nn.Module()  # buffers only: target.<name with '.' as '_'>
+        for name, param in self.q.named_parameters():
+            self.target.register_buffer(name.replace(".", "_"), param.detach().clone())
+
+    def target_weights(self) -> dict[str, Tensor]:
+        return {name: getattr(self.target, name.replace(".", "_")) for name in self.target_names}
+
+    @torch.no_grad()
+    def sync_target(self) -> None:
+        """theta^- <- theta."""
+        for name, param in self.q.named_parameters():
+            getattr(self.target, name.replace(".", "_")).copy_(param)
+
+    def value_parameters(self) -> list[nn.Parameter]:
+        return []  # no critic-only parameters: value_lr does not apply
+
+    def q_values(self, obs: Tensor) -> Tensor:
+        """``Q(obs, .; theta)``, ``[batch, n_actions]``."""
+        return self.q(self._features(obs))
+
+    def target_q_values(self, obs: Tensor) -> Tensor:
+        """``Q(obs, .; theta^-)``, from the target weights (no gradient flows into them)."""
+        return torch.func.functional_call(self.q, self.target_weights(), (self._features(obs),))
+
+    def step(
+        self,
+        obs: Tensor,
+        state: RecurrentState = (),
+        episode_start: Tensor | None = None,
+    ) -> tuple[DistParams, Tensor, RecurrentState]:
+        """``((Q-values,), max_a Q, ())``: the actor-critic's signature for evaluation."""
+        q_values = self.q_values(obs)
+        return (q_values,), q_values.max(dim=-1).values, ()
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.q_values(obs)
+
+
+#: a model the workers, the evaluator and ``predict`` take: an actor-critic or a Q-network
+Model = ActorCritic | QNetwork

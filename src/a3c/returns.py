@@ -83,3 +83,14 @@ def running_returns(rewards: Tensor, episode_ends: Tensor, gamma: float, running
         seen[t] = running
         running.masked_fill_(episode_ends[t], 0.0)
     return seen
+
+
+def one_step_targets(
+    rewards: Tensor, next_values: Tensor, terminated: Tensor, gamma: float
+) -> Tensor:
+    """The one-step targets of Q-learning and Sarsa: ``y = r + gamma * next_value``, ``y = r``
+    where the episode terminated (Algorithm 1).
+
+    ``next_values`` is ``max_a' Q^-(s', a')`` for Q-learning and ``Q^-(s', a')`` of the action
+    taken next for Sarsa; where the episode was truncated, of the final observation."""
+    return rewards + gamma * (1.0 - terminated.to(rewards.dtype)) * next_values

@@ -20,6 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from a3c.algorithms import worker_loop
 from a3c.backends import Backend, BackendError, Task, TaskFailure, make_backend
 from a3c.checkpoint import (
     checkpoint_path,
@@ -29,7 +30,7 @@ from a3c.checkpoint import (
     save_checkpoint,
 )
 from a3c.config import Config
-from a3c.distributions import make_distribution
+from a3c.distributions import EpsilonGreedy, make_distribution
 from a3c.envs import EnvFactory
 from a3c.evaluation import (
     EVAL_SEED_OFFSET,
@@ -40,10 +41,9 @@ from a3c.evaluation import (
 )
 from a3c.global_model import GlobalModel
 from a3c.monitor import History, Monitor
-from a3c.networks import ActorCritic, takes_frames
+from a3c.networks import ActorCritic, Model, QNetwork, takes_frames
 from a3c.plots import plot_runs
 from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop, SharedRMSpropTF
-from a3c.worker import run_worker
 
 
 class TrainingError(RuntimeError):
@@ -99,13 +99,28 @@ def graceful_signals(stop: Any) -> Iterator[list[int]]:
             signal.signal(s, h)
 
 
-def build_model(
-    config: Config, observation_space: gym.Space, action_space: gym.Space
-) -> ActorCritic:
+def build_model(config: Config, observation_space: gym.Space, action_space: gym.Space) -> Model:
+    """The algorithm's network for these spaces: an actor-critic, or a Q-network (value-based)."""
     obs_shape = tuple(observation_space.shape or ())
     body = config.network
     if body == "auto":  # a CNN for uint8 frames in any layout the network reads
         body = "cnn" if takes_frames(obs_shape, observation_space.dtype) else "mlp"
+    if config.value_based:
+        if not isinstance(action_space, gym.spaces.Discrete):
+            raise ValueError(
+                f"{config.algo} learns Q-values of discrete actions; {config.env_id} has "
+                f"{action_space}: use --algo a3c for continuous actions"
+            )
+        return QNetwork(
+            obs_shape,
+            EpsilonGreedy(int(action_space.n), int(action_space.start), config.eval_epsilon),
+            hidden_sizes=config.hidden_sizes,
+            activation=config.activation,
+            init=config.init,
+            normalize_obs=config.normalize_obs,
+            body=body,
+            pixels=observation_space.dtype == np.uint8,
+        )
     return ActorCritic(
         obs_shape,
         make_distribution(action_space),
@@ -126,7 +141,7 @@ def build_model(
     )
 
 
-def build_optimizers(config: Config, model: ActorCritic) -> list[SharedOptimizer]:
+def build_optimizers(config: Config, model: Model) -> list[SharedOptimizer]:
     """One optimizer whose statistics all workers share, or one per worker."""
     params = list(model.parameters())
     value_only = {id(p) for p in model.value_parameters()}
@@ -213,7 +228,7 @@ class Trainer:
     def __init__(
         self,
         config: Config,
-        model: ActorCritic,
+        model: Model,
         observation_space: gym.Space,
         action_space: gym.Space,
         run_dir: Path,
@@ -361,7 +376,8 @@ class Trainer:
         start_time = time.time() - self.wall_offset
         common = (config, global_model, self.env_factory, stop, start_time)
         tasks = [
-            Task(f"worker-{rank}", run_worker, (rank, *common)) for rank in range(config.workers)
+            Task(f"worker-{rank}", worker_loop(config.algo), (rank, *common))
+            for rank in range(config.workers)
         ]
         if config.eval_interval > 0:
             poll_interval = 0.05 if backend.tasks_may_wait else 0.0

@@ -20,7 +20,7 @@ from a3c.config import Config
 from a3c.envs import EnvFactory, EnvGroup
 from a3c.global_model import GlobalModel
 from a3c.losses import a3c_loss, clip_grad_norm
-from a3c.networks import select_state
+from a3c.networks import ActorCritic, select_state
 from a3c.returns import gae_advantages, n_step_returns, running_returns
 
 
@@ -56,6 +56,8 @@ def run_worker(
     generator = torch.Generator().manual_seed(sample_seed)
     envs = EnvGroup(env_factory, config.envs_per_worker, env_seed)
     local_model = global_model.new_local_model()
+    if not isinstance(local_model, ActorCritic):
+        raise TypeError("the A3C worker needs an ActorCritic global model")
     params = list(local_model.parameters())
     dist = local_model.distribution
     T, N = config.n_steps, config.envs_per_worker

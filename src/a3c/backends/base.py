@@ -23,7 +23,7 @@ import torch
 if TYPE_CHECKING:
     from a3c.config import Config
     from a3c.global_model import GlobalModel
-    from a3c.networks import ActorCritic
+    from a3c.networks import Model
     from a3c.shared_optim import SharedOptimizer
 
 #: how long ``poll`` waits for records before the supervisor's ``tick`` runs again
@@ -95,7 +95,7 @@ class Backend(ABC):
 
     def global_model(
         self,
-        model: ActorCritic,
+        model: Model,
         optimizers: list[SharedOptimizer],
         config: Config,
         global_step: int,
@@ -113,6 +113,7 @@ class Backend(ABC):
             config.lr_horizon,
             counter_lock=self.lock(),
             update_lock=self.lock() if config.lock else None,
+            target_interval=config.target_interval if config.value_based else None,
         )
         shared.set_counters(global_step, updates)
         return shared

@@ -52,7 +52,7 @@ from a3c.backends.base import (
 )
 from a3c.config import Config
 from a3c.global_model import SharedGlobalModel, Snapshot
-from a3c.networks import ActorCritic
+from a3c.networks import Model
 from a3c.shared_optim import SharedOptimizer
 
 try:
@@ -119,7 +119,7 @@ class ParameterServer:
 
     def __init__(
         self,
-        model: ActorCritic,
+        model: Model,
         optimizers: list[SharedOptimizer],
         config: Config,
         global_step: int,
@@ -130,7 +130,12 @@ class ParameterServer:
         # optimizer only reads them.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         self.shared = SharedGlobalModel(
-            model, optimizers, config.lr, config.lr_schedule, config.lr_horizon
+            model,
+            optimizers,
+            config.lr,
+            config.lr_schedule,
+            config.lr_horizon,
+            target_interval=config.target_interval if config.value_based else None,
         )
         self.shared.set_counters(global_step, updates)
         self.tensors = self.shared.model.state_tensors()
@@ -176,7 +181,7 @@ class RayGlobalModel:
     Picklable: each worker actor gets its own copy, with its own in-flight pushes.
     """
 
-    def __init__(self, server: Any, template: ActorCritic, max_in_flight: int) -> None:
+    def __init__(self, server: Any, template: Model, max_in_flight: int) -> None:
         self.server = server
         self.template = template
         self.max_in_flight = max_in_flight
@@ -225,7 +230,7 @@ class RayGlobalModel:
     def updates(self) -> int:
         return int(self._get(self.server.counters.remote())[1])
 
-    def new_local_model(self) -> ActorCritic:
+    def new_local_model(self) -> Model:
         return copy.deepcopy(self.template)
 
     def _exchange(self, block: bool) -> None:
@@ -239,7 +244,7 @@ class RayGlobalModel:
             self.in_call, self.outbox = len(self.outbox), []
 
     @torch.no_grad()
-    def pull(self, local_model: ActorCritic) -> None:
+    def pull(self, local_model: Model) -> None:
         while self.in_call + len(self.outbox) >= self.max_in_flight:
             self._exchange(block=True)
         self._exchange(block=False)
@@ -461,7 +466,7 @@ class RayBackend(Backend):
 
     def global_model(
         self,
-        model: ActorCritic,
+        model: Model,
         optimizers: list[SharedOptimizer],
         config: Config,
         global_step: int,
