@@ -32,7 +32,8 @@ ALGOS = ("a3c", "q", "sarsa", "nstep_q")
 
 
 def run_to_threshold(algo: str, env_id: str, seed: int, budget: int) -> dict[str, Any]:
-    """The algorithm's preset for the env until the threshold (or ``budget`` steps)."""
+    """The algorithm's preset for the env until the threshold, or its own step budget (also the
+    horizon of a linear learning-rate schedule); ``budget`` > 0 replaces that budget."""
     from a3c.plots import read_csv
     from benchmarks.suite import learning_curve
     from benchmarks.time_to_solve import train_a3c
@@ -44,8 +45,8 @@ def run_to_threshold(algo: str, env_id: str, seed: int, budget: int) -> dict[str
             run_dir=Path(tmp),
             algo=algo,
             seed=seed,
-            total_steps=budget,
             stop_at_return=threshold,
+            **({"total_steps": budget} if budget > 0 else {}),
         )
         assert agent.run_dir is not None and agent.summary is not None
         episodes = read_csv(agent.run_dir / "episodes.csv")
@@ -57,6 +58,7 @@ def run_to_threshold(algo: str, env_id: str, seed: int, budget: int) -> dict[str
         **curve,
         "wall_s": agent.summary.wall_time,
         "steps": agent.summary.global_step,
+        "budget": agent.config.total_steps,
         "preset": agent.config.preset,
     }
 
@@ -137,7 +139,9 @@ def main() -> None:
     parser.add_argument("--env", default="CartPole-v1", choices=sorted(THRESHOLDS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--algos", default=",".join(ALGOS))
-    parser.add_argument("--budget", type=int, default=1_000_000, help="steps before giving up")
+    parser.add_argument(
+        "--budget", type=int, default=0, help="steps before giving up (0: each preset's own)"
+    )
     parser.add_argument(
         "--scaling-steps", type=int, default=200_000, help="steps of each scaling run (0: none)"
     )

@@ -298,9 +298,10 @@ def _algorithms(data: dict[str, Any], name: str) -> list[str]:
         "",
         f"Measured {data['date']} on {data['machine']}. `python -m benchmarks.algorithms "
         f"--env {data['env']} --seeds {data['seeds']}`: each algorithm from its preset "
-        f"(stop at the threshold, at most {data['budget']:,} steps).",
+        "(stop at the threshold; "
+        + (f"at most {data['budget']:,} steps)." if data["budget"] else "its own step budget)."),
         "",
-        "| algorithm | preset | solved | median s | median steps | per-seed seconds (steps) |",
+        "| algorithm | preset (budget) | solved | median s | median steps | per-seed s (steps) |",
         "|---|---|---|---|---|---|",
     ]
     for algo, rows in data["runs"].items():
@@ -313,7 +314,8 @@ def _algorithms(data: dict[str, Any], name: str) -> list[str]:
             for r in rows
         )
         lines.append(
-            f"| {algo} | `{rows[0]['preset']}` | {len(solved)}/{len(rows)} | "
+            f"| {algo} | `{rows[0]['preset']}` ({rows[0].get('budget', 0):,}) | "
+            f"{len(solved)}/{len(rows)} | "
             f"{'-' if med == float('inf') else f'{med:.1f}'} | "
             f"{'-' if steps is None else f'{steps:,.0f}'} | {per_seed} |"
         )
