@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.report import RESULTS, measured, save_results
+from benchmarks.time_to_solve import median_time
 
 THRESHOLDS = {"CartPole-v1": 475.0}
 ALGOS = ("a3c", "q", "sarsa", "nstep_q")
@@ -97,12 +98,6 @@ def _subprocess(*args: str) -> dict[str, Any]:
         raise SystemExit(f"run {args} failed:\n{out.stderr}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
-
-
-def median_time(rows: list[dict[str, Any]]) -> float | None:
-    """Median over seeds; an unsolved seed counts as infinitely slow."""
-    value = statistics.median(r["time_to_solve_s"] if r["solved"] else float("inf") for r in rows)
-    return None if value == float("inf") else value
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
