@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from a3c.callbacks import Callback
 from a3c.checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -78,11 +80,18 @@ class A3C:
         self.summary: TrainingSummary | None = None
 
     # -- training ----------------------------------------------------------------------------
-    def learn(self, total_steps: int | None = None, run_dir: str | Path | None = None) -> A3C:
+    def learn(
+        self,
+        total_steps: int | None = None,
+        run_dir: str | Path | None = None,
+        callback: Callback | Sequence[Callback] | None = None,
+    ) -> A3C:
         """Train for ``total_steps`` more environment steps (default: up to the config's total).
 
         Logs, checkpoints and plots go to ``run_dir`` (default: a new directory under the
-        config's ``run_dir``; an agent that already trained keeps its directory).
+        config's ``run_dir``; an agent that already trained keeps its directory). ``callback``:
+        one :class:`~a3c.callbacks.Callback` or several, which see each episode, update batch,
+        evaluation and checkpoint, and may stop the run (see :mod:`a3c.callbacks`).
         """
         if total_steps is not None:
             self.config = self.config.replace(total_steps=self.global_step + total_steps)
@@ -111,6 +120,7 @@ class A3C:
             self.global_step,
             self.updates,
             self.wall_time,
+            callback,
         )
         try:
             self.summary = trainer.run()

@@ -220,7 +220,9 @@ class Monitor:
         return SummaryWriter(str(self.run_dir / "tb"))
 
     # -- records ---------------------------------------------------------------------------------
-    def handle(self, record: tuple[Any, ...]) -> None:
+    def handle(self, record: tuple[Any, ...]) -> list[tuple[float, int, int, float, int]]:
+        """Log a record; returns the episodes it settled (wall time, step, rank, return,
+        length), in the order they ended."""
         kind = record[0]
         if kind == "updates":
             for row in record[1]["finished"]:
@@ -228,12 +230,14 @@ class Monitor:
             self._updates(record[1])
             self.watermarks[record[1]["rank"]] = record[1]["time"]
             if len(self.watermarks) == self.workers:
-                self.settle(min(self.watermarks.values()))
+                return self.settle(min(self.watermarks.values()))
         elif kind == "eval":
             self.log_eval(record[1])
+        return []
 
-    def settle(self, until: float = float("inf")) -> None:
-        """Log, in wall-time order, the pending episodes that ended at or before ``until``."""
+    def settle(self, until: float = float("inf")) -> list[tuple[float, int, int, float, int]]:
+        """Log, in wall-time order, the pending episodes that ended at or before ``until``;
+        returns them."""
         rows = []
         while self.pending and self.pending[0][0] <= until:
             rows.append(heapq.heappop(self.pending))
@@ -246,6 +250,7 @@ class Monitor:
             step = max(r[1] for r in rows)
             self.tb.add_scalar("episode/return", float(np.mean([r[3] for r in rows])), step)
             self.tb.add_scalar("episode/length", float(np.mean([r[4] for r in rows])), step)
+        return rows
 
     def _updates(self, stats: dict[str, Any]) -> None:
         row = dict(stats, wall_time=stats["time"], **{"perf/steps_per_s": self.steps_per_s})

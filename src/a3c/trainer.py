@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import numpy as np
 
 from a3c.algorithms import worker_loop
 from a3c.backends import Backend, BackendError, Task, TaskFailure, make_backend
+from a3c.callbacks import Callback, CallbackList, Episode, Evaluation
 from a3c.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
@@ -180,6 +181,7 @@ class TrainingSummary:
     final_eval_std: float | None
     restarts: int = 0
     policy_lag: dict[str, Any] | None = None  # where the backend measures it (ray)
+    stopped_by: str | None = None  # the callback that stopped the run, and why
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for strict JSON: a figure that does not exist yet (no episode finished,
@@ -236,8 +238,10 @@ class Trainer:
         global_step: int = 0,
         updates: int = 0,
         wall_time: float = 0.0,
+        callback: Callback | Sequence[Callback] | None = None,
     ) -> None:
         self.config = config.validate()
+        self.callbacks = CallbackList(callback)
         self.model = model
         self.observation_space = observation_space
         self.action_space = action_space
@@ -272,10 +276,13 @@ class Trainer:
             wall_time,
         )
 
-    def save_periodic(self, global_model: GlobalModel, start_time: float) -> None:
-        """``checkpoints/step_<global step>.pt``, named by the step the snapshot holds."""
+    def save_periodic(self, global_model: GlobalModel, start_time: float) -> tuple[Path, int]:
+        """``checkpoints/step_<global step>.pt``, named by the step the snapshot holds; returns
+        the path and the step."""
         payload = self.payload(global_model, time.time() - start_time)
-        save_checkpoint(payload, checkpoint_path(self.run_dir, payload["global_step"]))
+        path = checkpoint_path(self.run_dir, payload["global_step"])
+        save_checkpoint(payload, path)
+        return path, payload["global_step"]
 
     def run(self) -> TrainingSummary:
         config = self.config
@@ -350,6 +357,7 @@ class Trainer:
         final_eval: dict[str, float] | None = None,
         restarts: int = 0,
         policy_lags: dict[int, int] | None = None,
+        stopped_by: str | None = None,
     ) -> TrainingSummary:
         return TrainingSummary(
             run_dir=str(self.run_dir),
@@ -365,6 +373,7 @@ class Trainer:
             final_eval_std=None if final_eval is None else final_eval["std_return"],
             restarts=history.restarts + restarts,
             policy_lag=lag_summary(policy_lags or {}),
+            stopped_by=stopped_by,
         )
 
     def _run(self, backend: Backend, history: History | None) -> None:
@@ -395,6 +404,7 @@ class Trainer:
             history,
         )
         supervision = _Supervision(self, global_model, monitor, stop, start_time)
+        self.callbacks.on_training_start(config, self.run_dir)
         failures, completed, final_saved = [], False, False
         with graceful_signals(stop) as signals:
             try:
@@ -417,7 +427,7 @@ class Trainer:
                     and not signals
                     and supervision.write_error is None
                 )
-            except KeyboardInterrupt:
+            except BaseException:  # Ctrl-C, or an exception from a callback: end the tasks too
                 stop.set()
                 raise
             finally:
@@ -445,6 +455,7 @@ class Trainer:
                         )
                         final_eval = eval_record(result, global_model.global_step, wall_time)
                         supervision.write("eval.csv", monitor.log_eval, final_eval)
+                        self.callbacks.on_evaluation(Evaluation.from_row(final_eval, final=True))
                 supervision.write("the logs", monitor.close)
         summary = self.summary = self._summary(
             monitor.history,
@@ -454,6 +465,7 @@ class Trainer:
             final_eval,
             monitor.restarts,
             supervision.policy_lags,
+            self.callbacks.stopped_by,
         )
         supervision.write("summary.json", summary.write, self.run_dir / "summary.json")
         supervision.write(
@@ -486,6 +498,7 @@ class Trainer:
                 else "the final checkpoint could not be written"
             )
             raise TrainingError(f"training failed; {saved}\n{details}")
+        self.callbacks.on_training_end(summary)
 
 
 class _SignalReceived:
@@ -539,17 +552,35 @@ class _Supervision:
             return False
 
     def handle(self, record: Any) -> None:
-        self.write("the logs", self.monitor.handle, record)
+        settled: list[tuple[float, int, int, float, int]] = []
+        self.write("the logs", lambda: settled.extend(self.monitor.handle(record)))
         if self.monitor.solved is not None:
+            self.stop.set()
+        callbacks = self.trainer.callbacks
+        if not callbacks.callbacks:
+            return
+        go_on = [callbacks.on_episode(Episode(*row)) for row in settled]
+        kind, data = record[0], record[1]
+        if kind == "updates":
+            go_on.append(callbacks.on_update({k: v for k, v in data.items() if k != "finished"}))
+        elif kind == "eval":
+            go_on.append(callbacks.on_evaluation(Evaluation.from_row(data)))
+        if False in go_on:
             self.stop.set()
 
     def tick(self) -> None:
         config, step = self.config, self.global_model.global_step
         self.monitor.progress(step)
         if self.next_checkpoint is not None and step >= self.next_checkpoint:
+            saved: list[tuple[Path, int]] = []
             self.write(
-                "a checkpoint", self.trainer.save_periodic, self.global_model, self.start_time
+                "a checkpoint",
+                lambda: saved.append(
+                    self.trainer.save_periodic(self.global_model, self.start_time)
+                ),
             )
+            if saved and self.trainer.callbacks.on_checkpoint(*saved[0]) is False:
+                self.stop.set()
             self.next_checkpoint = (
                 step // config.checkpoint_interval + 1
             ) * config.checkpoint_interval
