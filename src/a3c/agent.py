@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,8 @@ from a3c.checkpoint import (
     make_payload,
     save_checkpoint,
 )
-from a3c.config import Config, resolve_config
-from a3c.envs import EnvFactory, probe_spaces, space_from_dict
+from a3c.config import FAMILY_DEFAULTS, Config, resolve_config
+from a3c.envs import EnvFactory, env_maker_reference, probe_spaces, space_from_dict
 from a3c.families import family_of
 from a3c.networks import Model
 from a3c.trainer import Trainer, TrainingSummary, build_model
@@ -36,28 +36,40 @@ class A3C:
     >>> obs, info = agent.env.reset(seed=0)                 # doctest: +SKIP
     >>> action, state = agent.predict(obs, deterministic=True)  # doctest: +SKIP
 
-    ``env`` is a Gymnasium id; ``preset`` names a bundled preset (the env id's own preset is used
-    when there is one); keyword arguments override any :class:`~a3c.Config` field. With
+    ``env`` is a Gymnasium id (its keyword arguments in ``env_kwargs``), or a callable that makes
+    the environment, wrappers and all (``make_env(**env_kwargs)``; every worker calls it, so with
+    the ``spawn``/``forkserver`` start methods it must be picklable: a module-level function or a
+    ``functools.partial`` of one). ``preset`` names a bundled preset (the env id's own preset is
+    used when there is one; an environment from a callable gets its family's defaults unless a
+    preset is named); keyword arguments override any :class:`~a3c.Config` field. With
     ``config``, the overrides apply on top of it and ``env``, if given, sets its env id (a preset
     and a config exclude each other).
     """
 
     def __init__(
         self,
-        env: str | None = None,
+        env: str | Callable[..., gym.Env] | None = None,
         preset: str | None = None,
         *,
         config: Config | None = None,
         **overrides: Any,
     ) -> None:
+        make_env = None
         if env is not None and not isinstance(env, str):
-            raise TypeError(_wrong_env_message(env))
+            if isinstance(env, gym.Env) or not callable(env):
+                raise TypeError(_wrong_env_message(env))
+            make_env = env
+            overrides["env_maker"] = env_maker_reference(make_env)
+            kwargs = overrides.get("env_kwargs", config.env_kwargs if config else {})
+            env = _name_of(make_env, kwargs)
+            if preset is None and config is None:
+                preset = FAMILY_DEFAULTS  # presets go by id; this environment is the user's
         spaces = None  # the env's spaces, once an instance has been made to read them
         if config is None:
             config = resolve_config(env, preset, **overrides)
             if config.preset is None:  # no preset: the defaults of the env's family
                 # (they set no environment field, so the spaces stay those probed here)
-                spaces = probe_spaces(EnvFactory.from_config(config))
+                spaces = probe_spaces(EnvFactory.from_config(config, make_env))
                 config = resolve_config(env, preset, family_of(*spaces), **overrides)
         else:
             if preset is not None:
@@ -69,7 +81,7 @@ class A3C:
             # through from_dict: an unknown field is a ValueError naming it, as without config
             config = Config.from_dict({**config.to_dict(), **overrides})
         self.config = config.validate()
-        self.env_factory = EnvFactory.from_config(config)
+        self.env_factory = EnvFactory.from_config(config, make_env)
         self.observation_space, self.action_space = spaces or probe_spaces(self.env_factory)
         self.model: Model = _seeded_model(config, self.observation_space, self.action_space)
         self.optimizer_states: list[dict[str, Any]] | None = None
@@ -121,6 +133,7 @@ class A3C:
             self.updates,
             self.wall_time,
             callback,
+            self.env_factory,
         )
         try:
             self.summary = trainer.run()
@@ -192,16 +205,24 @@ class A3C:
         return save_checkpoint(payload, path)
 
     @classmethod
-    def load(cls, path: str | Path, **overrides: Any) -> A3C:
+    def load(
+        cls, path: str | Path, env: Callable[..., gym.Env] | None = None, **overrides: Any
+    ) -> A3C:
         """Load a checkpoint written by :meth:`save` or by training (``checkpoints/*.pt``).
 
         ``overrides`` change config fields for further training (``workers``, ``backend``, ...).
+        The environment is rebuilt from the saved id, or from the callable that made it when that
+        can be imported by name; ``env`` gives the callable again where it cannot (a lambda).
         """
         data = load_checkpoint(path)
         config = Config.from_dict({**data["config"], **overrides})
+        if env is not None:
+            if isinstance(env, gym.Env) or not callable(env):
+                raise TypeError(_wrong_env_message(env))
+            config = config.replace(env_maker=env_maker_reference(env))
         agent = cls.__new__(cls)
         agent.config = config.validate()
-        agent.env_factory = EnvFactory.from_config(config)
+        agent.env_factory = EnvFactory.from_config(config, env)
         agent.observation_space = space_from_dict(data["observation_space"])
         agent.action_space = space_from_dict(data["action_space"])
         # built like a new agent's (the caller's RNG untouched), then overwritten by the weights
@@ -249,12 +270,29 @@ def _seeded_model(config: Config, observation_space: gym.Space, action_space: gy
         return build_model(config, observation_space, action_space)
 
 
+def _name_of(make_env: Callable[..., gym.Env], env_kwargs: dict[str, Any]) -> str:
+    """The id of the environment a callable makes (its registry id, else the callable's name),
+    for run names and plots; made once, and closed."""
+    env = make_env(**env_kwargs)
+    if not isinstance(env, gym.Env):
+        raise TypeError(
+            f"the environment callable {env_maker_reference(make_env)} returned "
+            f"{type(env).__name__}, not a gym.Env"
+        )
+    spec_id = getattr(env.spec, "id", None)
+    env.close()
+    if isinstance(spec_id, str):
+        return spec_id
+    return getattr(make_env, "__name__", None) or type(make_env).__name__
+
+
 def _wrong_env_message(env: object) -> str:
     """What to pass instead of ``env`` (e.g. a ``gym.make`` result, Stable-Baselines3's habit)."""
     spec = getattr(env, "spec", None)
     env_id = getattr(spec, "id", None)
     example = f"A3C({env_id!r})" if isinstance(env_id, str) else "A3C('CartPole-v1')"
     return (
-        f"env must be a Gymnasium id string, e.g. {example}, not {type(env).__name__}: "
-        "workers build their own environments from the id"
+        f"env must be a Gymnasium id, e.g. {example}, or a callable that makes the environment, "
+        f"e.g. A3C(make_env) with def make_env(): return MyWrapper(gym.make(...)); not an "
+        f"instance of {type(env).__name__}: every worker builds its own environments"
     )

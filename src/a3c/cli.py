@@ -32,7 +32,7 @@ from a3c.config import (
 )
 
 # Fields set by the positional argument or by other means.
-_NOT_OPTIONS = {"env_id", "preset"}
+_NOT_OPTIONS = {"env_id", "preset", "env_kwargs", "env_maker"}  # the first two: arguments
 
 
 class _Parser(argparse.ArgumentParser):
@@ -130,6 +130,16 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def _env_kwarg(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. continuous=true (got {text!r})")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value  # a bare word: a string
+
+
 def _default_text(value: Any) -> str:
     """A default as it would be typed on the command line."""
     if value is None:
@@ -204,6 +214,23 @@ def build_parser() -> _Parser:
         "--resume",
         metavar="RUN_DIR",
         help="continue a run from its newest checkpoint, in the same directory",
+    )
+    train.add_argument(
+        "--env-kwarg",
+        dest="env_kwargs",
+        action="append",
+        type=_env_kwarg,
+        default=argparse.SUPPRESS,
+        metavar="KEY=VALUE",
+        help="keyword argument for gym.make (or the --env-maker callable), repeatable; VALUE "
+        'is read as JSON (true, 0.5, [1, 2], "text"), else as a string; e.g. --env-kwarg '
+        "continuous=true",
+    )
+    train.add_argument(
+        "--env-maker",
+        metavar="MODULE:NAME",
+        help="a callable that makes the environment, instead of an id (e.g. mypkg.envs:make_env, "
+        "found in the working directory too); its environment gets its family's defaults",
     )
     add_config_options(train)
 
@@ -322,7 +349,7 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from a3c.agent import A3C
 
     if args.resume:
-        if args.env or args.preset:
+        if args.env or args.preset or args.env_maker:
             raise ValueError(
                 "--resume takes the environment and preset from the run; give other options only"
             )
@@ -331,10 +358,17 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
             f"resuming {args.resume} at step {agent.global_step:,} of {agent.config.total_steps:,}",
             file=sys.stderr,
         )
+    elif args.env_maker:
+        if args.env:
+            raise ValueError("give an environment id or --env-maker, not both")
+        from a3c.envs import import_env_maker
+
+        agent = A3C(import_env_maker(args.env_maker), args.preset, **overrides)
     else:
         if args.env is None and args.preset is None:
             raise ValueError("give an environment id (e.g. CartPole-v1), --preset, or --resume")
         agent = A3C(args.env, args.preset, **overrides)
+    if not args.resume:
         if agent.config.family is not None:
             from a3c.families import describe
 
@@ -498,8 +532,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "train":
-            fixed = {"command", "env", "preset", "resume"}
+            fixed = {"command", "env", "preset", "resume", "env_maker"}
             overrides = {k: v for k, v in vars(args).items() if k not in fixed}
+            if "env_kwargs" in overrides:
+                overrides["env_kwargs"] = dict(overrides["env_kwargs"])
             return _train(args, overrides)
         if args.command == "eval":
             return _eval(args)

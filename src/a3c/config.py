@@ -34,6 +34,18 @@ class Config:
     # --- environment -------------------------------------------------------------------------
     env_id: str = _f("CartPole-v1", "Gymnasium environment id (also 'module:Env-v0').")
     env_module: str | None = _f(None, "Module to import first, so it can register custom envs.")
+    env_kwargs: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Keyword arguments for gym.make (or for the callable that makes the env), "
+            "e.g. {'continuous': True}; plain data, saved with the run."
+        },
+    )
+    env_maker: str | None = _f(
+        None,
+        "'module:name' of the callable that makes the environment (recorded when an agent is "
+        "built from one; the agent rebuilds its environment from it when it can be imported).",
+    )
     max_episode_steps: int | None = _f(None, "Override the environment's time limit.")
     seed: int = _f(0, "Random seed: workers, environments and network initialisation.")
     reward_scale: float = _f(1.0, "Multiply rewards by this for learning (seed 003: 0.01).")
@@ -299,6 +311,18 @@ class Config:
             raise bad("lr_anneal_steps", "must be >= 1")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise bad("max_episode_steps", "must be >= 1")
+        if not isinstance(self.env_kwargs, dict) or not all(
+            isinstance(k, str) for k in self.env_kwargs
+        ):
+            raise bad("env_kwargs", "must be a dict with string keys")
+        try:
+            json.dumps(self.env_kwargs, allow_nan=False)
+        except (TypeError, ValueError):
+            raise bad(
+                "env_kwargs",
+                "must be plain data (numbers, strings, lists, dicts), as it is saved with the "
+                "run; pass other objects through a callable that makes the environment",
+            ) from None
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)

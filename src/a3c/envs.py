@@ -6,12 +6,14 @@ learner's ``reward_scale`` and before Atari reward clipping, and count whole gam
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib
 import importlib.util
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -48,10 +50,18 @@ class EnvFactory:
 
     An environment whose dependency is missing raises ``ValueError`` naming the extra that
     installs it (``pip install "a3c[box2d]"``), not Gymnasium's ``DependencyNotInstalled``.
+
+    ``env_kwargs`` go to ``gym.make``. With a callable (``make_env``, or ``env_maker``, the
+    ``"module:name"`` it is imported from when the factory travels without it), the environment
+    is ``make_env(**env_kwargs)`` as the user builds it, wrappers and all (no Atari
+    preprocessing; ``max_episode_steps`` adds a time limit).
     """
 
     env_id: str
     env_module: str | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+    env_maker: str | None = None
+    make_env: Callable[..., gym.Env] | None = field(default=None, hash=False)
     max_episode_steps: int | None = None
     frame_skip: int = 4
     frame_stack: int = 4
@@ -61,9 +71,10 @@ class EnvFactory:
     repeat_action_probability: float | None = None
 
     @classmethod
-    def from_config(cls, config: Any) -> EnvFactory:
-        """The factory a :class:`~a3c.Config` describes."""
-        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+    def from_config(cls, config: Any, make_env: Callable[..., gym.Env] | None = None) -> EnvFactory:
+        """The factory a :class:`~a3c.Config` describes (with the callable itself, if at hand)."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "make_env"]
+        return cls(**{name: getattr(config, name) for name in names}, make_env=make_env)
 
     def for_evaluation(self) -> EnvFactory:
         """The same environment as scored: whole games, unclipped rewards."""
@@ -71,6 +82,8 @@ class EnvFactory:
 
     @property
     def is_atari(self) -> bool:
+        if self.env_maker is not None:  # the user's own environment, preprocessed as they wish
+            return False
         self._register()
         spec = gym.registry.get(self.env_id)
         return spec is not None and spec.entry_point == ATARI_ENTRY_POINT
@@ -100,6 +113,9 @@ class EnvFactory:
                 pass
 
     def __call__(self, **kwargs: Any) -> gym.Env:
+        if self.env_maker is not None:
+            return self._from_callable(**kwargs)
+        kwargs = {**self.env_kwargs, **kwargs}
         atari = self.is_atari  # registers the id's module (and ale-py's games) first
         if self.max_episode_steps is not None and not atari:
             kwargs["max_episode_steps"] = self.max_episode_steps
@@ -128,6 +144,18 @@ class EnvFactory:
                 raise
             raise ValueError(missing_dependency(self.env_id, exc)) from exc
 
+    def _from_callable(self, **kwargs: Any) -> gym.Env:
+        make_env = self.make_env or import_env_maker(self.env_maker or "")
+        env = make_env(**{**self.env_kwargs, **kwargs})
+        if not isinstance(env, gym.Env):
+            raise TypeError(
+                f"the environment callable {self.env_maker} returned {type(env).__name__}, "
+                "not a gym.Env"
+            )
+        if self.max_episode_steps is not None:
+            env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
+        return env
+
     def _atari_wrappers(self, env: gym.Env) -> gym.Env:
         env = gym.wrappers.AtariPreprocessing(
             env,
@@ -147,6 +175,35 @@ class EnvFactory:
         if self.frame_stack > 1:
             env = gym.wrappers.FrameStackObservation(env, self.frame_stack)
         return env
+
+
+_IMPORTABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def env_maker_reference(make_env: Callable[..., Any]) -> str:
+    """``"module:qualified.name"`` of a callable: how a saved agent records it. A lambda, a
+    function defined inside another, a ``functools.partial`` or a callable of ``__main__`` get a
+    description that :func:`import_env_maker` refuses, with advice."""
+    module = getattr(make_env, "__module__", None) or "?"
+    name = getattr(make_env, "__qualname__", None) or repr(make_env)
+    return f"{module}:{name}"
+
+
+def import_env_maker(reference: str) -> Callable[..., gym.Env]:
+    """The callable a reference of :func:`env_maker_reference` names."""
+    module, _, name = reference.partition(":")
+    if _IMPORTABLE.match(reference) and module != "__main__":
+        with contextlib.suppress(ImportError, AttributeError):
+            target: Any = importlib.import_module(module)
+            for part in name.split("."):
+                target = getattr(target, part)
+            if callable(target):
+                return target
+    raise ValueError(
+        f"this environment is made by the callable {reference!r}, which cannot be imported by "
+        "that name: give the callable again (A3C.load(path, env=make_env)), or an id "
+        "(a3c eval --env ID)"
+    )
 
 
 def looks_atari(env_id: str) -> bool:

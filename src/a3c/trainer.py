@@ -239,6 +239,7 @@ class Trainer:
         updates: int = 0,
         wall_time: float = 0.0,
         callback: Callback | Sequence[Callback] | None = None,
+        env_factory: EnvFactory | None = None,
     ) -> None:
         self.config = config.validate()
         self.callbacks = CallbackList(callback)
@@ -259,7 +260,7 @@ class Trainer:
         self.start_step = global_step
         self.start_updates = updates
         self.wall_offset = wall_time
-        self.env_factory = EnvFactory.from_config(config)
+        self.env_factory = env_factory or EnvFactory.from_config(config)
         self.final_state: dict[str, Any] | None = None  # the last payload saved, once run
         self.summary: TrainingSummary | None = None
 
@@ -317,11 +318,26 @@ class Trainer:
         check_cores(config.workers, config.backend)
         backend = make_backend(config)
         try:
+            self._check_env_travels(backend)
             self._run(backend, history)
         finally:
             backend.shutdown()
         assert self.summary is not None
         return self.summary
+
+    def _check_env_travels(self, backend: Backend) -> None:
+        """An environment callable that the backend cannot send to its workers: a clear error
+        now, not a pickling traceback from a worker's start."""
+        if self.env_factory.make_env is None:
+            return  # an id, or a module-level callable's name: plain data
+        why = backend.cannot_send(self.env_factory)
+        if why is not None:
+            raise ValueError(
+                f"the environment callable {self.env_factory.env_maker} cannot be sent to the "
+                f"workers ({why}): define it at module level (not a lambda, nor a function "
+                "inside a function; functools.partial of a module-level function works), or "
+                "use start_method='fork' or backend='threads'"
+            )
 
     def _already_done(self, history: History | None) -> str | None:
         """Why a resumed run has nothing to train, or ``None``."""

@@ -90,6 +90,11 @@ class Backend(ABC):
     def lock(self) -> Any:
         return threading.Lock()
 
+    def cannot_send(self, obj: Any) -> str | None:
+        """Why ``obj`` cannot go to this backend's tasks, or ``None`` if it can (in-process
+        backends share it as it is)."""
+        return None
+
     def event(self) -> Any:
         return threading.Event()
 

@@ -201,6 +201,16 @@ class ProcessesBackend(Backend):
         self.context: Any = mp.get_context(start_method)
         self.locks: list[OwnedLock] = []
 
+    def cannot_send(self, obj: Any) -> str | None:
+        method = self.context.get_start_method()
+        if method == "fork":  # the children inherit it
+            return None
+        try:
+            pickle.dumps(obj)
+        except Exception as exc:  # PicklingError, AttributeError, TypeError: all mean "cannot"
+            return f"the {method!r} start method pickles it: {exc}"
+        return None
+
     def lock(self) -> OwnedLock:
         lock = OwnedLock(self.context)
         self.locks.append(lock)

@@ -446,6 +446,13 @@ class RayBackend(Backend):
             )
         self.global_models: list[RayGlobalModel] = []
 
+    def cannot_send(self, obj: Any) -> str | None:
+        try:
+            ray.cloudpickle.dumps(obj)
+        except Exception as exc:  # whatever Ray's pickler raises means "cannot"
+            return f"Ray pickles it: {exc}"
+        return None
+
     @staticmethod
     def _init(address: str | None) -> None:
         ray.init(

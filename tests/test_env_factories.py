@@ -1,0 +1,161 @@
+"""Environments as users have them: an id with keyword arguments, or a callable that makes the
+environment (its wrappers respected on every backend and start method), and clear errors for
+what cannot work."""
+
+import functools
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from helpers import read_rows, small_run
+
+from a3c import A3C
+from a3c.cli import main
+from a3c.envs import env_maker_reference, import_env_maker
+
+
+def scaled_cartpole(scale: float = 2.0) -> gym.Env:
+    """CartPole whose every reward is ``scale`` (CartPole's is 1): a user's reward shaping."""
+    return gym.wrappers.TransformReward(gym.make("CartPole-v1"), lambda r: scale * r)
+
+
+class NotAnEnv:
+    pass
+
+
+def check_scaled_episodes(run_dir, scale: float) -> None:
+    rows = read_rows(run_dir / "episodes.csv")
+    assert rows
+    for row in rows:
+        assert float(row["return"]) == pytest.approx(scale * int(row["length"]))
+
+
+def test_env_kwargs_reach_every_worker_and_the_saved_agent(tmp_path):
+    # Sutton and Barto's CartPole reward: 0 per step, -1 at the fall.
+    agent = A3C(
+        "CartPole-v1",
+        env_kwargs={"sutton_barto_reward": True},
+        **small_run(tmp_path, eval_interval=0),
+    ).learn()
+    rows = read_rows(agent.run_dir / "episodes.csv")
+    assert rows and {float(r["return"]) for r in rows} <= {0.0, -1.0}
+    assert json.loads((agent.run_dir / "config.json").read_text())["env_kwargs"] == {
+        "sutton_barto_reward": True
+    }
+    loaded = A3C.load(agent.run_dir / "checkpoints" / "final.pt")
+    assert loaded.config.env_kwargs == {"sutton_barto_reward": True}
+    assert loaded.env.unwrapped._sutton_barto_reward
+
+
+def test_env_kwargs_must_be_plain_data():
+    with pytest.raises(ValueError, match=r"env_kwargs.*plain data"):
+        A3C("CartPole-v1", env_kwargs={"render_mode": np.float32})
+
+
+@pytest.mark.parametrize(
+    "backend, start_method",
+    [
+        ("sync", None),
+        ("threads", None),
+        ("processes", "fork"),
+        ("processes", "spawn"),
+        ("processes", "forkserver"),
+    ],
+)
+def test_a_callable_env_trains_with_its_wrappers_everywhere(tmp_path, backend, start_method):
+    agent = A3C(
+        scaled_cartpole,
+        env_kwargs={"scale": 3.0},  # passed to the callable
+        **small_run(tmp_path, backend=backend, start_method=start_method),
+    ).learn()
+    check_scaled_episodes(agent.run_dir, 3.0)
+    assert agent.config.env_id == "CartPole-v1"
+    assert agent.config.env_maker == "test_env_factories:scaled_cartpole"
+    assert agent.config.preset is None and agent.config.family == "discrete"  # not CartPole's
+    evals = read_rows(agent.run_dir / "eval.csv")
+    assert float(evals[-1]["mean_return"]) == pytest.approx(3.0 * float(evals[-1]["mean_length"]))
+
+
+def test_a_lambda_trains_on_ray(tmp_path):
+    pytest.importorskip("ray")
+    agent = A3C(
+        lambda: gym.wrappers.TransformReward(gym.make("CartPole-v1"), lambda r: 5.0 * r),
+        **small_run(tmp_path, backend="ray", eval_interval=0),
+    ).learn()
+    check_scaled_episodes(agent.run_dir, 5.0)
+
+
+def test_a_partial_works_under_spawn(tmp_path):
+    agent = A3C(
+        functools.partial(scaled_cartpole, scale=4.0),
+        **small_run(tmp_path, start_method="spawn", eval_interval=0),
+    ).learn()
+    check_scaled_episodes(agent.run_dir, 4.0)
+
+
+def test_a_lambda_under_spawn_is_a_clear_error(tmp_path):
+    agent = A3C(lambda: scaled_cartpole(), **small_run(tmp_path, start_method="spawn"))
+    with pytest.raises(ValueError, match=r"cannot be sent to the workers.*module level"):
+        agent.learn()
+
+
+def test_an_env_instance_or_a_non_env_is_a_clear_error():
+    with pytest.raises(TypeError, match="callable that makes the environment"):
+        A3C(gym.make("CartPole-v1"))
+    with pytest.raises(TypeError, match=r"returned NotAnEnv, not a gym\.Env"):
+        A3C(NotAnEnv)
+
+
+def test_a_saved_agent_rebuilds_its_environment_from_the_callable(tmp_path):
+    agent = A3C(scaled_cartpole, **small_run(tmp_path, total_steps=1_000, eval_interval=0))
+    agent.save(tmp_path / "named.pt")
+    env = A3C.load(tmp_path / "named.pt").env  # imported by name: the wrapper is there
+    env.reset(seed=0)
+    assert env.step(0)[1] == 2.0
+
+    anonymous = A3C(lambda: scaled_cartpole(6.0), **small_run(tmp_path, eval_interval=0))
+    anonymous.save(tmp_path / "lambda.pt")
+    loaded = A3C.load(tmp_path / "lambda.pt")  # weights and all, but no environment to rebuild
+    with pytest.raises(ValueError, match=r"cannot be imported by that name.*env=make_env"):
+        _ = loaded.env
+    again = A3C.load(tmp_path / "lambda.pt", env=lambda: scaled_cartpole(6.0)).env
+    again.reset(seed=0)
+    assert again.step(0)[1] == 6.0
+
+
+def test_references_of_callables():
+    assert import_env_maker(env_maker_reference(scaled_cartpole)) is scaled_cartpole
+    for unnamed in (lambda: None, functools.partial(scaled_cartpole, 1.0)):
+        with pytest.raises(ValueError, match="cannot be imported"):
+            import_env_maker(env_maker_reference(unnamed))
+    with pytest.raises(ValueError, match="cannot be imported"):
+        import_env_maker("no_such_module_here:make")
+
+
+def test_the_cli_takes_env_kwargs_and_an_env_maker(tmp_path, capsys):
+    common = ["--backend", "sync", "--total-steps", "1000", "--eval-interval", "0"]
+    common += ["--no-progress", "--no-tensorboard", "--run-dir", str(tmp_path)]
+    assert (
+        main(
+            [
+                "train",
+                "CartPole-v1",
+                "--env-kwarg",
+                "sutton_barto_reward=true",
+                *common,
+                "--run-name",
+                "k",
+            ]
+        )
+        == 0
+    )
+    config = json.loads((tmp_path / "k" / "config.json").read_text())
+    assert config["env_kwargs"] == {"sutton_barto_reward": True}
+
+    maker = ["--env-maker", "test_env_factories:scaled_cartpole", "--env-kwarg", "scale=7"]
+    assert main(["train", *maker, *common, "--run-name", "m"]) == 0
+    check_scaled_episodes(tmp_path / "m", 7.0)
+    assert "the defaults of the family" in capsys.readouterr().err
+    assert main(["train", "CartPole-v1", *maker, *common]) == 2
+    assert "not both" in capsys.readouterr().err
