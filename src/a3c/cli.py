@@ -241,6 +241,12 @@ def build_parser() -> _Parser:
     evaluate.add_argument("--env", help="evaluate on another environment id")
     evaluate.add_argument("--seed", type=_int, default=0, help="first episode's seed (default: 0)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.add_argument(
+        "--video",
+        metavar="DIR",
+        help="record the episodes played as MP4 videos in DIR, episode-<i>.mp4 (needs the video "
+        'extra: pip install "a3c[video]")',
+    )
 
     plot = commands.add_parser("plot", help="plot learning curves of run directories to PNG")
     plot.add_argument("runs", nargs="+", help="run directories")
@@ -410,7 +416,21 @@ def _eval(args: argparse.Namespace) -> int:
 
     agent = A3C.load(args.checkpoint)
     factory = EnvFactory(args.env, agent.config.env_module) if args.env else agent.env_factory
-    result = run_episodes(agent.model, factory, args.episodes, not args.stochastic, args.seed)
+    video_dir = None
+    if args.video:
+        from a3c.video import check_video_support
+
+        check_video_support(factory)
+        video_dir = Path(args.video)
+    result = run_episodes(
+        agent.model,
+        factory,
+        args.episodes,
+        not args.stochastic,
+        args.seed,
+        video_dir=video_dir,
+        video_names=[f"episode-{i}" for i in range(args.episodes)],
+    )
     if args.json:
         print(
             json.dumps(
@@ -427,6 +447,8 @@ def _eval(args: argparse.Namespace) -> int:
             f"{factory.env_id}: mean return {result.mean:.2f} +/- {result.std:.2f} over "
             f"{args.episodes} episodes ({'stochastic' if args.stochastic else 'deterministic'})"
         )
+    if video_dir is not None:
+        print(f"videos: {video_dir}/episode-<i>.mp4", file=sys.stderr)
     return 0
 
 

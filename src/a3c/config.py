@@ -216,6 +216,11 @@ class Config:
     eval_interval: int = _f(25_000, "Evaluate the global policy every this many steps (0: never).")
     eval_episodes: int = _f(10, "Episodes per evaluation.")
     eval_deterministic: bool = _f(True, "Evaluate with the most likely action.")
+    video_interval: int = _f(
+        0,
+        "Record the first episode of every this-many-th evaluation as a video, "
+        "videos/step-<step>.mp4 in the run directory (0: never; needs the video extra).",
+    )
     checkpoint_interval: int = _f(
         100_000, "Save a checkpoint every this many steps (0: final only)."
     )
@@ -259,9 +264,12 @@ class Config:
             "max_restarts",
             "stall_timeout",
             "noop_max",
+            "video_interval",
         ):
             if float(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
+        if self.video_interval and not self.eval_interval:
+            raise bad("video_interval", "films evaluations: set eval_interval > 0 too")
         if not 0.0 < self.gamma <= 1.0:
             raise bad("gamma", "must be in (0, 1]")
         if not 0.0 <= self.gae_lambda <= 1.0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -90,21 +91,42 @@ def run_episodes(
     deterministic: bool = True,
     seed: int = 0,
     stop: StopFlag | None = None,
+    video_dir: Path | None = None,
+    video_names: Sequence[str] = (),
 ) -> EvalResult:
     """Play ``n_episodes`` full episodes, one per environment, stepped together (batched).
 
     Scored as the environment is scored: whole games with unclipped rewards (Atari). ``stop``:
-    see :func:`play_episodes`."""
+    see :func:`play_episodes`. With ``video_dir``, the first episodes are recorded there, one
+    per name of ``video_names``, as ``<name>.mp4``."""
     env_factory = env_factory.for_evaluation()
-    envs = [env_factory() for _ in range(n_episodes)]
-    generator = torch.Generator().manual_seed(seed)
+    names = list(video_names)[:n_episodes] if video_dir is not None else []
+    recorded = len(names)
+    envs = []
+    played = False
     try:
-        return play_episodes(
+        if recorded:
+            from a3c.video import recording_env
+
+            assert video_dir is not None
+            video_dir.mkdir(parents=True, exist_ok=True)
+            envs += [recording_env(env_factory, video_dir, name) for name in names]
+        envs += [env_factory() for _ in range(n_episodes - recorded)]
+        generator = torch.Generator().manual_seed(seed)
+        result = play_episodes(
             model, envs, [seed + i for i in range(n_episodes)], deterministic, generator, stop
         )
+        played = True
+        return result
     finally:
         for env in envs:
-            env.close()
+            env.close()  # RecordVideo writes its file now
+        if recorded:
+            from a3c.video import settle_video
+
+            assert video_dir is not None
+            for name in names:  # an abandoned evaluation's videos are removed, not kept half
+                settle_video(video_dir, name, keep=played)
 
 
 def evaluate_policy(
@@ -150,14 +172,18 @@ def run_evaluator(
     stop: StopFlag,
     start_time: float,
     poll_interval: float = 0.05,
+    video_dir: Path | None = None,
     *,
     records: RecordSink,
 ) -> Generator[None, None, None]:
     """Evaluate the global policy each time the step counter crosses a multiple of
-    ``eval_interval``, until training ends. Emits ``("eval", {...})`` records."""
+    ``eval_interval``, until training ends. Emits ``("eval", {...})`` records. Every
+    ``video_interval``-th evaluation (with ``video_dir``) records its first episode there as
+    ``step-<global step>.mp4``."""
     import time
 
     interval = config.eval_interval
+    evaluations = 0
     local_model = global_model.new_local_model()
     next_eval = (global_model.global_step // interval + 1) * interval
     while not stop.is_set():
@@ -166,6 +192,8 @@ def run_evaluator(
             break
         if step >= next_eval:
             global_model.pull(local_model)
+            evaluations += 1
+            filmed = video_dir is not None and evaluations % max(config.video_interval, 1) == 0
             try:
                 result = run_episodes(
                     local_model,
@@ -174,6 +202,8 @@ def run_evaluator(
                     config.eval_deterministic,
                     config.seed + EVAL_SEED_OFFSET,
                     stop,
+                    video_dir if filmed else None,
+                    [f"step-{step}"],
                 )
             except EvaluationStopped:  # the run ends: this evaluation is abandoned, not failed
                 return

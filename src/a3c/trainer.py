@@ -45,6 +45,7 @@ from a3c.monitor import History, Monitor
 from a3c.networks import ActorCritic, Model, QNetwork, takes_frames
 from a3c.plots import plot_runs
 from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop, SharedRMSpropTF
+from a3c.video import check_video_support
 
 
 class TrainingError(RuntimeError):
@@ -319,6 +320,8 @@ class Trainer:
         backend = make_backend(config)
         try:
             self._check_env_travels(backend)
+            if config.video_interval:
+                check_video_support(self.env_factory)
             self._run(backend, history)
         finally:
             backend.shutdown()
@@ -406,7 +409,8 @@ class Trainer:
         ]
         if config.eval_interval > 0:
             poll_interval = 0.05 if backend.tasks_may_wait else 0.0
-            tasks.append(Task("evaluator", run_evaluator, (*common, poll_interval)))
+            video_dir = self.run_dir / "videos" if config.video_interval else None
+            tasks.append(Task("evaluator", run_evaluator, (*common, poll_interval, video_dir)))
 
         monitor = Monitor(
             self.run_dir,

@@ -1,0 +1,105 @@
+"""Videos: real MP4 files, decoded, with one frame per step of the episode they show (plus the
+first), from `a3c eval --video` and from evaluations during training."""
+
+import ctypes.util
+import json
+import os
+import subprocess
+import sys
+
+import gymnasium as gym
+import pytest
+from helpers import read_rows, small_run
+
+from a3c import A3C
+from a3c.cli import main
+
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="the video extra is not installed")
+
+
+def decoded_frames(path) -> tuple[int, tuple[int, int]]:
+    """Frames in the file, and their (width, height), by decoding every frame."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = reader.__next__()
+    frames = sum(1 for _ in reader)
+    return frames, tuple(meta["size"])
+
+
+def test_eval_records_each_episode_it_plays(tmp_path, capsys):
+    agent = A3C("CartPole-v1", **small_run(tmp_path, total_steps=2_000, eval_interval=0))
+    agent.save(tmp_path / "agent.pt")
+    videos = tmp_path / "videos"
+    argv = ["eval", str(tmp_path / "agent.pt"), "--episodes", "2", "--json"]
+    assert main([*argv, "--video", str(videos)]) == 0
+    lengths = json.loads(capsys.readouterr().out)["lengths"]
+    assert sorted(p.name for p in videos.iterdir()) == ["episode-0.mp4", "episode-1.mp4"]
+    for i, length in enumerate(lengths):
+        frames, size = decoded_frames(videos / f"episode-{i}.mp4")
+        assert frames == length + 1  # the reset's frame, then one per step
+        assert size == (600, 400)  # CartPole's rgb_array render
+
+
+def test_training_films_every_kth_evaluation(tmp_path):
+    agent = A3C(
+        "CartPole-v1",
+        **small_run(
+            tmp_path,
+            total_steps=8_000,
+            eval_interval=1_000,
+            eval_episodes=1,  # the filmed episode is the evaluation: its length is in eval.csv
+            video_interval=2,
+        ),
+    ).learn()
+    evals = read_rows(agent.run_dir / "eval.csv")[:-1]  # the trainer's final one is not filmed
+    filmed = evals[1::2]
+    assert filmed
+    videos = sorted((agent.run_dir / "videos").iterdir())
+    assert [p.name for p in videos] == sorted(f"step-{row['global_step']}.mp4" for row in filmed)
+    for row in filmed:
+        frames, _ = decoded_frames(agent.run_dir / "videos" / f"step-{row['global_step']}.mp4")
+        assert frames == int(float(row["mean_length"])) + 1
+
+
+def test_atari_videos_show_the_full_colour_screen(tmp_path, capsys):
+    pytest.importorskip("ale_py")
+    agent = A3C(
+        "ALE/Pong-v5",
+        **small_run(tmp_path, total_steps=100, eval_interval=0, max_episode_steps=40, workers=1),
+    )
+    agent.save(tmp_path / "pong.pt")
+    argv = ["eval", str(tmp_path / "pong.pt"), "--episodes", "1", "--json"]
+    assert main([*argv, "--video", str(tmp_path / "v")]) == 0
+    assert json.loads(capsys.readouterr().out)["lengths"] == [40]
+    frames, size = decoded_frames(tmp_path / "v" / "episode-0.mp4")
+    assert frames == 41 and size == (160, 210)
+
+
+@pytest.mark.skipif(
+    ctypes.util.find_library("OSMesa") is None, reason="no OSMesa (apt install libosmesa6)"
+)
+def test_mujoco_renders_headless_with_osmesa(tmp_path):
+    pytest.importorskip("mujoco")
+    script = (
+        "from a3c import A3C\n"
+        f"agent = A3C('InvertedPendulum-v5', run_dir={str(tmp_path)!r}, total_steps=100)\n"
+        f"agent.save({str(tmp_path / 'ip.pt')!r})\n"
+        "from a3c.cli import main\n"
+        f"main(['eval', {str(tmp_path / 'ip.pt')!r}, '--episodes', '1', '--video', "
+        f"{str(tmp_path / 'v')!r}])\n"
+    )
+    env = dict(os.environ, MUJOCO_GL="osmesa", PYOPENGL_PLATFORM="osmesa")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    frames, size = decoded_frames(tmp_path / "v" / "episode-0.mp4")
+    assert frames >= 2 and size == (480, 480)
+
+
+def not_rendering_cartpole() -> gym.Env:
+    return gym.make("CartPole-v1")  # takes no render_mode: cannot be filmed
+
+
+def test_what_cannot_be_filmed_is_said_before_training(tmp_path):
+    with pytest.raises(ValueError, match="videos need rgb_array frames"):
+        A3C(not_rendering_cartpole, **small_run(tmp_path, video_interval=1)).learn()
+    with pytest.raises(ValueError, match=r"video_interval.*eval_interval"):
+        A3C("CartPole-v1", **small_run(tmp_path, video_interval=1, eval_interval=0))
