@@ -47,10 +47,11 @@ def test_a_gym_env_instead_of_an_id_says_what_to_pass():
         A3C(env)
     message = str(info.value)
     assert message == (
-        "env must be a Gymnasium id string, e.g. A3C('CartPole-v1'), not TimeLimit: "
-        "workers build their own environments from the id"
+        "env must be a Gymnasium id, e.g. A3C('CartPole-v1'), or a callable that makes the "
+        "environment, e.g. A3C(make_env) with def make_env(): return MyWrapper(gym.make(...)); "
+        "not an instance of TimeLimit: every worker builds its own environments"
     )
-    with pytest.raises(TypeError, match=r"e\.g\. A3C\('CartPole-v1'\), not int"):
+    with pytest.raises(TypeError, match=r"not an instance of int"):
         A3C(3)
 
 

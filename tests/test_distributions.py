@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from a3c.distributions import Categorical, DiagGaussian, make_distribution
+from a3c.distributions import (
+    Bernoulli,
+    Categorical,
+    DiagGaussian,
+    MultiCategorical,
+    make_distribution,
+)
 
 
 def test_categorical_matches_torch():
@@ -27,11 +33,50 @@ def test_gaussian_matches_torch():
     torch.testing.assert_close(ours.entropy((mean, std)), ref.entropy().sum(-1))
 
 
-@pytest.mark.parametrize("kind", ["categorical", "gaussian"])
+def test_multi_categorical_matches_independent_torch_categoricals():
+    logits = torch.randn(6, 2 + 3 + 4)
+    ours = MultiCategorical([2, 3, 4])
+    refs = [torch.distributions.Categorical(logits=part) for part in logits.split([2, 3, 4], -1)]
+    actions = torch.stack([torch.randint(0, n, (6,)) for n in (2, 3, 4)], dim=-1)
+    expected = sum(ref.log_prob(actions[:, i]) for i, ref in enumerate(refs))
+    torch.testing.assert_close(ours.log_prob((logits,), actions), expected)
+    torch.testing.assert_close(ours.entropy((logits,)), sum(ref.entropy() for ref in refs))
+    mode = ours.mode((logits,))
+    assert mode.shape == (6, 3)
+    assert all(
+        torch.equal(mode[:, i], p.argmax(-1)) for i, p in enumerate(logits.split([2, 3, 4], -1))
+    )
+
+
+def test_bernoulli_matches_torch():
+    logits = torch.randn(6, 5) * 4
+    ours = Bernoulli(5)
+    ref = torch.distributions.Bernoulli(logits=logits)
+    actions = torch.randint(0, 2, (6, 5)).float()
+    torch.testing.assert_close(ours.log_prob((logits,), actions), ref.log_prob(actions).sum(-1))
+    torch.testing.assert_close(ours.entropy((logits,)), ref.entropy().sum(-1))
+    assert torch.equal(ours.mode((logits,)), (logits > 0).float())
+
+
+def test_multi_space_actions_reach_the_env_as_it_takes_them():
+    multi = make_distribution(gym.spaces.MultiDiscrete([3, 2], start=[-1, 5]))
+    assert [a.tolist() for a in multi.to_env(torch.tensor([[0, 1], [2, 0]]))] == [[-1, 6], [1, 5]]
+    space = gym.spaces.MultiBinary(3)
+    binary = make_distribution(space)
+    actions = binary.to_env(torch.tensor([[1.0, 0.0, 1.0]]))
+    assert space.contains(actions[0]) and actions[0].tolist() == [1, 0, 1]
+
+
+@pytest.mark.parametrize("kind", ["categorical", "gaussian", "multi_categorical", "bernoulli"])
 def test_entropy_is_minus_expected_log_prob(kind):
     g = torch.Generator().manual_seed(0)
     if kind == "categorical":
         dist, params = Categorical(5), (torch.randn(1, 5, generator=g).expand(200_000, 5),)
+    elif kind == "multi_categorical":
+        dist = MultiCategorical([3, 4])
+        params = (torch.randn(1, 7, generator=g).expand(200_000, 7),)
+    elif kind == "bernoulli":
+        dist, params = Bernoulli(3), (torch.tensor([[-2.0, 0.3, 1.5]]).expand(200_000, 3),)
     else:
         dist = DiagGaussian(-np.ones(2), np.ones(2))
         params = (torch.zeros(200_000, 2), torch.tensor([[0.3, 2.0]]).expand(200_000, 2))
@@ -45,6 +90,10 @@ def test_sampling_frequencies_follow_the_probabilities():
     logits = torch.tensor([[0.0, 1.0, 2.0]]).expand(100_000, 3)
     counts = torch.bincount(Categorical(3).sample((logits,), g), minlength=3).float() / 100_000
     torch.testing.assert_close(counts, torch.softmax(logits[0], -1), atol=0.01, rtol=0)
+    binary = Bernoulli(2).sample((torch.tensor([[-1.0, 2.0]]).expand(100_000, 2),), g)
+    torch.testing.assert_close(
+        binary.mean(0), torch.sigmoid(torch.tensor([-1.0, 2.0])), atol=0.01, rtol=0
+    )
 
 
 def test_gaussian_actions_are_clipped_for_the_env_only():
@@ -62,7 +111,8 @@ def test_discrete_start_offset_reaches_the_env():
 @pytest.mark.parametrize(
     "space",
     [
-        gym.spaces.MultiBinary(3),
+        gym.spaces.MultiBinary((2, 3)),
+        gym.spaces.MultiDiscrete([[2, 3], [4, 5]]),
         gym.spaces.Box(-np.inf, np.inf, (2,)),
         gym.spaces.Dict({"a": gym.spaces.Discrete(2)}),
     ],

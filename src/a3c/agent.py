@@ -25,6 +25,7 @@ from a3c.config import FAMILY_DEFAULTS, Config, resolve_config
 from a3c.envs import EnvFactory, env_maker_reference, probe_spaces, space_from_dict
 from a3c.families import family_of
 from a3c.networks import Model
+from a3c.spaces import flatten_batch, is_structured
 from a3c.trainer import Trainer, TrainingSummary, build_model
 
 
@@ -163,16 +164,20 @@ class A3C:
         deterministic: bool = False,
     ) -> tuple[np.ndarray, Any]:
         """Stable-Baselines3's signature: ``(action, state)``. Takes one observation or a batch
-        (first dimension).
+        (first dimension; for Dict, Tuple or Discrete observations, a sequence of them).
 
         Feed-forward policies return ``state`` unchanged (``None``). Recurrent (LSTM) policies
         take and return ``state`` as SB3's recurrent policies do, a tuple ``(h, c)`` of arrays
         shaped ``(1, batch, lstm_size)``; ``None`` is a fresh start, and ``episode_start`` (one
         bool per row) resets the rows whose episode starts with this observation.
         """
-        obs = np.asarray(observation)
-        single = obs.shape == tuple(self.observation_space.shape or ())
-        batch = torch.as_tensor(obs[None] if single else obs)
+        if is_structured(self.observation_space):  # a dict, tuple, int...: flattened
+            obs, single = flatten_batch(self.observation_space, observation)
+            batch = torch.as_tensor(obs)
+        else:
+            obs = np.asarray(observation)
+            single = obs.shape == tuple(self.observation_space.shape or ())
+            batch = torch.as_tensor(obs[None] if single else obs)
         n = batch.shape[0]
         recurrent_state = self.model.initial_state(n)
         if state is not None and self.model.is_recurrent:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -50,12 +51,19 @@ class ActionDistribution(ABC):
         """One action per row, as the environment takes it (clipped to the bounds for Box)."""
 
 
-class Categorical(ActionDistribution):
+class LogitsDistribution(ActionDistribution):
+    """A discrete family whose parameters are ``logits_dim`` logits from one linear head."""
+
+    logits_dim: int
+
+
+class Categorical(LogitsDistribution):
     """Softmax over logits, for ``Discrete(n)``."""
 
     def __init__(self, n: int, start: int = 0) -> None:
         self.n = n
         self.start = start
+        self.logits_dim = n
         self.action_shape = ()
         self.action_dtype = torch.int64
 
@@ -80,6 +88,83 @@ class Categorical(ActionDistribution):
     def to_env(self, actions: Tensor) -> list[Any]:
         # Python ints: Discrete.contains checks them much faster than numpy scalars.
         return (actions + self.start).tolist() if self.start else actions.tolist()
+
+
+class MultiCategorical(LogitsDistribution):
+    """Independent categoricals, one per component, for ``MultiDiscrete(nvec)``: the logits are
+    the components' side by side; log-probabilities and entropies are sums over components."""
+
+    def __init__(self, nvec: Sequence[int], start: Sequence[int] | None = None) -> None:
+        self.nvec = [int(n) for n in nvec]
+        self.start = np.zeros(len(self.nvec), np.int64) if start is None else np.asarray(start)
+        self.parts = [Categorical(n) for n in self.nvec]
+        self.logits_dim = sum(self.nvec)
+        self.action_shape = (len(self.nvec),)
+        self.action_dtype = torch.int64
+
+    def _split(self, params: DistParams) -> tuple[Tensor, ...]:
+        return params[0].split(self.nvec, dim=-1)
+
+    def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
+        return torch.stack(
+            [
+                part.sample((logits,), generator)
+                for part, logits in zip(self.parts, self._split(params), strict=True)
+            ],
+            dim=-1,
+        )
+
+    def mode(self, params: DistParams) -> Tensor:
+        return torch.stack([logits.argmax(dim=-1) for logits in self._split(params)], dim=-1)
+
+    def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
+        return sum(  # type: ignore[return-value]
+            part.log_prob((logits,), actions[..., i])
+            for i, (part, logits) in enumerate(zip(self.parts, self._split(params), strict=True))
+        )
+
+    def entropy(self, params: DistParams) -> Tensor:
+        return sum(  # type: ignore[return-value]
+            part.entropy((logits,))
+            for part, logits in zip(self.parts, self._split(params), strict=True)
+        )
+
+    def to_env(self, actions: Tensor) -> list[Any]:
+        return list(actions.numpy() + self.start)
+
+
+class Bernoulli(LogitsDistribution):
+    """Independent Bernoullis, one logit each, for ``MultiBinary(n)``: actions are 0/1 floats in
+    the rollout (ints for the environment); log-probabilities and entropies are sums."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.logits_dim = n
+        self.action_shape = (n,)
+        self.action_dtype = torch.float32
+
+    def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
+        (logits,) = params
+        uniform = torch.rand(logits.shape, generator=generator, dtype=logits.dtype)
+        return (uniform < torch.sigmoid(logits)).to(logits.dtype)
+
+    def mode(self, params: DistParams) -> Tensor:
+        return (params[0] > 0).to(params[0].dtype)
+
+    def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
+        logits = params[0]
+        return -F.binary_cross_entropy_with_logits(
+            logits, actions.to(logits.dtype), reduction="none"
+        ).sum(dim=-1)
+
+    def entropy(self, params: DistParams) -> Tensor:
+        logits = params[0]
+        p = torch.sigmoid(logits)
+        # H = softplus(l) - p * l, per component: stable for large |l|
+        return (F.softplus(logits) - p * logits).sum(dim=-1)
+
+    def to_env(self, actions: Tensor) -> list[Any]:
+        return list(actions.numpy().astype(np.int8))
 
 
 class DiagGaussian(ActionDistribution):
@@ -117,15 +202,21 @@ class DiagGaussian(ActionDistribution):
 
 
 def make_distribution(action_space: gym.Space) -> ActionDistribution:
-    """The distribution family for ``action_space`` (``Discrete`` or bounded ``Box``)."""
+    """The distribution family for ``action_space``: ``Discrete``, ``MultiDiscrete`` and
+    ``MultiBinary`` (1-D), or bounded ``Box``."""
     if isinstance(action_space, gym.spaces.Discrete):
         return Categorical(int(action_space.n), int(action_space.start))
+    if isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.nvec.ndim == 1:
+        return MultiCategorical(action_space.nvec.tolist(), action_space.start.tolist())
+    if isinstance(action_space, gym.spaces.MultiBinary) and len(action_space.shape) == 1:
+        return Bernoulli(action_space.shape[0])
     if isinstance(action_space, gym.spaces.Box):
         if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
             raise ValueError(f"Box action space {action_space} must have finite bounds")
         return DiagGaussian(action_space.low, action_space.high)
     raise ValueError(
-        f"unsupported action space {action_space}: a3c supports Discrete and bounded Box actions"
+        f"unsupported action space {action_space}: a3c supports Discrete, 1-D MultiDiscrete and "
+        "MultiBinary, and bounded 1-D Box actions"
     )
 
 

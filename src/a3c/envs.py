@@ -12,6 +12,7 @@ import difflib
 import importlib
 import importlib.util
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 import a3c.memory_envs  # noqa: F401  (registers the a3c/ environments in every process)
+from a3c.spaces import check_observation_space, flat_observations, observation_space_of
 
 ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
 
@@ -113,8 +115,12 @@ class EnvFactory:
                 pass
 
     def __call__(self, **kwargs: Any) -> gym.Env:
-        if self.env_maker is not None:
-            return self._from_callable(**kwargs)
+        """A new environment; structured observations (Dict, Tuple, Discrete, ...) come flat
+        (see :mod:`a3c.spaces`)."""
+        env = self._from_callable(**kwargs) if self.env_maker is not None else self._make(**kwargs)
+        return flat_observations(env)
+
+    def _make(self, **kwargs: Any) -> gym.Env:
         kwargs = {**self.env_kwargs, **kwargs}
         atari = self.is_atari  # registers the id's module (and ale-py's games) first
         if self.max_episode_steps is not None and not atari:
@@ -301,37 +307,48 @@ def has_wrapper(env: gym.Env, wrapper: type[gym.Wrapper]) -> bool:
 
 
 def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
-    """The observation and action spaces of the factory's environment, checked."""
+    """The observation (as the environment gives it, before flattening) and action spaces of
+    the factory's environment, checked."""
     env = factory()
     try:
-        check_spaces(env.observation_space, env.action_space)
-        return env.observation_space, env.action_space
+        observation_space = observation_space_of(env)
+        check_spaces(observation_space, env.action_space)
+        return observation_space, env.action_space
     finally:
         env.close()
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
     """Raise ``ValueError`` naming the space if a3c cannot learn on it."""
-    if not isinstance(observation_space, gym.spaces.Box):
-        raise ValueError(
-            f"unsupported observation space {observation_space}: a3c supports Box observations"
-        )
+    check_observation_space(observation_space)
     if isinstance(action_space, gym.spaces.Discrete):
+        return
+    multi = gym.spaces.MultiDiscrete | gym.spaces.MultiBinary
+    if isinstance(action_space, multi) and len(action_space.shape) == 1:
         return
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         bounds = np.concatenate([action_space.low, action_space.high])
         if np.all(np.isfinite(bounds)):
             return
     raise ValueError(
-        f"unsupported action space {action_space}: a3c supports Discrete and 1-D Box actions "
-        "with finite bounds"
+        f"unsupported action space {action_space}: a3c supports Discrete, 1-D MultiDiscrete and "
+        "MultiBinary, and 1-D Box actions with finite bounds"
     )
 
 
 def space_to_dict(space: gym.Space) -> dict[str, Any]:
-    """A plain-data description of a Box or Discrete space (stored in checkpoints)."""
+    """A plain-data description of a space a3c takes (stored in checkpoints)."""
     if isinstance(space, gym.spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
+    if isinstance(space, gym.spaces.MultiBinary):
+        n = np.asarray(space.n)  # an int, or a shape
+        return {"type": "MultiBinary", "n": n.tolist()}
+    if isinstance(space, gym.spaces.Dict):
+        return {"type": "Dict", "spaces": [[k, space_to_dict(v)] for k, v in space.spaces.items()]}
+    if isinstance(space, gym.spaces.Tuple):
+        return {"type": "Tuple", "spaces": [space_to_dict(v) for v in space.spaces]}
     if isinstance(space, gym.spaces.Box):
         return {
             "type": "Box",
@@ -346,6 +363,14 @@ def space_to_dict(space: gym.Space) -> dict[str, Any]:
 def space_from_dict(data: dict[str, Any]) -> gym.Space:
     if data["type"] == "Discrete":
         return gym.spaces.Discrete(int(data["n"]), start=int(data.get("start", 0)))
+    if data["type"] == "MultiDiscrete":
+        return gym.spaces.MultiDiscrete(data["nvec"], start=data["start"])
+    if data["type"] == "MultiBinary":
+        return gym.spaces.MultiBinary(data["n"])
+    if data["type"] == "Dict":  # a list of pairs: the order is the flattening's
+        return gym.spaces.Dict(OrderedDict((k, space_from_dict(v)) for k, v in data["spaces"]))
+    if data["type"] == "Tuple":
+        return gym.spaces.Tuple([space_from_dict(v) for v in data["spaces"]])
     if data["type"] == "Box":
         shape = tuple(data["shape"])
         dtype = np.dtype(data["dtype"])

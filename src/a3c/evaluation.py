@@ -18,6 +18,7 @@ import torch
 from a3c.envs import EnvFactory
 from a3c.global_model import GlobalModel
 from a3c.networks import Model, select_state
+from a3c.spaces import flat_observations
 
 if TYPE_CHECKING:
     from a3c.config import Config
@@ -146,6 +147,7 @@ def evaluate_policy(
     if env is None:
         env = agent.env_factory
     if isinstance(env, gym.Env):
+        env = flat_observations(env)  # the caller's env, as workers see theirs
         generator = torch.Generator().manual_seed(seed)
         results = [
             play_episodes(model, [env], [seed + i], deterministic, generator)

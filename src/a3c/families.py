@@ -84,7 +84,9 @@ def family_of(observation_space: gym.Space, action_space: gym.Space) -> str:
     """The family of an environment with these spaces (a key of :data:`FAMILIES`)."""
     if takes_frames(tuple(observation_space.shape or ()), observation_space.dtype):
         return "image"
-    if isinstance(action_space, gym.spaces.Discrete):
+    if isinstance(
+        action_space, gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary
+    ):
         return "discrete"
     return "continuous"
 

@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,11 +24,12 @@ from torch import Tensor, nn
 
 from a3c.distributions import (
     ActionDistribution,
-    Categorical,
     DiagGaussian,
     DistParams,
     EpsilonGreedy,
+    LogitsDistribution,
 )
+from a3c.spaces import Part, flat_parts
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -183,6 +185,57 @@ def cnn(kind: str, obs_shape: tuple[int, ...]) -> tuple[nn.Sequential, int]:
     return nn.Sequential(*layers), width
 
 
+class StructuredEncoder(nn.Module):
+    """The body for a structured observation (:mod:`a3c.spaces`), read from its flat vector:
+    each image part through its own CNN; the CNNs' features and every other part (vectors,
+    one-hots) side by side through one MLP (``hidden_sizes``), as Stable-Baselines3's
+    ``MultiInputPolicy``: the MLP after the concatenation lets the policy combine the parts (an
+    action that depends on an image *and* a cue), which heads on concatenated features alone
+    cannot."""
+
+    vector_columns: Tensor
+
+    def __init__(
+        self,
+        parts: Sequence[Part],
+        hidden_sizes: Sequence[int],
+        activation: str,
+        cnn_kind: str,
+        scale_images: bool,
+    ) -> None:
+        super().__init__()
+        self.scale_images = scale_images
+        self.images: list[tuple[int, int, tuple[int, ...], ImageLayout]] = []
+        self.cnns = nn.ModuleList()
+        width = 0
+        for part in parts:
+            if not part.image:
+                continue
+            layout = image_layout(part.shape)
+            assert layout is not None
+            net, out = cnn(cnn_kind, channels_first(part.shape, layout))
+            self.images.append((part.start, part.size, part.shape, layout))
+            self.cnns.append(net)
+            width += out
+        columns = [i for p in parts if not p.image for i in range(p.start, p.start + p.size)]
+        self.register_buffer("vector_columns", torch.tensor(columns, dtype=torch.long))
+        self.mlp, self.width = mlp(width + len(columns), hidden_sizes, activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = []
+        for (start, size, shape, layout), net in zip(self.images, self.cnns, strict=True):
+            image = x[:, start : start + size].reshape(x.shape[0], *shape)
+            if self.scale_images:
+                image = image / 255.0
+            if layout == "channels_last":
+                image = image.permute(0, 3, 1, 2)
+            elif layout == "single_channel":
+                image = image.unsqueeze(1)
+            features.append(net(image.contiguous()))
+        features.append(x.index_select(1, self.vector_columns))
+        return self.mlp(torch.cat(features, dim=-1))
+
+
 def select_state(state: RecurrentState, index: Tensor | np.ndarray | list[int]) -> RecurrentState:
     """The rows ``index`` of every tensor of a recurrent state."""
     return tuple(s[index] for s in state)
@@ -201,10 +254,17 @@ class Network(nn.Module):
         normalize_obs: bool,
         normalize_reward: bool,
         pixels: bool,
+        structure: gym.Space | None = None,
     ) -> None:
         super().__init__()
         if body not in BODIES:
             raise ValueError(f"unknown body {body!r}: expected one of {BODIES}")
+        # A structured observation (Dict, Tuple, one-hots) arrives flat: an MLP-style input
+        # whose parts a StructuredEncoder takes apart; its images get the CNN named by ``body``.
+        self.parts = flat_parts(structure) if structure is not None else None
+        self.image_body = body if body != "mlp" else "cnn"
+        if self.parts is not None:
+            obs_shape, body, pixels = (self.parts[-1].start + self.parts[-1].size,), "mlp", False
         self.obs_shape = tuple(obs_shape)
         self.body = body
         # uint8 observations, scaled to [0, 1] inside the network (or normalised: see _features)
@@ -232,6 +292,15 @@ class Network(nn.Module):
     def make_body(self, hidden_sizes: Sequence[int], activation: str) -> tuple[nn.Sequential, int]:
         """A fresh body for these observations (an MLP, or the CNN named by ``body``) and its
         output width."""
+        if self.parts is not None:
+            encoder = StructuredEncoder(
+                self.parts,
+                hidden_sizes,
+                activation,
+                self.image_body,
+                scale_images=self.obs_rms is None,  # the normaliser replaces the scaling
+            )
+            return nn.Sequential(encoder), encoder.width
         if self.body == "mlp":
             return mlp(int(np.prod(self.obs_shape)), hidden_sizes, activation)
         assert self.image_layout is not None
@@ -312,8 +381,9 @@ class ActorCritic(Network):
         body: str = "mlp",
         lstm_size: int | None = None,
         pixels: bool = False,
+        structure: gym.Space | None = None,
     ) -> None:
-        super().__init__(obs_shape, body, normalize_obs, normalize_reward, pixels)
+        super().__init__(obs_shape, body, normalize_obs, normalize_reward, pixels, structure)
         if lstm_size is not None and not shared_trunk:
             raise ValueError("an LSTM needs the shared trunk")
         self.distribution = distribution
@@ -335,8 +405,8 @@ class ActorCritic(Network):
 
         self.log_std: nn.Parameter | None = None
         self.std_head: nn.Linear | None = None
-        if isinstance(distribution, Categorical):
-            self.policy_head = nn.Linear(actor_out, distribution.n)
+        if isinstance(distribution, LogitsDistribution):
+            self.policy_head = nn.Linear(actor_out, distribution.logits_dim)
         elif isinstance(distribution, DiagGaussian):
             action_dim = int(np.prod(distribution.action_shape))
             self.policy_head = nn.Linear(actor_out, action_dim)
@@ -457,7 +527,7 @@ class ActorCritic(Network):
 
     def _dist_params(self, actor: Tensor) -> DistParams:
         out = self.policy_head(actor)
-        if isinstance(self.distribution, Categorical):
+        if isinstance(self.distribution, LogitsDistribution):
             return (out,)
         if self.gaussian_mean == "tanh":
             mean = self.action_center + self.action_half_range * torch.tanh(out)
@@ -493,8 +563,9 @@ class QNetwork(Network):
         normalize_obs: bool = False,
         body: str = "mlp",
         pixels: bool = False,
+        structure: gym.Space | None = None,
     ) -> None:
-        super().__init__(obs_shape, body, normalize_obs, False, pixels)
+        super().__init__(obs_shape, body, normalize_obs, False, pixels, structure)
         self.distribution = distribution
         body_module, width = self.make_body(hidden_sizes, activation)
         self.q = nn.Sequential(body_module, nn.Linear(width, distribution.n))

@@ -45,6 +45,7 @@ from a3c.monitor import History, Monitor
 from a3c.networks import ActorCritic, Model, QNetwork, takes_frames
 from a3c.plots import plot_runs
 from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop, SharedRMSpropTF
+from a3c.spaces import is_structured
 from a3c.video import check_video_support
 
 
@@ -105,8 +106,10 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
     """The algorithm's network for these spaces: an actor-critic, or a Q-network (value-based)."""
     obs_shape = tuple(observation_space.shape or ())
     body = config.network
+    structure = observation_space if is_structured(observation_space) else None
     if body == "auto":  # a CNN for uint8 frames in any layout the network reads
-        body = "cnn" if takes_frames(obs_shape, observation_space.dtype) else "mlp"
+        frames = structure is None and takes_frames(obs_shape, observation_space.dtype)
+        body = "cnn" if frames else "mlp"  # (a structured observation's images: a CNN each)
     if config.value_based:
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(
@@ -122,6 +125,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
             normalize_obs=config.normalize_obs,
             body=body,
             pixels=observation_space.dtype == np.uint8,
+            structure=structure,
         )
     return ActorCritic(
         obs_shape,
@@ -140,6 +144,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
         body=body,
         lstm_size=config.lstm_size if config.lstm else None,
         pixels=observation_space.dtype == np.uint8,
+        structure=structure,
     )
 
 

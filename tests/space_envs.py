@@ -1,0 +1,109 @@
+"""Small environments with the spaces a3c takes beyond Box and Discrete, each with a rule a
+policy can learn only by reading every part of its observation and acting in every component.
+Each episode is 16 steps; a random policy and a perfect one score as their docstrings say."""
+
+from collections import OrderedDict
+
+import gymnasium as gym
+import numpy as np
+
+STEPS = 16
+
+
+class _Episodic(gym.Env):
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.obs = self._observe()
+        return self.obs, {}
+
+    def step(self, action):
+        reward = self._reward(action)
+        self.t += 1
+        self.obs = self._observe()
+        return self.obs, reward, False, self.t >= STEPS, {}
+
+
+class MultiBinaryMatch(_Episodic):
+    """Set bit i when observation i is positive; reward: the fraction right (random 8, best 16)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.MultiBinary(3)
+
+    def _observe(self):
+        return self.np_random.uniform(-1, 1, 3).astype(np.float32)
+
+    def _reward(self, action):
+        return float(np.mean(np.asarray(action) == (self.obs > 0)))
+
+
+class MultiDiscreteMatch(_Episodic):
+    """Pick, per component, the third of [-1, 1] the observation lies in, with MultiDiscrete's
+    start offset; reward: the fraction right (random 5.3, best 16)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.MultiDiscrete([3, 3], start=[10, -1])
+
+    def _observe(self):
+        return self.np_random.uniform(-1, 1, 2).astype(np.float32)
+
+    def _reward(self, action):
+        target = np.digitize(self.obs, [-1 / 3, 1 / 3]) + self.action_space.start
+        return float(np.mean(np.asarray(action) == target))
+
+
+class DictCue(_Episodic):
+    """Dict observation: a 24x24 RGB image (bright or dark), a cue (Discrete(3), one-hot) and
+    noise; the right action is (cue + bright) % 3, so both the CNN and the MLP must read their
+    part (random 5.3, best 16). The keys are deliberately not sorted (an OrderedDict)."""
+
+    observation_space = gym.spaces.Dict(
+        OrderedDict(
+            cue=gym.spaces.Discrete(3),
+            image=gym.spaces.Box(0, 255, (24, 24, 3), np.uint8),
+            noise=gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+        )
+    )
+    action_space = gym.spaces.Discrete(3)
+
+    def _observe(self):
+        self.cue = int(self.np_random.integers(3))
+        self.bright = int(self.np_random.integers(2))
+        image = np.full((24, 24, 3), 200 if self.bright else 20, np.uint8)
+        noise = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        return OrderedDict(cue=self.cue, image=image, noise=noise)
+
+    def _reward(self, action):
+        return float(int(action) == (self.cue + self.bright) % 3)
+
+
+class TupleDiscreteCue(_Episodic):
+    """Tuple(Discrete(4), Box(1)) observation; the right action is the Discrete part (random 4,
+    best 16)."""
+
+    observation_space = gym.spaces.Tuple(
+        (gym.spaces.Discrete(4), gym.spaces.Box(-1.0, 1.0, (1,), np.float32))
+    )
+    action_space = gym.spaces.Discrete(4)
+
+    def _observe(self):
+        self.cue = int(self.np_random.integers(4))
+        return (self.cue, self.np_random.uniform(-1, 1, 1).astype(np.float32))
+
+    def _reward(self, action):
+        return float(int(action) == self.cue)
+
+
+class DiscreteCue(_Episodic):
+    """A Discrete(5) observation (one-hot for the network); the right action is it (random 3.2,
+    best 16)."""
+
+    observation_space = gym.spaces.Discrete(5)
+    action_space = gym.spaces.Discrete(5)
+
+    def _observe(self):
+        self.cue = int(self.np_random.integers(5))
+        return self.cue
+
+    def _reward(self, action):
+        return float(int(action) == self.cue)

@@ -1,0 +1,147 @@
+"""Every space a Gymnasium user meets: Discrete, Dict and Tuple observations (each part its own
+encoder), MultiDiscrete and MultiBinary actions; they train, save, load and predict."""
+
+from collections import OrderedDict
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import space_envs
+import torch
+from helpers import small_run
+
+from a3c import A3C, evaluate_policy
+from a3c.envs import space_from_dict, space_to_dict
+from a3c.networks import StructuredEncoder
+from a3c.spaces import flat_parts
+
+
+def quick(tmp_path, **kw):
+    """A learning run with the family's defaults, quiet."""
+    settings = dict(run_dir=str(tmp_path), progress=False, tensorboard=False, seed=0)
+    return {**settings, "eval_interval": 0, "checkpoint_interval": 0, **kw}
+
+
+def nested_space() -> gym.Space:
+    return gym.spaces.Dict(
+        OrderedDict(
+            z=gym.spaces.Box(0, 255, (3, 24, 24), np.uint8),  # channels first
+            a=gym.spaces.Tuple((gym.spaces.Discrete(3, start=2), gym.spaces.MultiBinary(2))),
+            m=gym.spaces.MultiDiscrete([2, 3]),
+            v=gym.spaces.Box(-1.0, 1.0, (2, 2), np.float32),
+        )
+    )
+
+
+def test_flat_parts_follow_gymnasiums_flattening():
+    space = nested_space()
+    space.seed(0)
+    sample = space.sample()
+    flat = gym.spaces.flatten(space, sample)
+    parts = flat_parts(space)
+    assert [p.size for p in parts] == [3 * 24 * 24, 3, 2, 5, 4]
+    assert [p.image for p in parts] == [True, False, False, False, False]
+    image, discrete, binary, multi, vector = (flat[p.start : p.start + p.size] for p in parts)
+    assert np.array_equal(image.reshape(3, 24, 24), sample["z"])
+    assert np.array_equal(discrete, np.eye(3)[sample["a"][0] - 2])  # one-hot, from start
+    assert np.array_equal(binary, sample["a"][1])
+    assert np.array_equal(
+        multi, np.concatenate([np.eye(2)[sample["m"][0]], np.eye(3)[sample["m"][1]]])
+    )
+    assert np.allclose(vector, sample["v"].reshape(-1))
+    assert parts[-1].start + parts[-1].size == gym.spaces.flatdim(space)
+
+
+def test_structured_spaces_round_trip_through_checkpoints_in_their_order():
+    space = nested_space()
+    again = space_from_dict(space_to_dict(space))
+    assert again == space and list(again.spaces) == ["z", "a", "m", "v"]  # not sorted
+
+
+def test_the_encoder_gives_each_image_its_cnn_and_reads_every_column():
+    parts = flat_parts(nested_space())
+    encoder = StructuredEncoder(parts, (16,), "tanh", "cnn", scale_images=True)
+    assert len(encoder.cnns) == 1 and encoder.width == 16
+    x = torch.zeros(1, gym.spaces.flatdim(nested_space()))
+    base = encoder(x)
+    # Pixels (within the CNN's receptive field, which ends at 20 of 24) and every other column
+    # of the flat vector change the output: none is dropped or misread.
+    changed = []
+    for column in [0, 2 * 24 * 24 + 10 * 24 + 10, *range(3 * 24 * 24, x.shape[1])]:
+        y = x.clone()
+        y[0, column] = 255.0 if column < 3 * 24 * 24 else 1.0
+        changed.append(not torch.allclose(encoder(y), base))
+    assert all(changed)
+
+
+@pytest.mark.parametrize(
+    "env, steps, random_score",
+    [
+        (space_envs.MultiBinaryMatch, 40_000, 8.0),
+        (space_envs.MultiDiscreteMatch, 120_000, 16 / 3),  # three bins: sharper boundaries
+        (space_envs.TupleDiscreteCue, 40_000, 4.0),
+        (space_envs.DiscreteCue, 40_000, 16 / 5),
+    ],
+)
+def test_multi_actions_and_structured_observations_learn(tmp_path, env, steps, random_score):
+    agent = A3C(env, **quick(tmp_path, total_steps=steps))
+    assert agent.config.family == "discrete"
+    agent.learn()
+    # Near the best (16) where random play scores ~random_score.
+    assert agent.summary.mean_last100 > max(14.0, random_score + 5.5)
+
+
+def test_a_dict_observation_with_an_image_and_a_cue_is_read_whole(tmp_path):
+    agent = A3C(space_envs.DictCue, **quick(tmp_path, total_steps=60_000, normalize_obs=False))
+    agent.learn()
+
+    def greedy(cue: int, bright: int) -> int:
+        image = np.full((24, 24, 3), 200 if bright else 20, np.uint8)
+        obs = OrderedDict(cue=cue, image=image, noise=np.zeros(2, np.float32))
+        return int(agent.predict(obs, deterministic=True)[0])
+
+    actions = {(c, b): greedy(c, b) for c in range(3) for b in range(2)}
+    right = sum(actions[c, b] == (c + b) % 3 for c, b in actions)
+    # The action depends on the image (through its CNN) and on the cue (one-hot, through the
+    # MLP): five of the six combinations right at least (a random policy: two).
+    assert right >= 5, actions
+    assert any(actions[c, 0] != actions[c, 1] for c in range(3))
+    assert len({actions[c, 0] for c in range(3)}) > 1
+
+
+def test_save_load_predict_and_evaluate_with_dict_observations(tmp_path):
+    agent = A3C(space_envs.DictCue, **small_run(tmp_path, total_steps=2_000, eval_interval=0))
+    agent.learn()
+    agent.save(tmp_path / "dict.pt")
+    loaded = A3C.load(tmp_path / "dict.pt")
+    assert loaded.observation_space == agent.observation_space
+    env = space_envs.DictCue()
+    observations = [env.reset(seed=s)[0] for s in range(4)]
+    batch, _ = agent.predict(observations, deterministic=True)  # a list of dicts: a batch
+    assert batch.shape == (4,)
+    for obs, action in zip(observations, batch, strict=True):
+        assert loaded.predict(obs, deterministic=True)[0] == action
+    # SB3's habit: an env instance, structured as the user has it.
+    mean, _ = evaluate_policy(loaded, space_envs.DictCue(), n_episodes=2)
+    assert 0 <= mean <= 16
+
+
+def test_multi_action_agents_round_trip(tmp_path):
+    agent = A3C(space_envs.MultiDiscreteMatch, **small_run(tmp_path, total_steps=1_000))
+    agent.save(tmp_path / "md.pt")
+    loaded = A3C.load(tmp_path / "md.pt")
+    assert loaded.action_space == agent.action_space
+    obs = np.array([0.9, -0.9], np.float32)
+    action, _ = loaded.predict(obs, deterministic=True)
+    assert loaded.action_space.contains(action)
+    assert np.array_equal(action, agent.predict(obs, deterministic=True)[0])
+
+
+class TextObservations(gym.Env):
+    observation_space = gym.spaces.Text(5)
+    action_space = gym.spaces.Discrete(2)
+
+
+def test_spaces_a3c_cannot_take_are_named():
+    with pytest.raises(ValueError, match="unsupported observation space Text"):
+        A3C(TextObservations)
