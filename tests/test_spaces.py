@@ -145,3 +145,11 @@ class TextObservations(gym.Env):
 def test_spaces_a3c_cannot_take_are_named():
     with pytest.raises(ValueError, match="unsupported observation space Text"):
         A3C(TextObservations)
+
+
+def test_value_based_algorithms_take_structured_observations(tmp_path):
+    settings = dict(algo="nstep_q", envs_per_worker=8, epsilon_anneal_steps=10_000)
+    settings.update(final_epsilons=(0.05,), final_epsilon_probs=(1.0,))
+    agent = A3C(space_envs.DiscreteCue, **quick(tmp_path, total_steps=30_000, **settings))
+    agent.learn()
+    assert agent.summary.mean_last100 > 13.0  # random: 3.2
