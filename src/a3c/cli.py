@@ -281,7 +281,36 @@ def build_parser() -> _Parser:
         help="a preset's name, or an environment id for its own preset (ALE/Pong-v5 is the "
         "preset ALE-Pong-v5)",
     )
-    parser.commands.update({"train": train, "eval": evaluate, "plot": plot, "presets": presets})
+    tune = commands.add_parser(
+        "tune",
+        help="tune hyper-parameters with Optuna (the tune extra)",
+        description="Optuna's TPE sampler over lr, n_steps, gamma, gae_lambda, ent_coef, vf_coef, "
+        "max_grad_norm, envs_per_worker, network sizes, shared trunk, observation normalisation "
+        "and optimizer (and the Gaussian policy's settings for Box actions); a median pruner on "
+        "each trial's evaluations. The study is DIR/study.db: run the command again to add "
+        "trials. Writes DIR/best.toml (a preset), DIR/report.md and Optuna's plots. Config "
+        "options fix a field for every trial.",
+        epilog="example: a3c tune Pendulum-v1 --trials 30 --budget 200000; a3c train Pendulum-v1 "
+        "--preset tunes/Pendulum-v1/best.toml",
+    )
+    tune.add_argument("env", help="Gymnasium environment id")
+    tune.add_argument("--trials", type=_int, required=True, help="trials to run now")
+    tune.add_argument(
+        "--budget", type=_int, default=200_000, help="steps per run (default: 200000)"
+    )
+    tune.add_argument("--seeds", type=_int, default=1, help="runs per trial (default: 1)")
+    tune.add_argument("--dir", help="study directory (default: tunes/<env>)")
+    tune.add_argument(
+        "--preset", help="start from this preset (default: the env's own, else its family's)"
+    )
+    tune.add_argument("--timeout", type=_float, help="stop starting trials after these seconds")
+    tune.add_argument(
+        "--sampler-seed", type=_int, default=0, help="TPE sampler's seed (default: 0)"
+    )
+    add_config_options(tune)
+    parser.commands.update(
+        {"train": train, "eval": evaluate, "plot": plot, "presets": presets, "tune": tune}
+    )
     return parser
 
 
@@ -452,6 +481,35 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    try:
+        from a3c.tuning import tune
+    except ImportError as exc:  # pragma: no cover - the tune extra missing
+        raise ValueError(f'a3c tune needs Optuna ({exc}): pip install "a3c[tune]"') from exc
+    own = {"command", "env", "trials", "budget", "seeds", "dir", "preset", "timeout"}
+    fixed = {k: v for k, v in vars(args).items() if k not in own | {"sampler_seed"}}
+    result = tune(
+        args.env,
+        args.trials,
+        args.budget,
+        args.seeds,
+        args.dir,
+        args.preset,
+        args.sampler_seed,
+        args.timeout,
+        **fixed,
+    )
+    start = "-" if result.baseline_value is None else f"{result.baseline_value:.6g}"
+    print(
+        f"{result.trials} trials in {result.directory}/study.db; starting point {start}, "
+        f"best {result.best_value:.6g}"
+    )
+    for path in result.files:
+        print(f"  {path}")
+    print(f"train with: a3c train {args.env} --preset {result.directory}/best.toml")
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     from a3c.plots import default_output, plot_runs
 
@@ -563,6 +621,8 @@ def _run(args: argparse.Namespace) -> int:
             return _eval(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "tune":
+            return _tune(args)
         return _presets(args)
     except ValueError as exc:  # bad input: one line, no traceback
         print(f"a3c: error: {exc}", file=sys.stderr)

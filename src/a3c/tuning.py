@@ -1,0 +1,330 @@
+"""Hyper-parameter tuning with Optuna: ``a3c tune ENV --trials N --budget STEPS --seeds K``.
+
+A trial trains ``seeds`` runs of ``budget`` steps with the settings Optuna's TPE sampler
+suggests (:func:`suggest`); its score is the mean, over seeds, of the mean return of the run's
+last ``LAST_EVALUATIONS`` evaluations (greedy, separate environments): a measure of where the
+learning curve ends that one lucky evaluation does not decide. Every evaluation is also reported
+to Optuna, so its median pruner stops a trial whose curve lies below the median of the earlier
+trials' at the same step (through a :class:`~a3c.callbacks.Callback`).
+
+The study lives in ``DIR/study.db`` (SQLite): stop a tune at any time and run the same command
+again to add trials. The first trial of a new study is the starting point (the env's preset, or
+its family's defaults), so the report says how far the tune got beyond it. Written into ``DIR``:
+``best.toml`` (a preset: ``a3c train ENV --preset DIR/best.toml``), ``report.md`` (the best
+trials), ``history.png`` and ``importance.png`` (Optuna's plots).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from a3c.callbacks import Callback, Evaluation
+from a3c.config import Config
+
+LAST_EVALUATIONS = 3
+EVALUATIONS_PER_RUN = 10
+
+#: the search space: field -> choices (categorical), or (low, high, "log"|"linear") for floats
+SPACE: dict[str, Any] = {
+    "lr": (1e-4, 3e-3, "log"),
+    "n_steps": [5, 8, 16, 32],
+    "gamma": [0.9, 0.95, 0.98, 0.99, 0.995, 0.999],
+    "gae_lambda": [0.8, 0.9, 0.95, 0.98, 1.0],
+    "ent_coef": [0.0, 1e-4, 1e-3, 0.01, 0.05],
+    "vf_coef": [0.25, 0.5, 1.0],
+    "max_grad_norm": [0.3, 0.5, 1.0, 5.0],
+    "envs_per_worker": [1, 2, 4, 8, 16],
+    "hidden_sizes": ["64,64", "128,128", "256,256"],
+    "shared_trunk": [True, False],
+    "normalize_obs": [True, False],
+    "optimizer": ["rmsprop", "adam"],
+}
+#: asked only where they apply: the Gaussian policy's settings, for Box actions
+CONTINUOUS_SPACE: dict[str, Any] = {
+    "init_log_std": [-1.0, -0.5, 0.0],
+    "gaussian_mean": ["tanh", "linear"],
+}
+
+
+def suggest(trial: Any, continuous: bool) -> dict[str, Any]:
+    """Config fields for one trial, from Optuna's ``trial``."""
+    space = {**SPACE, **(CONTINUOUS_SPACE if continuous else {})}
+    params: dict[str, Any] = {}
+    for name, choices in space.items():
+        if isinstance(choices, tuple):
+            low, high, scale = choices
+            params[name] = trial.suggest_float(name, low, high, log=scale == "log")
+        else:
+            params[name] = trial.suggest_categorical(name, choices)
+    return to_config(params)
+
+
+def to_config(params: dict[str, Any]) -> dict[str, Any]:
+    """Optuna's parameters (network sizes as text: categorical choices must be plain) as config
+    fields."""
+    fields = dict(params)
+    if isinstance(fields.get("hidden_sizes"), str):
+        fields["hidden_sizes"] = tuple(int(n) for n in fields["hidden_sizes"].split(","))
+    return fields
+
+
+def starting_point(config: Any, continuous: bool) -> dict[str, Any]:
+    """The config's own values of the searched fields, where the space holds them: enqueued as
+    the first trial so the tune is compared with where it started."""
+    space = {**SPACE, **(CONTINUOUS_SPACE if continuous else {})}
+    params: dict[str, Any] = {}
+    for name, choices in space.items():
+        value = getattr(config, name)
+        if name == "hidden_sizes":
+            value = ",".join(str(n) for n in value)
+        if isinstance(choices, tuple):
+            if choices[0] <= value <= choices[1]:
+                params[name] = value
+        elif value in choices:
+            params[name] = value
+    return params
+
+
+class _ReportToOptuna(Callback):
+    """Each evaluation to the trial (at the step it was taken, offset by the seed's place), and
+    a stop when the pruner says so."""
+
+    def __init__(self, trial: Any, offset: int) -> None:
+        self.trial = trial
+        self.offset = offset
+        self.pruned = False
+        self.returns: list[float] = []
+
+    def on_evaluation(self, evaluation: Evaluation) -> bool | None:
+        if evaluation.final:
+            return None
+        self.returns.append(evaluation.mean_return)
+        self.trial.report(evaluation.mean_return, self.offset + evaluation.global_step)
+        if self.trial.should_prune():
+            self.pruned = True
+            self.stop_reason = f"pruned by Optuna at step {evaluation.global_step:,}"
+            return False
+        return None
+
+
+@dataclass
+class TuneResult:
+    directory: Path
+    trials: int  # finished (complete or pruned) in the study, all sessions
+    best_value: float
+    best_params: dict[str, Any]
+    baseline_value: float | None  # the first trial's: the starting point
+    files: list[Path] = field(default_factory=list)
+
+
+def tune(
+    env_id: str,
+    trials: int,
+    budget: int,
+    seeds: int = 1,
+    directory: str | Path | None = None,
+    preset: str | None = None,
+    sampler_seed: int = 0,
+    timeout: float | None = None,
+    **overrides: Any,
+) -> TuneResult:
+    """Run ``trials`` more trials of the study in ``directory`` (default ``tunes/<env>``), then
+    write its preset, report and plots. ``overrides`` fix config fields for every trial (they are
+    not searched: ``workers=2``, ``backend="threads"``, ...)."""
+    import optuna
+
+    from a3c.agent import A3C
+    from a3c.config import FAMILY_DEFAULTS
+
+    directory = Path(directory or Path("tunes") / env_id.replace("/", "-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    fixed = dict(overrides)
+    for name in [*SPACE, *CONTINUOUS_SPACE]:
+        fixed.pop(name, None)  # searched, not fixed
+    probe = A3C(env_id, preset, **fixed)
+    continuous = probe.config.family == "continuous" or not hasattr(probe.action_space, "n")
+    start = starting_point(probe.config, continuous)
+    preset_used = probe.config.preset or FAMILY_DEFAULTS
+    interval = max(budget // EVALUATIONS_PER_RUN, 1)
+
+    study = optuna.create_study(
+        study_name=env_id,
+        storage=f"sqlite:///{directory / 'study.db'}",
+        load_if_exists=True,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=budget // 3),
+    )
+    if not study.trials:
+        study.enqueue_trial(start, user_attrs={"starting_point": preset_used})
+        study.set_user_attr("env_id", env_id)
+        study.set_user_attr("budget", budget)
+        study.set_user_attr("seeds", seeds)
+        study.set_user_attr("preset", preset_used)
+
+    def objective(trial: Any) -> float:
+        settings = {**fixed, **suggest(trial, continuous)}
+        scores = []
+        for index in range(seeds):
+            report = _ReportToOptuna(trial, offset=index * budget)
+            agent = A3C(
+                env_id,
+                preset,
+                **{
+                    "seed": index,
+                    "progress": False,
+                    "tensorboard": False,
+                    "checkpoint_interval": 0,
+                    "stop_at_return": None,
+                    "eval_episodes": 5,
+                    **settings,
+                    "total_steps": budget,
+                    "eval_interval": interval,
+                    "run_dir": str(directory / "runs"),
+                    "run_name": f"trial-{trial.number:04d}-s{index}",
+                },
+            )
+            agent.learn(callback=report)
+            if report.pruned:
+                raise optuna.TrialPruned()
+            last = report.returns[-LAST_EVALUATIONS:]
+            scores.append(sum(last) / len(last) if last else -math.inf)
+        return sum(scores) / len(scores)
+
+    def progress(study: Any, trial: Any) -> None:
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            outcome = f"pruned at step {trial.last_step:,}"
+        else:
+            outcome = f"{trial.value:.6g}" if trial.value is not None else str(trial.state.name)
+        print(f"trial {trial.number}: {outcome} (best {study.best_value:.6g})", flush=True)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[progress])
+    return write_results(study, directory, probe.config, budget)
+
+
+def write_results(study: Any, directory: Path, base: Config, budget: int) -> TuneResult:
+    """``best.toml``, ``report.md``, ``history.png``, ``importance.png`` from the study;
+    ``base`` is the config the trials started from (the preset the best settings go into)."""
+    import optuna
+
+    finished = [t for t in study.trials if t.state.is_finished()]
+    complete = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise ValueError(f"no trial of {directory / 'study.db'} completed: nothing to report")
+    best = study.best_trial
+    baseline = next((t for t in complete if "starting_point" in t.user_attrs), None)
+    best_config = base.replace(**to_config(best.params), total_steps=budget)
+    files = [
+        _write_preset(directory / "best.toml", best_config, best, budget),
+        _write_report(directory / "report.md", study, complete, baseline, budget),
+    ]
+    files += _write_plots(study, directory, len(complete))
+    return TuneResult(
+        directory,
+        len(finished),
+        float(best.value),
+        to_config(best.params),
+        None if baseline is None else float(baseline.value),
+        files,
+    )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if value is None:
+        return '"none"'  # TOML has no null; presets spell it so
+    return repr(value)
+
+
+#: fields of a run, not of the settings a preset carries
+RUN_FIELDS = {"seed", "run_dir", "run_name", "progress", "tensorboard", "preset", "family"}
+
+
+def _write_preset(path: Path, config: Config, best: Any, budget: int) -> Path:
+    """Every field that differs from the Config defaults: a preset is complete on its own."""
+    from a3c.config import Config
+
+    description = (
+        f"a3c tune: trial {best.number}, score {best.value:.6g} (mean of the last "
+        f"{LAST_EVALUATIONS} evaluations after {budget:,} steps), from "
+        f"{config.preset or config.family or 'the defaults'}"
+    )
+    defaults = Config().to_dict()
+    lines = [f"description = {_toml_value(description)}"]
+    for name, value in config.to_dict().items():
+        if name not in RUN_FIELDS and (value != defaults[name] or name == "env_id"):
+            lines.append(f"{name} = {_toml_value(value)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _write_report(path: Path, study: Any, complete: list[Any], baseline: Any, budget: int) -> Path:
+    pruned = sum(1 for t in study.trials if t.state.name == "PRUNED")
+    ranked = sorted(complete, key=lambda t: t.value, reverse=True)
+    lines = [
+        f"# a3c tune: {study.study_name}",
+        "",
+        f"{len(complete)} trials completed, {pruned} pruned; budget {budget:,} steps per run, "
+        f"{study.user_attrs.get('seeds', 1)} seed(s) per trial. Score: the mean return of the "
+        f"last {LAST_EVALUATIONS} evaluations, averaged over seeds.",
+        "",
+    ]
+    if baseline is not None:
+        gain = study.best_value - baseline.value
+        lines += [
+            f"Starting point ({baseline.user_attrs['starting_point']}, trial "
+            f"{baseline.number}): {baseline.value:.6g}; best (trial {study.best_trial.number}): "
+            f"{study.best_value:.6g} ({gain:+.6g}).",
+            "",
+        ]
+    names = sorted({name for t in ranked for name in t.params})
+    lines += ["| trial | score | " + " | ".join(names) + " |"]
+    lines += ["|---" * (len(names) + 2) + "|"]
+    for trial in ranked[:10]:
+        values = [_short(trial.params.get(name)) for name in names]
+        lines.append(f"| {trial.number} | {trial.value:.6g} | " + " | ".join(values) + " |")
+    lines += ["", "Plots: `history.png` (Optuna's optimisation history), `importance.png`."]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _write_plots(study: Any, directory: Path, complete: int) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as optuna_plots
+
+    written = []
+    plots: list[tuple[str, Any]] = [("history.png", optuna_plots.plot_optimization_history)]
+    if complete >= 2:  # importances need trials to compare
+        plots.append(("importance.png", optuna_plots.plot_param_importances))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+        for name, plot in plots:
+            axes = plot(study)
+            figure: Any = axes.figure
+            figure.set_size_inches(8, 5)
+            figure.tight_layout()
+            figure.savefig(directory / name, dpi=100)
+            plt.close(figure)
+            written.append(directory / name)
+    return written
