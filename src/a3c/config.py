@@ -227,6 +227,14 @@ class Config:
     run_dir: str = _f("runs", "Folder in which each run gets its own directory.")
     run_name: str | None = _f(None, "Name of the run directory (default: env-seed-time).")
     tensorboard: bool = _f(True, "Write TensorBoard event files.")
+    wandb: bool = _f(
+        False,
+        "Log to Weights & Biases as to TensorBoard, with the config and the learning curve "
+        "(needs the wandb extra; WANDB_MODE=offline keeps it local).",
+    )
+    wandb_project: str = _f("a3c", "W&B project.")
+    wandb_entity: str | None = _f(None, "W&B entity (default: your default entity).")
+    wandb_name: str | None = _f(None, "W&B run name (default: the run directory's name).")
     progress: bool = _f(True, "Show a progress bar.")
     log_interval: float = _f(0.5, "Seconds between a worker's batches of log records.")
     preset: str | None = _f(None, "Preset the run was resolved from (informational).")

@@ -17,9 +17,10 @@ import sys
 import time
 import warnings
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -155,6 +156,25 @@ def _fmt(value: Any) -> Any:
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
+class ScalarWriter(Protocol):
+    """What the monitor writes scalars to: TensorBoard's ``SummaryWriter``, or a tracker."""
+
+    def add_scalar(self, tag: str, value: float, global_step: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Scalars:
+    """One ``add_scalar`` to several writers."""
+
+    def __init__(self, writers: list[ScalarWriter]) -> None:
+        self.writers = writers
+
+    def add_scalar(self, tag: str, value: float, global_step: int) -> None:
+        for writer in self.writers:
+            writer.add_scalar(tag, value, global_step)
+
+
 class Monitor:
     """Consumes records; knows the recent training returns and whether the run is solved.
 
@@ -177,6 +197,7 @@ class Monitor:
         stop_at_return: float | None = None,
         stop_window: int = 100,
         history: History | None = None,
+        trackers: Sequence[ScalarWriter] = (),
     ) -> None:
         self.run_dir = run_dir
         until = start_step if start_step > 0 else None  # a resumed run rolls back to its step
@@ -191,7 +212,12 @@ class Monitor:
         self.errors: list[tuple[str, str]] = []  # (task, traceback) of failures that stop the run
         self.restarts = 0  # in this segment (the limit applies to it)
         self.last_eval: dict[str, float] | None = None
-        self.tb = self._tensorboard() if tensorboard else None
+        # TensorBoard's writer and any tracker (W&B) get the same scalars; the trackers are the
+        # caller's to close (they outlive the logs: the learning curve goes to them too).
+        writers: list[ScalarWriter] = [self._tensorboard()] if tensorboard else []
+        writers += trackers
+        self.tensorboard = writers[0] if tensorboard else None
+        self.tb = _Scalars([w for w in writers if w is not None]) if any(writers) else None
         self._rate_clock = (time.time(), start_step)
         self.steps_per_s = 0.0
         self.bar = None
@@ -267,7 +293,7 @@ class Monitor:
         self.eval_log.write(row)
         self.last_eval = row
         if self.tb is not None:
-            self.tb.add_scalar("eval/mean_return", row["mean_return"], row["global_step"])
+            self.tb.add_scalar("eval/mean_return", row["mean_return"], int(row["global_step"]))
 
     def scalars(self, values: dict[str, float], global_step: int) -> None:
         """Extra figures for TensorBoard (e.g. the policy lag of the ray backend)."""
@@ -328,5 +354,5 @@ class Monitor:
             self.bar.close()
         for log in (self.episodes_log, self.eval_log, self.updates_log):
             log.close()
-        if self.tb is not None:
-            self.tb.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()

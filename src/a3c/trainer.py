@@ -46,6 +46,7 @@ from a3c.networks import ActorCritic, Model, QNetwork, takes_frames
 from a3c.plots import plot_runs
 from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop, SharedRMSpropTF
 from a3c.spaces import is_structured
+from a3c.tracking import WandbTracker
 from a3c.video import check_video_support
 
 
@@ -407,6 +408,24 @@ class Trainer:
         )
         stop = backend.event()
         start_time = time.time() - self.wall_offset
+        tracker = WandbTracker(config, self.run_dir) if config.wandb else None
+        try:
+            self._supervise(backend, history, global_model, stop, start_time, tracker)
+        except BaseException:
+            if tracker is not None:
+                tracker.finish(None, None)
+            raise
+
+    def _supervise(
+        self,
+        backend: Backend,
+        history: History | None,
+        global_model: GlobalModel,
+        stop: Any,
+        start_time: float,
+        tracker: WandbTracker | None,
+    ) -> None:
+        config = self.config
         common = (config, global_model, self.env_factory, stop, start_time)
         tasks = [
             Task(f"worker-{rank}", worker_loop(config.algo), (rank, *common))
@@ -427,6 +446,7 @@ class Trainer:
             config.stop_at_return,
             config.stop_window,
             history,
+            trackers=[tracker] if tracker is not None else [],
         )
         supervision = _Supervision(self, global_model, monitor, stop, start_time)
         self.callbacks.on_training_start(config, self.run_dir)
@@ -500,6 +520,8 @@ class Trainer:
             self.run_dir / "learning_curve.png",
             title=config.env_id,
         )
+        if tracker is not None:
+            tracker.finish(summary.to_dict(), self.run_dir / "learning_curve.png")
         if supervision.write_error is not None:
             newest = latest_checkpoint(self.run_dir)
             raise TrainingError(
