@@ -1,5 +1,6 @@
-"""Every code block of the README works as written: the Python ones run, for real, and every
-``a3c ...`` command line of the shell ones is accepted by the real argument parser."""
+"""Every code block of the README and of the documentation pages works as written: the Python
+ones run, for real, and every ``a3c ...`` command line of the shell ones is accepted by the real
+argument parser."""
 
 import re
 import shlex
@@ -11,12 +12,20 @@ import pytest
 
 from a3c.cli import parse_args
 
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
+#: the README and the documentation site's pages (RESULTS.md, which scripts write, aside)
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def blocks(language: str) -> list[str]:
-    return [m.group(2) for m in FENCE.finditer(README.read_text()) if m.group(1) == language]
+    return [
+        m.group(2)
+        for page in PAGES
+        for m in FENCE.finditer(page.read_text())
+        if m.group(1) == language
+    ]
 
 
 PYTHON = blocks("python")
