@@ -33,8 +33,8 @@ def test_all_is_every_optional_extra():
     (requirement,) = OPTIONAL_EXTRAS["all"]
     match = re.fullmatch(r"a3c\[([\w,]+)\]", requirement)
     assert match, requirement
-    # dev and bench are for working on a3c, not for running it
-    assert set(match.group(1).split(",")) == set(OPTIONAL_EXTRAS) - {"all", "dev", "bench"}
+    # dev, bench and docs are for working on a3c, not for running it
+    assert set(match.group(1).split(",")) == set(OPTIONAL_EXTRAS) - {"all", "dev", "bench", "docs"}
     assert {"ray", "atari", "box2d", "mujoco"} <= set(OPTIONAL_EXTRAS)
 
 
