@@ -1,6 +1,7 @@
 """a3c tune: a real Optuna study in SQLite, resumable; its preset trains as its best trial did;
 its pruner stops a real run through a callback."""
 
+import json
 import sqlite3
 
 import pytest
@@ -10,7 +11,14 @@ optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
 from a3c import A3C  # noqa: E402
 from a3c.cli import main  # noqa: E402
 from a3c.config import Config, load_preset  # noqa: E402
-from a3c.tuning import _ReportToOptuna, suggest, to_config, tune  # noqa: E402
+from a3c.tuning import (  # noqa: E402
+    _ReportToOptuna,
+    search_space,
+    starting_point,
+    suggest,
+    to_config,
+    tune,
+)
 
 QUICK = dict(backend="sync", workers=1)  # fixed for every trial: small and deterministic
 
@@ -66,7 +74,7 @@ class PruneAtSecond:
 
 def test_the_pruner_stops_a_real_run_at_its_evaluation(tmp_path):
     trial = PruneAtSecond()
-    callback = _ReportToOptuna(trial, offset=10_000)
+    callback = _ReportToOptuna(trial, offset=10_000, interval=1_000)
     agent = A3C(
         "CartPole-v1",
         run_dir=str(tmp_path),
@@ -79,16 +87,54 @@ def test_the_pruner_stops_a_real_run_at_its_evaluation(tmp_path):
         **QUICK,
     ).learn(callback=callback)
     assert callback.pruned and agent.summary.global_step < 5_000
-    assert [step for _, step in trial.reports] == [11_000, 12_000]  # offset by the seed's place
+    # At the nominal steps (the multiples due), offset by the seed's place.
+    assert [step for _, step in trial.reports] == [11_000, 12_000]
     assert agent.summary.stopped_by.startswith("_ReportToOptuna: pruned by Optuna")
 
 
 def test_the_search_space_gives_valid_configs():
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for continuous in (False, True, False, True):
-        params = suggest(study.ask(), continuous)
+        params = suggest(study.ask(), search_space(None, continuous))
         Config(**params).validate()
         assert ("init_log_std" in params) == continuous
+
+
+def test_the_first_trial_is_exactly_the_starting_point_even_outside_the_space():
+    # seed-pendulum: rmsprop_tf, a 200-unit network, gamma 0.9, n_steps 10: none in the space.
+    config = A3C("Pendulum-v1", preset="seed-pendulum").config
+    space = search_space(config, continuous=True, fixed=["lr"])
+    assert "lr" not in space  # fixed: not searched
+    start = starting_point(config, space)
+    study = optuna.create_study()
+    study.enqueue_trial(start)
+    params = suggest(study.ask(), space)
+    for name, value in params.items():
+        assert getattr(config, name) == value, name
+
+
+def test_fixed_fields_and_seeds_are_kept_and_what_tune_sets_is_refused(tmp_path):
+    result = tune(
+        "CartPole-v1", trials=2, budget=2_000, seeds=2, directory=tmp_path, lr=5e-4, seed=7, **QUICK
+    )
+    assert result.trials == 2 and "lr" not in result.best_params
+    configs = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("runs/*/config.json"))]
+    assert len(configs) == 4
+    assert {c["lr"] for c in configs} == {5e-4} and {c["seed"] for c in configs} == {7, 8}
+    assert load_preset(str(tmp_path / "best.toml"))["lr"] == 5e-4
+    with pytest.raises(ValueError, match=r"made with other settings.*budget"):
+        tune(
+            "CartPole-v1",
+            trials=1,
+            budget=3_000,
+            seeds=2,
+            directory=tmp_path,
+            lr=5e-4,
+            seed=7,
+            **QUICK,
+        )
+    with pytest.raises(ValueError, match="sets total_steps itself"):
+        tune("CartPole-v1", trials=1, budget=2_000, directory=tmp_path / "x", total_steps=10)
 
 
 def test_the_cli_tunes(tmp_path, capsys):

@@ -16,8 +16,10 @@ trials), ``history.png`` and ``importance.png`` (Optuna's plots).
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,9 +52,35 @@ CONTINUOUS_SPACE: dict[str, Any] = {
 }
 
 
-def suggest(trial: Any, continuous: bool) -> dict[str, Any]:
-    """Config fields for one trial, from Optuna's ``trial``."""
+#: fields ``tune`` sets for every run itself: not options of a tune
+CONTROLLED = ("total_steps", "eval_interval", "run_dir", "run_name", "stop_at_return")
+
+
+def search_space(start: Config | None, continuous: bool, fixed: Sequence[str] = ()) -> dict:
+    """The fields searched: :data:`SPACE` (and :data:`CONTINUOUS_SPACE` for Box actions) less
+    the ``fixed`` ones, widened to hold the starting point's own values (``rmsprop_tf``, a
+    one-layer network...) so that the first trial is exactly the starting point."""
     space = {**SPACE, **(CONTINUOUS_SPACE if continuous else {})}
+    space = {name: choices for name, choices in space.items() if name not in fixed}
+    if start is None:
+        return space
+    for name, choices in space.items():
+        value = _param_value(name, getattr(start, name))
+        if isinstance(choices, tuple):
+            low, high, scale = choices
+            space[name] = (min(low, value), max(high, value), scale)
+        elif value not in choices:
+            space[name] = [*choices, value]
+    return space
+
+
+def _param_value(name: str, value: Any) -> Any:
+    """A config value as Optuna stores it (network sizes as text)."""
+    return ",".join(str(n) for n in value) if name == "hidden_sizes" else value
+
+
+def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+    """Config fields for one trial, from Optuna's ``trial``."""
     params: dict[str, Any] = {}
     for name, choices in space.items():
         if isinstance(choices, tuple):
@@ -72,30 +100,20 @@ def to_config(params: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def starting_point(config: Any, continuous: bool) -> dict[str, Any]:
-    """The config's own values of the searched fields, where the space holds them: enqueued as
-    the first trial so the tune is compared with where it started."""
-    space = {**SPACE, **(CONTINUOUS_SPACE if continuous else {})}
-    params: dict[str, Any] = {}
-    for name, choices in space.items():
-        value = getattr(config, name)
-        if name == "hidden_sizes":
-            value = ",".join(str(n) for n in value)
-        if isinstance(choices, tuple):
-            if choices[0] <= value <= choices[1]:
-                params[name] = value
-        elif value in choices:
-            params[name] = value
-    return params
+def starting_point(config: Config, space: dict[str, Any]) -> dict[str, Any]:
+    """The config's own values of the searched fields: enqueued as the first trial, so that the
+    tune is compared with where it started."""
+    return {name: _param_value(name, getattr(config, name)) for name in space}
 
 
 class _ReportToOptuna(Callback):
     """Each evaluation to the trial (at the step it was taken, offset by the seed's place), and
     a stop when the pruner says so."""
 
-    def __init__(self, trial: Any, offset: int) -> None:
+    def __init__(self, trial: Any, offset: int, interval: int) -> None:
         self.trial = trial
         self.offset = offset
+        self.interval = interval
         self.pruned = False
         self.returns: list[float] = []
 
@@ -103,7 +121,10 @@ class _ReportToOptuna(Callback):
         if evaluation.final:
             return None
         self.returns.append(evaluation.mean_return)
-        self.trial.report(evaluation.mean_return, self.offset + evaluation.global_step)
+        # At the nominal step (the multiple of the interval it was due at): the median pruner
+        # compares trials at equal steps, and the step an evaluator reads varies with the batch.
+        nominal = evaluation.global_step // self.interval * self.interval
+        self.trial.report(evaluation.mean_return, self.offset + nominal)
         if self.trial.should_prune():
             self.pruned = True
             self.stop_reason = f"pruned by Optuna at step {evaluation.global_step:,}"
@@ -133,23 +154,39 @@ def tune(
     **overrides: Any,
 ) -> TuneResult:
     """Run ``trials`` more trials of the study in ``directory`` (default ``tunes/<env>``), then
-    write its preset, report and plots. ``overrides`` fix config fields for every trial (they are
-    not searched: ``workers=2``, ``backend="threads"``, ...)."""
+    write its preset, report and plots. ``overrides`` fix config fields for every trial (a fixed
+    field is not searched: ``workers=2``, ``lr=1e-3``, ``backend="threads"``...; ``seed`` is the
+    first run's seed, the others follow it). A study runs again only with the settings it was
+    made with (env, starting point, budget, seeds, fixed fields)."""
+    import gymnasium as gym
     import optuna
 
     from a3c.agent import A3C
     from a3c.config import FAMILY_DEFAULTS
+    from a3c.trainer import TrainingError
 
+    controlled = sorted(set(overrides) & set(CONTROLLED))
+    if controlled:
+        raise ValueError(
+            f"a3c tune sets {', '.join(controlled)} itself (--budget is the steps per run)"
+        )
     directory = Path(directory or Path("tunes") / env_id.replace("/", "-"))
     directory.mkdir(parents=True, exist_ok=True)
+    first_seed = int(overrides.pop("seed", 0))
     fixed = dict(overrides)
-    for name in [*SPACE, *CONTINUOUS_SPACE]:
-        fixed.pop(name, None)  # searched, not fixed
     probe = A3C(env_id, preset, **fixed)
-    continuous = probe.config.family == "continuous" or not hasattr(probe.action_space, "n")
-    start = starting_point(probe.config, continuous)
+    continuous = isinstance(probe.action_space, gym.spaces.Box)
+    space = search_space(probe.config, continuous, fixed=list(fixed))
     preset_used = probe.config.preset or FAMILY_DEFAULTS
     interval = max(budget // EVALUATIONS_PER_RUN, 1)
+    settings_of_study = {
+        "env_id": env_id,
+        "preset": preset_used,
+        "budget": budget,
+        "seeds": seeds,
+        "first_seed": first_seed,
+        "fixed": json.dumps(fixed, sort_keys=True, default=str),
+    }
 
     study = optuna.create_study(
         study_name=env_id,
@@ -160,28 +197,39 @@ def tune(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=budget // 3),
     )
     if not study.trials:
+        start = starting_point(probe.config, space)
         study.enqueue_trial(start, user_attrs={"starting_point": preset_used})
-        study.set_user_attr("env_id", env_id)
-        study.set_user_attr("budget", budget)
-        study.set_user_attr("seeds", seeds)
-        study.set_user_attr("preset", preset_used)
+        for key, value in settings_of_study.items():
+            study.set_user_attr(key, value)
+    else:
+        made_with = {key: study.user_attrs.get(key) for key in settings_of_study}
+        if made_with != settings_of_study:
+            differ = [k for k in settings_of_study if made_with[k] != settings_of_study[k]]
+            raise ValueError(
+                f"the study in {directory} was made with other settings ("
+                + ", ".join(f"{k}: {made_with[k]!r}, now {settings_of_study[k]!r}" for k in differ)
+                + "): run it with those, or tune into another --dir"
+            )
 
     def objective(trial: Any) -> float:
-        settings = {**fixed, **suggest(trial, continuous)}
+        settings = {
+            "progress": False,
+            "tensorboard": False,
+            "checkpoint_interval": 0,
+            "eval_episodes": 5,
+            **fixed,
+            **suggest(trial, space),
+        }
         scores = []
         for index in range(seeds):
-            report = _ReportToOptuna(trial, offset=index * budget)
+            report = _ReportToOptuna(trial, offset=index * budget, interval=interval)
             agent = A3C(
                 env_id,
                 preset,
                 **{
-                    "seed": index,
-                    "progress": False,
-                    "tensorboard": False,
-                    "checkpoint_interval": 0,
-                    "stop_at_return": None,
-                    "eval_episodes": 5,
                     **settings,
+                    "seed": first_seed + index,
+                    "stop_at_return": None,  # every run trains its whole budget
                     "total_steps": budget,
                     "eval_interval": interval,
                     "run_dir": str(directory / "runs"),
@@ -199,13 +247,22 @@ def tune(
         if trial.state == optuna.trial.TrialState.PRUNED:
             outcome = f"pruned at step {trial.last_step:,}"
         else:
-            outcome = f"{trial.value:.6g}" if trial.value is not None else str(trial.state.name)
-        print(f"trial {trial.number}: {outcome} (best {study.best_value:.6g})", flush=True)
+            outcome = f"{trial.value:.6g}" if trial.value is not None else trial.state.name.lower()
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        best = f" (best {study.best_value:.6g})" if done else ""
+        print(f"trial {trial.number}: {outcome}{best}", flush=True)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[progress])
+        # A trial whose training fails (diverged to NaN...) is marked failed; the tune goes on.
+        study.optimize(
+            objective,
+            n_trials=trials,
+            timeout=timeout,
+            callbacks=[progress],
+            catch=(TrainingError,),
+        )
     return write_results(study, directory, probe.config, budget)
 
 
