@@ -1,5 +1,6 @@
 """Callbacks see what the logs get, in the trainer's process, and stop real runs."""
 
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -53,11 +54,11 @@ def test_a_callback_sees_what_the_logs_get(tmp_path, backend):
     assert recorder.calls == ["start", "end"] and recorder.run_dir == run
     assert recorder.summary == agent.summary and agent.summary.stopped_by is None
 
-    # Episodes: those settled while training ran, in episodes.csv's (chronological) order; the
-    # file may have a few more, settled when the logs closed.
+    # Episodes: every row of episodes.csv, in its (chronological) order; the last few come as
+    # the logs close.
     rows = read_rows(run / "episodes.csv")
     seen = recorder.episodes
-    assert 0 < len(seen) <= len(rows)
+    assert 0 < len(seen) == len(rows)
     for episode, row in zip(seen, rows, strict=False):
         assert episode.global_step == int(row["global_step"])
         assert episode.rank == int(row["rank"])
@@ -161,6 +162,19 @@ def test_stop_on_no_improvement_stops_a_run_that_does_not_learn(tmp_path):
     assert agent.summary.stopped_by.startswith("StopOnNoImprovement: 2 evaluations")
 
 
+class FalseOnlyAtTheEnd(Callback):
+    def on_training_start(self, config, run_dir):
+        return False  # not a hook that can stop anything
+
+    def on_evaluation(self, evaluation):
+        return False if evaluation.final else None
+
+
+def test_answers_after_the_end_stop_nothing_and_are_not_the_reason(tmp_path):
+    agent = A3C("CartPole-v1", **small_run(tmp_path)).learn(callback=FalseOnlyAtTheEnd())
+    assert agent.summary.global_step >= 3_000 and agent.summary.stopped_by is None
+
+
 class Broken(Callback):
     def on_update(self, stats):
         if stats["global_step"] > 1_000:
@@ -172,6 +186,7 @@ def test_an_exception_in_a_callback_ends_the_run_and_reaches_the_caller(tmp_path
     with pytest.raises(RuntimeError, match="a bug in the user's callback"):
         agent.learn(callback=Broken())
     # The workers were stopped and the state saved on the way out.
+    assert multiprocessing.active_children() == []
     final = load_checkpoint(Path(agent.run_dir) / "checkpoints" / "final.pt")
     assert final["global_step"] < 100_000
 

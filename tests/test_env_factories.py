@@ -92,6 +92,14 @@ def test_a_partial_works_under_spawn(tmp_path):
         **small_run(tmp_path, start_method="spawn", eval_interval=0),
     ).learn()
     check_scaled_episodes(agent.run_dir, 4.0)
+    # Recorded as the function and its keywords, so that a saved agent rebuilds it.
+    assert agent.config.env_maker == "test_env_factories:scaled_cartpole"
+    assert agent.config.env_kwargs == {"scale": 4.0}
+    env = A3C.load(agent.run_dir / "checkpoints" / "final.pt").env
+    env.reset(seed=0)
+    assert env.step(0)[1] == 4.0
+    # An id given with that config is the id's environment, not the callable's.
+    assert A3C("CartPole-v1", config=agent.config).config.env_maker is None
 
 
 def test_a_lambda_under_spawn_is_a_clear_error(tmp_path):

@@ -121,6 +121,11 @@ def test_save_load_predict_and_evaluate_with_dict_observations(tmp_path):
     assert batch.shape == (4,)
     for obs, action in zip(observations, batch, strict=True):
         assert loaded.predict(obs, deterministic=True)[0] == action
+    # SB3's form of a batch of dicts: one dict of batched arrays.
+    stacked = {key: np.stack([np.asarray(o[key]) for o in observations]) for key in observations[0]}
+    assert np.array_equal(agent.predict(stacked, deterministic=True)[0], batch)
+    with pytest.raises(ValueError, match="does not fit"):
+        agent.predict({**observations[0], "noise": np.zeros(5, np.float32)})
     # SB3's habit: an env instance, structured as the user has it.
     mean, _ = evaluate_policy(loaded, space_envs.DictCue(), n_episodes=2)
     assert 0 <= mean <= 16
@@ -153,3 +158,11 @@ def test_value_based_algorithms_take_structured_observations(tmp_path):
     agent = A3C(space_envs.DiscreteCue, **quick(tmp_path, total_steps=30_000, **settings))
     agent.learn()
     assert agent.summary.mean_last100 > 13.0  # random: 3.2
+
+
+def test_discrete_observations_predict_one_or_a_batch(tmp_path):
+    agent = A3C(space_envs.DiscreteCue, **quick(tmp_path, total_steps=1_000))
+    single, _ = agent.predict(3, deterministic=True)
+    assert np.shape(single) == ()
+    batch, _ = agent.predict(np.array([3, 0, 3]), deterministic=True)
+    assert batch.shape == (3,) and batch[0] == batch[2] == single

@@ -22,7 +22,13 @@ from a3c.checkpoint import (
     save_checkpoint,
 )
 from a3c.config import FAMILY_DEFAULTS, Config, resolve_config
-from a3c.envs import EnvFactory, env_maker_reference, probe_spaces, space_from_dict
+from a3c.envs import (
+    EnvFactory,
+    env_maker_reference,
+    probe_spaces,
+    space_from_dict,
+    unwrap_partial,
+)
 from a3c.families import family_of
 from a3c.networks import Model
 from a3c.spaces import flatten_batch, is_structured
@@ -59,9 +65,10 @@ class A3C:
         if env is not None and not isinstance(env, str):
             if isinstance(env, gym.Env) or not callable(env):
                 raise TypeError(_wrong_env_message(env))
-            make_env = env
-            overrides["env_maker"] = env_maker_reference(make_env)
             kwargs = overrides.get("env_kwargs", config.env_kwargs if config else {})
+            make_env, kwargs = unwrap_partial(env, kwargs)  # partial(f, k=v): f, and k=v saved
+            overrides["env_maker"] = env_maker_reference(make_env)
+            overrides["env_kwargs"] = kwargs
             env = _name_of(make_env, kwargs)
             if preset is None and config is None:
                 preset = FAMILY_DEFAULTS  # presets go by id; this environment is the user's
@@ -77,7 +84,12 @@ class A3C:
                 raise ValueError(
                     "give a preset or a config, not both (a config is already resolved)"
                 )
-            if env is not None:
+            if isinstance(env, str):  # an id: not the config's callable (nor its arguments)
+                overrides["env_id"] = env
+                if config.env_maker is not None and "env_maker" not in overrides:
+                    overrides["env_maker"] = None
+                    overrides.setdefault("env_kwargs", {})
+            elif env is not None:
                 overrides["env_id"] = env
             # through from_dict: an unknown field is a ValueError naming it, as without config
             config = Config.from_dict({**config.to_dict(), **overrides})

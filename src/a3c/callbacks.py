@@ -74,7 +74,8 @@ class Callback:
         """Once, before the workers start."""
 
     def on_episode(self, episode: Episode) -> bool | None:
-        """Each finished training episode, in the order they ended."""
+        """Each finished training episode, in the order they ended (the last few, settled as
+        the run ends, after the stop: their answer is ignored)."""
         return None
 
     def on_update(self, stats: dict[str, Any]) -> bool | None:
@@ -112,10 +113,10 @@ class CallbackList(Callback):
         self.callbacks = list(callbacks)
         self.stopped_by: str | None = None
 
-    def _dispatch(self, hook: str, *args: Any) -> bool | None:
+    def _dispatch(self, hook: str, *args: Any, can_stop: bool = True) -> bool | None:
         go_on: bool | None = None
         for callback in self.callbacks:
-            if getattr(callback, hook)(*args) is False:
+            if getattr(callback, hook)(*args) is False and can_stop:
                 go_on = False
                 if self.stopped_by is None:
                     reason = callback.stop_reason or f"{hook} returned False"
@@ -123,22 +124,23 @@ class CallbackList(Callback):
         return go_on
 
     def on_training_start(self, config: Config, run_dir: Path) -> None:
-        self._dispatch("on_training_start", config, run_dir)
+        self._dispatch("on_training_start", config, run_dir, can_stop=False)
 
-    def on_episode(self, episode: Episode) -> bool | None:
-        return self._dispatch("on_episode", episode)
+    def on_episode(self, episode: Episode, can_stop: bool = True) -> bool | None:
+        return self._dispatch("on_episode", episode, can_stop=can_stop)
 
     def on_update(self, stats: dict[str, Any]) -> bool | None:
         return self._dispatch("on_update", stats)
 
     def on_evaluation(self, evaluation: Evaluation) -> bool | None:
-        return self._dispatch("on_evaluation", evaluation)
+        # The final evaluation comes after the run ended: nothing left to stop.
+        return self._dispatch("on_evaluation", evaluation, can_stop=not evaluation.final)
 
     def on_checkpoint(self, path: Path, global_step: int) -> bool | None:
         return self._dispatch("on_checkpoint", path, global_step)
 
     def on_training_end(self, summary: TrainingSummary) -> None:
-        self._dispatch("on_training_end", summary)
+        self._dispatch("on_training_end", summary, can_stop=False)
 
 
 class StopOnRewardThreshold(Callback):
@@ -150,7 +152,7 @@ class StopOnRewardThreshold(Callback):
         self.threshold = threshold
 
     def on_evaluation(self, evaluation: Evaluation) -> bool | None:
-        if evaluation.mean_return >= self.threshold:
+        if not evaluation.final and evaluation.mean_return >= self.threshold:
             self.stop_reason = (
                 f"evaluation mean {evaluation.mean_return:.6g} >= {self.threshold:g} "
                 f"at step {evaluation.global_step:,}"
@@ -175,6 +177,8 @@ class StopOnNoImprovement(Callback):
         self.without_improvement = 0
 
     def on_evaluation(self, evaluation: Evaluation) -> bool | None:
+        if evaluation.final:
+            return None
         self.evaluations += 1
         if evaluation.mean_return > self.best + self.min_delta:
             self.best, self.without_improvement = evaluation.mean_return, 0

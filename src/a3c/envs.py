@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
 import importlib
 import importlib.util
+import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -193,6 +195,22 @@ def env_maker_reference(make_env: Callable[..., Any]) -> str:
     module = getattr(make_env, "__module__", None) or "?"
     name = getattr(make_env, "__qualname__", None) or repr(make_env)
     return f"{module}:{name}"
+
+
+def unwrap_partial(
+    make_env: Callable[..., Any], env_kwargs: dict[str, Any]
+) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """A ``functools.partial`` of keyword arguments only (plain data): its function, and the
+    keywords merged under ``env_kwargs``, so that the run records a function it can import and
+    arguments it can save. Anything else comes back as it is."""
+    if not isinstance(make_env, functools.partial) or make_env.args:
+        return make_env, env_kwargs
+    keywords = {**make_env.keywords, **env_kwargs}
+    try:
+        json.dumps(keywords, allow_nan=False)
+    except (TypeError, ValueError):
+        return make_env, env_kwargs
+    return make_env.func, keywords
 
 
 def import_env_maker(reference: str) -> Callable[..., gym.Env]:

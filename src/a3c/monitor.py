@@ -348,11 +348,13 @@ class Monitor:
         for log in (self.episodes_log, self.eval_log, self.updates_log):
             log.file.flush()
 
-    def close(self) -> None:
-        self.settle()
+    def close(self) -> list[tuple[float, int, int, float, int]]:
+        """Settle the episodes still pending, close the files; returns those episodes."""
+        rows = self.settle()
         if self.bar is not None:
             self.bar.close()
         for log in (self.episodes_log, self.eval_log, self.updates_log):
             log.close()
         if self.tensorboard is not None:
             self.tensorboard.close()
+        return rows

@@ -92,8 +92,57 @@ def observation_space_of(env: gym.Env) -> gym.Space:
 
 
 def flatten_batch(space: gym.Space, observation: Any) -> tuple[np.ndarray, bool]:
-    """One observation of ``space`` or a sequence of them, flattened: ``(rows, single)``."""
-    if isinstance(observation, dict) or space.contains(observation):
-        return np.asarray(gym.spaces.flatten(space, observation))[None], True
-    rows = [np.asarray(gym.spaces.flatten(space, obs)) for obs in observation]
-    return np.stack(rows), False
+    """One observation of ``space``, or a batch of them (a list of observations, or for Dict and
+    Tuple spaces also one observation whose leaves have a leading batch dimension, as
+    Stable-Baselines3 passes them), flattened: ``(rows, single)``."""
+    size = _batch_size(space, observation)
+    if size is None:
+        rows = [observation]
+    elif isinstance(observation, list) or (
+        isinstance(space, gym.spaces.Dict) and isinstance(observation, tuple)
+    ):
+        rows = list(observation)
+    else:
+        rows = [_row(observation, i) for i in range(size)]
+    flat = np.stack([np.asarray(gym.spaces.flatten(space, _as_space(space, r))) for r in rows])
+    if flat.shape[1] != gym.spaces.flatdim(space):
+        raise ValueError(f"an observation of {flat.shape[1]} values does not fit {space}")
+    return flat, size is None
+
+
+def _batch_size(space: gym.Space, observation: Any) -> int | None:
+    """``None`` for one observation, else the batch's size: a list is a batch; otherwise the
+    shape of the first leaf tells."""
+    if isinstance(observation, list) or (
+        isinstance(space, gym.spaces.Dict) and isinstance(observation, tuple)
+    ):
+        return len(observation)
+    leaf_space: Any = space
+    leaf: Any = observation
+    while isinstance(leaf_space, gym.spaces.Dict | gym.spaces.Tuple):
+        key: Any = next(iter(leaf_space.spaces)) if isinstance(leaf_space, gym.spaces.Dict) else 0
+        leaf_space, leaf = leaf_space.spaces[key], leaf[key]
+    shape = np.shape(leaf)
+    return None if shape == tuple(leaf_space.shape or ()) else shape[0]
+
+
+def _row(observation: Any, i: int) -> Any:
+    """Row ``i`` of an observation whose leaves are batched."""
+    if isinstance(observation, dict):
+        return {key: _row(value, i) for key, value in observation.items()}
+    if isinstance(observation, tuple):
+        return tuple(_row(value, i) for value in observation)
+    return observation[i]
+
+
+def _as_space(space: gym.Space, observation: Any) -> Any:
+    """Leaves as the space's dtype (a float array for a MultiDiscrete, an int64 one-hot...)."""
+    if isinstance(space, gym.spaces.Dict):
+        return {key: _as_space(sub, observation[key]) for key, sub in space.spaces.items()}
+    if isinstance(space, gym.spaces.Tuple):
+        return tuple(
+            _as_space(sub, part) for sub, part in zip(space.spaces, observation, strict=True)
+        )
+    if isinstance(space, gym.spaces.Discrete):
+        return int(np.asarray(observation).reshape(()))
+    return np.asarray(observation, dtype=space.dtype)

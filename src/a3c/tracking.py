@@ -40,19 +40,26 @@ class WandbTracker:
             config=config.to_dict(),
         )
         id_file.write_text(run_id + "\n")
+        self.finished = False
         self.run.define_metric("global_step")
         self.run.define_metric("*", step_metric="global_step")
 
     def add_scalar(self, tag: str, value: float, global_step: int) -> None:
         self.run.log({tag: float(value), "global_step": int(global_step)})
 
-    def finish(self, summary: dict[str, Any] | None, learning_curve: Path | None) -> None:
-        """The summary and the learning curve, then the end of the W&B run."""
+    def finish(
+        self, summary: dict[str, Any] | None, learning_curve: Path | None, failed: bool = False
+    ) -> None:
+        """The summary and the learning curve, then the end of the W&B run (marked failed for a
+        run that failed or was interrupted); once."""
+        if self.finished:
+            return
+        self.finished = True
         if summary is not None:
             self.run.summary.update({f"summary/{k}": v for k, v in summary.items()})
         if learning_curve is not None and learning_curve.exists():
             self.run.log({"learning_curve": self.wandb.Image(str(learning_curve))})
-        self.run.finish()
+        self.run.finish(exit_code=1 if failed else 0)
 
     def close(self) -> None:
         """Nothing: the trainer finishes the run once the learning curve is drawn."""

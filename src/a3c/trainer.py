@@ -413,7 +413,7 @@ class Trainer:
             self._supervise(backend, history, global_model, stop, start_time, tracker)
         except BaseException:
             if tracker is not None:
-                tracker.finish(None, None)
+                tracker.finish(None, None, failed=True)
             raise
 
     def _supervise(
@@ -501,7 +501,11 @@ class Trainer:
                         final_eval = eval_record(result, global_model.global_step, wall_time)
                         supervision.write("eval.csv", monitor.log_eval, final_eval)
                         self.callbacks.on_evaluation(Evaluation.from_row(final_eval, final=True))
-                supervision.write("the logs", monitor.close)
+                last: list[tuple[float, int, int, float, int]] = []
+                supervision.write("the logs", lambda: last.extend(monitor.close()))
+                if self.callbacks.callbacks and completed:
+                    for row in last:  # settled as the logs closed: too late to stop anything
+                        self.callbacks.on_episode(Episode(*row), can_stop=False)
         summary = self.summary = self._summary(
             monitor.history,
             self.final_state["global_step"],
@@ -521,7 +525,8 @@ class Trainer:
             title=config.env_id,
         )
         if tracker is not None:
-            tracker.finish(summary.to_dict(), self.run_dir / "learning_curve.png")
+            failed = bool(supervision.write_error or signals or failures or monitor.errors)
+            tracker.finish(summary.to_dict(), self.run_dir / "learning_curve.png", failed)
         if supervision.write_error is not None:
             newest = latest_checkpoint(self.run_dir)
             raise TrainingError(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from a3c.envs import EnvFactory, extra_for
+from a3c.envs import EnvFactory, extra_for, import_env_maker
 
 VIDEO_EXTRA_HINT = 'videos need moviepy: pip install "a3c[video]"'
 
@@ -44,6 +44,8 @@ def rendering_env(env_factory: EnvFactory) -> gym.Env:
     """One scoring environment of the factory with ``render_mode="rgb_array"``."""
     factory = env_factory.for_evaluation()
     maker = factory.make_env
+    if maker is None and factory.env_maker is not None:  # a loaded agent's: by its name
+        maker = import_env_maker(factory.env_maker)
     if maker is not None and not _takes_render_mode(maker):
         env = factory()  # the callable decides: it must have made a rendering env itself
     else:
