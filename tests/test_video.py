@@ -74,6 +74,20 @@ def test_atari_videos_show_the_full_colour_screen(tmp_path, capsys):
     assert frames == 41 and size == (160, 210)
 
 
+def test_box2d_renders_with_pygame(tmp_path, capsys):
+    pytest.importorskip("Box2D")
+    agent = A3C(
+        "LunarLander-v3",
+        **small_run(tmp_path, total_steps=100, eval_interval=0, max_episode_steps=30, workers=1),
+    )
+    agent.save(tmp_path / "ll.pt")
+    argv = ["eval", str(tmp_path / "ll.pt"), "--episodes", "1", "--json"]
+    assert main([*argv, "--video", str(tmp_path / "v")]) == 0
+    (length,) = json.loads(capsys.readouterr().out)["lengths"]
+    frames, size = decoded_frames(tmp_path / "v" / "episode-0.mp4")
+    assert frames == length + 1 and size == (600, 400)
+
+
 @pytest.mark.skipif(
     ctypes.util.find_library("OSMesa") is None, reason="no OSMesa (apt install libosmesa6)"
 )
