@@ -14,6 +14,16 @@ def tiny_model(discrete: bool = True, **kwargs) -> ActorCritic:
     return ActorCritic((4,), make_distribution(space), hidden_sizes=(8,), **kwargs)
 
 
+#: every in-machine way to run workers: (backend, start method)
+EVERY_BACKEND = [
+    ("sync", None),
+    ("threads", None),
+    ("processes", "fork"),
+    ("processes", "spawn"),
+    ("processes", "forkserver"),
+]
+
+
 def small_run(tmp_path, **kw):
     """Settings of a short training run in ``tmp_path``, quiet and quick; ``kw`` overrides."""
     base = dict(

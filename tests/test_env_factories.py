@@ -8,7 +8,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import read_rows, small_run
+from helpers import EVERY_BACKEND, read_rows, small_run
 
 from a3c import A3C
 from a3c.cli import main
@@ -53,16 +53,7 @@ def test_env_kwargs_must_be_plain_data():
         A3C("CartPole-v1", env_kwargs={"render_mode": np.float32})
 
 
-@pytest.mark.parametrize(
-    "backend, start_method",
-    [
-        ("sync", None),
-        ("threads", None),
-        ("processes", "fork"),
-        ("processes", "spawn"),
-        ("processes", "forkserver"),
-    ],
-)
+@pytest.mark.parametrize("backend, start_method", EVERY_BACKEND)
 def test_a_callable_env_trains_with_its_wrappers_everywhere(tmp_path, backend, start_method):
     agent = A3C(
         scaled_cartpole,

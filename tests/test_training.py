@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import read_rows, small_run
+from helpers import EVERY_BACKEND, read_rows, small_run
 
 from a3c import A3C, evaluate_policy
 from a3c.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
@@ -21,16 +21,7 @@ def weights(agent):
     return torch.cat([p.detach().reshape(-1) for p in agent.model.parameters()])
 
 
-@pytest.mark.parametrize(
-    "backend, start_method",
-    [
-        ("sync", None),
-        ("threads", None),
-        ("processes", "fork"),
-        ("processes", "spawn"),
-        ("processes", "forkserver"),
-    ],
-)
+@pytest.mark.parametrize("backend, start_method", EVERY_BACKEND)
 def test_every_backend_trains_and_writes_the_run_directory(tmp_path, backend, start_method):
     agent = A3C("CartPole-v1", **small_run(tmp_path, backend=backend, start_method=start_method))
     before = weights(agent).clone()

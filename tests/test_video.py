@@ -60,31 +60,25 @@ def test_training_films_every_kth_evaluation(tmp_path):
         assert frames == int(float(row["mean_length"])) + 1
 
 
+def eval_video(tmp_path, capsys, env_id: str, max_episode_steps: int):
+    """``a3c eval --video`` of one episode of a fresh agent: (episode length, frames, size)."""
+    settings = dict(total_steps=100, eval_interval=0, workers=1)
+    agent = A3C(env_id, **small_run(tmp_path, max_episode_steps=max_episode_steps, **settings))
+    agent.save(tmp_path / "agent.pt")
+    argv = ["eval", str(tmp_path / "agent.pt"), "--episodes", "1", "--json"]
+    assert main([*argv, "--video", str(tmp_path / "v")]) == 0
+    (length,) = json.loads(capsys.readouterr().out)["lengths"]
+    return (length, *decoded_frames(tmp_path / "v" / "episode-0.mp4"))
+
+
 def test_atari_videos_show_the_full_colour_screen(tmp_path, capsys):
     pytest.importorskip("ale_py")
-    agent = A3C(
-        "ALE/Pong-v5",
-        **small_run(tmp_path, total_steps=100, eval_interval=0, max_episode_steps=40, workers=1),
-    )
-    agent.save(tmp_path / "pong.pt")
-    argv = ["eval", str(tmp_path / "pong.pt"), "--episodes", "1", "--json"]
-    assert main([*argv, "--video", str(tmp_path / "v")]) == 0
-    assert json.loads(capsys.readouterr().out)["lengths"] == [40]
-    frames, size = decoded_frames(tmp_path / "v" / "episode-0.mp4")
-    assert frames == 41 and size == (160, 210)
+    assert eval_video(tmp_path, capsys, "ALE/Pong-v5", 40) == (40, 41, (160, 210))
 
 
 def test_box2d_renders_with_pygame(tmp_path, capsys):
     pytest.importorskip("Box2D")
-    agent = A3C(
-        "LunarLander-v3",
-        **small_run(tmp_path, total_steps=100, eval_interval=0, max_episode_steps=30, workers=1),
-    )
-    agent.save(tmp_path / "ll.pt")
-    argv = ["eval", str(tmp_path / "ll.pt"), "--episodes", "1", "--json"]
-    assert main([*argv, "--video", str(tmp_path / "v")]) == 0
-    (length,) = json.loads(capsys.readouterr().out)["lengths"]
-    frames, size = decoded_frames(tmp_path / "v" / "episode-0.mp4")
+    length, frames, size = eval_video(tmp_path, capsys, "LunarLander-v3", 30)
     assert frames == length + 1 and size == (600, 400)
 
 
