@@ -137,3 +137,72 @@ def test_pong_smoke_training(tmp_path, lstm):
     assert 0 <= int(action) < 6 and (state is not None) == lstm
     mean, _ = evaluate_policy(loaded, n_episodes=1)
     assert -21 <= mean <= 21
+
+
+@pytest.mark.parametrize(
+    "env_id, needs",
+    [
+        ("ALE/Breakout-v5", True),
+        ("BreakoutNoFrameskip-v4", True),
+        ("ALE/Pong-v5", False),
+        ("ALE/SpaceInvaders-v5", False),
+        ("ALE/Qbert-v5", False),
+    ],
+)
+def test_the_games_that_stand_still_without_fire_are_found_on_the_rom(env_id, needs):
+    assert envs.stands_still_without_fire(env_id) is needs
+
+
+def noop_game(factory: EnvFactory, limit: int) -> tuple[int, list[int], bool]:
+    """Play NOOPs from a reset for at most ``limit`` steps: (steps, lives seen, game ended)."""
+    env = factory()
+    env.reset(seed=0)
+    ale = env.unwrapped.ale
+    lives = [ale.lives()]
+    for step in range(1, limit + 1):
+        _, _, terminated, truncated, _ = env.step(0)
+        if ale.lives() != lives[-1]:
+            lives.append(ale.lives())
+        if terminated or truncated:
+            return step, lives, True
+    return limit, lives, False
+
+
+def test_breakout_fires_at_reset_and_after_each_lost_life():
+    quiet = dict(repeat_action_probability=0.0, frame_stack=1, noop_max=0)
+    # Without FIRE a player who never fires waits forever: no ball, no lost life.
+    steps, lives, ended = noop_game(EnvFactory("ALE/Breakout-v5", fire_reset=False, **quiet), 500)
+    assert not ended and lives == [5]
+    # With it (the default for Breakout), the ball comes at once and again after every lost
+    # life, so the same player loses its five lives and the game ends.
+    steps, lives, ended = noop_game(EnvFactory("ALE/Breakout-v5", **quiet), 5_000)
+    assert ended and lives == [5, 4, 3, 2, 1, 0] and steps < 2_000
+
+
+def test_with_life_loss_terminal_the_fire_comes_with_the_next_reset():
+    factory = EnvFactory(
+        "ALE/Breakout-v5", terminal_on_life_loss=True, repeat_action_probability=0.0, noop_max=0
+    )
+    env = factory()
+    env.reset(seed=0)
+    ale = env.unwrapped.ale
+    for expected_lives in (4, 3):  # each episode ends at a lost life; the reset relaunches
+        for _ in range(1_000):
+            _, _, terminated, _, _ = env.step(0)
+            if terminated:
+                break
+        assert terminated and ale.lives() == expected_lives
+        env.reset()
+
+
+def test_games_that_start_by_themselves_are_left_alone():
+    quiet = dict(repeat_action_probability=0.0, noop_max=0)
+    auto, off = (
+        EnvFactory("ALE/Pong-v5", **quiet)(),
+        EnvFactory("ALE/Pong-v5", fire_reset=False, **quiet)(),
+    )
+    a, _ = auto.reset(seed=3)
+    b, _ = off.reset(seed=3)
+    np.testing.assert_array_equal(a, b)
+    for action in [0, 2, 3, 1] * 10:
+        np.testing.assert_array_equal(auto.step(action)[0], off.step(action)[0])

@@ -65,6 +65,11 @@ class Config:
     terminal_on_life_loss: bool = _f(
         False, "Atari: a lost life is terminal for learning (the game goes on)."
     )
+    fire_reset: bool | None = _f(
+        None,
+        "Atari: press FIRE at the start of a game and after a lost life (default: for the games "
+        "that stand still without it, as Breakout: found by trying NOOPs on the real ROM).",
+    )
     repeat_action_probability: float | None = _f(
         None, "Atari: sticky-action probability (default: the id's own; v5 0.25, v4 0)."
     )

@@ -72,6 +72,7 @@ class EnvFactory:
     noop_max: int = 30
     clip_rewards: bool = True
     terminal_on_life_loss: bool = False
+    fire_reset: bool | None = None
     repeat_action_probability: float | None = None
 
     @classmethod
@@ -175,6 +176,11 @@ class EnvFactory:
         )
         if self.max_episode_steps is not None:  # in agent steps, not emulator frames
             env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
+        fire = self.fire_reset
+        if fire is None:
+            fire = stands_still_without_fire(self.env_id)
+        if fire:  # inside the statistics: its FIREs are part of the agent's steps, not extra
+            env = FireReset(env)
         env = gym.wrappers.RecordEpisodeStatistics(env)  # whole games, unclipped: the score
         if self.terminal_on_life_loss:
             env = LifeLossTerminal(env)
@@ -314,6 +320,67 @@ class LifeLossTerminal(gym.Wrapper):
             self.lives = self.env.unwrapped.ale.lives()  # type: ignore[attr-defined]
         self.life_lost = None
         return obs, info
+
+
+class FireReset(gym.Wrapper):
+    """FIRE at the start of a game and after a lost life, for games that stand still until the
+    player fires (Breakout: without it an early policy that never fires waits out the 108,000-
+    frame limit). The FIRE after a lost life is taken within the step that lost it (its reward is
+    that step's too), so that with :class:`LifeLossTerminal` outside, the next life starts
+    launched; the FIRE at a reset passes its reward on to the first step. Inside
+    ``RecordEpisodeStatistics``: a game's length counts the agent's steps."""
+
+    FIRE = 1
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        meanings = env.unwrapped.get_action_meanings()  # type: ignore[attr-defined]
+        if len(meanings) < 2 or meanings[self.FIRE] != "FIRE":
+            raise ValueError(f"{env.spec.id if env.spec else env}: action 1 is not FIRE")
+        self.lives = 0
+        self.pending: Any = 0.0  # the reward of the FIRE at reset, for the first step
+
+    def _lives(self) -> int:
+        return int(self.env.unwrapped.ale.lives())  # type: ignore[attr-defined]
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        obs, self.pending, terminated, truncated, info = self.env.step(self.FIRE)
+        if terminated or truncated:  # (not seen in practice) start afresh, without a seed
+            obs, info = self.env.reset()
+            self.pending = 0.0
+        self.lives = self._lives()
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        reward, self.pending = float(reward) + float(self.pending), 0.0
+        lives = self._lives()
+        if 0 < lives < self.lives and not (terminated or truncated):
+            obs, more, terminated, truncated, info = self.env.step(self.FIRE)
+            reward = float(reward) + float(more)
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
+
+
+@functools.cache
+def stands_still_without_fire(env_id: str, steps: int = 30) -> bool:
+    """Whether an Atari game needs FIRE to start: its action 1 is FIRE and its screen does not
+    change over ``steps`` NOOPs after a reset (Breakout: yes; Pong, Space Invaders: no). Tried
+    once per process on the real ROM, without sticky actions."""
+    env = gym.make(env_id, frameskip=4, repeat_action_probability=0.0)
+    try:
+        if env.unwrapped.get_action_meanings()[1:2] != ["FIRE"]:  # type: ignore[attr-defined]
+            return False
+        previous, _ = env.reset(seed=0)
+        for _ in range(steps):
+            obs, _, terminated, truncated, _ = env.step(0)
+            if terminated or truncated or not np.array_equal(obs, previous):
+                return False
+            previous = obs
+        return True
+    finally:
+        env.close()
 
 
 def has_wrapper(env: gym.Env, wrapper: type[gym.Wrapper]) -> bool:
