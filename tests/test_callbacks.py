@@ -194,3 +194,16 @@ def test_an_exception_in_a_callback_ends_the_run_and_reaches_the_caller(tmp_path
 def test_only_callbacks_are_taken():
     with pytest.raises(TypeError, match="subclass Callback"):
         CallbackList([lambda locals_, globals_: True])
+
+
+def test_the_shipped_callbacks_are_config_fields_too(tmp_path):
+    # From the command line: --stop-patience 2 on a run that cannot improve (lr 1e-12).
+    settings = small_run(tmp_path, total_steps=1_000_000, lr=1e-12, eval_interval=2_000)
+    agent = A3C("CartPole-v1", stop_patience=2, **settings).learn()
+    assert agent.summary.global_step < 50_000
+    assert agent.summary.stopped_by.startswith("StopOnNoImprovement: 2 evaluations")
+    # --stop-at-eval-return: any first evaluation reaches 0 on CartPole.
+    agent = A3C("CartPole-v1", stop_at_eval_return=0.0, **settings).learn()
+    assert agent.summary.stopped_by.startswith("StopOnRewardThreshold: evaluation mean")
+    with pytest.raises(ValueError, match=r"stop_patience.*eval_interval"):
+        A3C("CartPole-v1", stop_patience=3, eval_interval=0)

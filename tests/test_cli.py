@@ -455,3 +455,9 @@ def test_warnings_of_other_code_keep_their_form(tmp_path):
         f"{script}:7: UserWarning: not a3c's",
         '  warnings.warn("not a3c\'s", UserWarning)',
     ]
+
+
+def test_an_optional_flag_is_three_way():
+    assert build_parser().parse_args(["train", "X", "--no-fire-reset"]).fire_reset is False
+    assert build_parser().parse_args(["train", "X", "--fire-reset"]).fire_reset is True
+    assert "fire_reset" not in vars(build_parser().parse_args(["train", "X"]))  # the default

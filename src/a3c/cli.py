@@ -166,7 +166,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
             help_text = f"{help_text} (default: {shown})"
         help_text = help_text.replace("%", "%%")  # argparse formats help with %
         annotation = str(field.type)
-        if annotation == "bool":
+        if annotation in ("bool", "bool | None"):  # --flag / --no-flag; absent: the default
             parser.add_argument(
                 flag,
                 dest=field.name,

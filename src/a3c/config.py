@@ -99,6 +99,16 @@ class Config:
         None, "Stop once the mean return of the last `stop_window` training episodes reaches this."
     )
     stop_window: int = _f(100, "Episodes averaged for --stop-at-return.")
+    stop_at_eval_return: float | None = _f(
+        None,
+        "Stop once an evaluation's mean return (greedy by default) reaches this "
+        "(the StopOnRewardThreshold callback; needs eval_interval).",
+    )
+    stop_patience: int | None = _f(
+        None,
+        "Stop when this many evaluations in a row have not beaten the best so far "
+        "(the StopOnNoImprovement callback; needs eval_interval).",
+    )
     # --- value-based algorithms (q, sarsa, nstep_q) ------------------------------------------
     target_interval: int = _f(
         10_000,
@@ -281,6 +291,11 @@ class Config:
         ):
             if float(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
+        for name in ("stop_at_eval_return", "stop_patience"):
+            if getattr(self, name) is not None and not self.eval_interval:
+                raise bad(name, "watches evaluations: set eval_interval > 0 too")
+        if self.stop_patience is not None and self.stop_patience < 1:
+            raise bad("stop_patience", "must be >= 1")
         if self.video_interval and not self.eval_interval:
             raise bad("video_interval", "films evaluations: set eval_interval > 0 too")
         if not 0.0 < self.gamma <= 1.0:

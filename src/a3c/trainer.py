@@ -22,7 +22,14 @@ import numpy as np
 
 from a3c.algorithms import worker_loop
 from a3c.backends import Backend, BackendError, Task, TaskFailure, make_backend
-from a3c.callbacks import Callback, CallbackList, Episode, Evaluation
+from a3c.callbacks import (
+    Callback,
+    CallbackList,
+    Episode,
+    Evaluation,
+    StopOnNoImprovement,
+    StopOnRewardThreshold,
+)
 from a3c.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
@@ -206,6 +213,16 @@ class TrainingSummary:
         return cls(**json.loads(path.read_text()))
 
 
+def config_callbacks(config: Config) -> list[Callback]:
+    """The shipped callbacks a config asks for (``stop_at_eval_return``, ``stop_patience``)."""
+    callbacks: list[Callback] = []
+    if config.stop_at_eval_return is not None:
+        callbacks.append(StopOnRewardThreshold(config.stop_at_eval_return))
+    if config.stop_patience is not None:
+        callbacks.append(StopOnNoImprovement(config.stop_patience))
+    return callbacks
+
+
 def lag_summary(histogram: dict[int, int]) -> dict[str, Any] | None:
     """Mean, median, 95th percentile and maximum of a policy-lag histogram, and the histogram."""
     if not histogram:
@@ -249,7 +266,9 @@ class Trainer:
         env_factory: EnvFactory | None = None,
     ) -> None:
         self.config = config.validate()
-        self.callbacks = CallbackList(callback)
+        self.callbacks = CallbackList(
+            [*CallbackList(callback).callbacks, *config_callbacks(config)]
+        )
         self.model = model
         self.observation_space = observation_space
         self.action_space = action_space
