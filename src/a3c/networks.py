@@ -236,6 +236,25 @@ class StructuredEncoder(nn.Module):
         return self.mlp(torch.cat(features, dim=-1))
 
 
+def initialise_layers(
+    module: nn.Module, init: str, gain: float, head_gains: dict[nn.Module, float]
+) -> None:
+    """Every ``Linear`` and ``Conv2d`` of ``module``: ``"orthogonal"`` weights with ``gain`` (a
+    head's own gain from ``head_gains``) or ``"normal"`` N(0, 0.1) weights (seed 000's
+    ``tf.random_normal_initializer(0., .1)``); zero biases."""
+    for layer in module.modules():
+        if not isinstance(layer, nn.Linear | nn.Conv2d):
+            continue
+        if init == "orthogonal":
+            nn.init.orthogonal_(layer.weight, head_gains.get(layer, gain))
+        elif init == "normal":
+            nn.init.normal_(layer.weight, 0.0, 0.1)
+        else:
+            raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+
+
 def select_state(state: RecurrentState, index: Tensor | np.ndarray | list[int]) -> RecurrentState:
     """The rows ``index`` of every tensor of a recurrent state."""
     return tuple(s[index] for s in state)
@@ -439,18 +458,8 @@ class ActorCritic(Network):
             nn.init.zeros_(bias_hh)
             # A forget-gate bias of 1 keeps memories by default (Jozefowicz et al., 2015).
             bias_ih.data[self.lstm.hidden_size : 2 * self.lstm.hidden_size] = 1.0
-        for module in self.modules():
-            if not isinstance(module, nn.Linear | nn.Conv2d):
-                continue
-            if init == "orthogonal":
-                # Small policy head: near-uniform initial policy (Andrychowicz et al., 2021).
-                nn.init.orthogonal_(module.weight, heads.get(module, gain))
-            elif init == "normal":  # seed 000: tf.random_normal_initializer(0., .1)
-                nn.init.normal_(module.weight, 0.0, 0.1)
-            else:
-                raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+        # Small policy head: near-uniform initial policy (Andrychowicz et al., 2021).
+        initialise_layers(self, init, gain, heads)
 
     def value_parameters(self) -> list[nn.Parameter]:
         """Parameters that only the critic uses (they may get their own learning rate)."""
@@ -571,16 +580,7 @@ class QNetwork(Network):
         self.q = nn.Sequential(body_module, nn.Linear(width, distribution.n))
         if init != "torch":
             gain = 5.0 / 3 if activation == "tanh" and body == "mlp" else math.sqrt(2.0)
-            layers = [m for m in self.q.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
-            for layer in layers:
-                if init == "orthogonal":
-                    nn.init.orthogonal_(layer.weight, 1.0 if layer is layers[-1] else gain)
-                elif init == "normal":
-                    nn.init.normal_(layer.weight, 0.0, 0.1)
-                else:
-                    raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
+            initialise_layers(self.q, init, gain, {self.q[-1]: 1.0})
         self.target_names = [name for name, _ in self.q.named_parameters()]
         self.target = nn.Module()  # buffers only: target.<name with '.' as '_'>
         for name, param in self.q.named_parameters():
