@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.report import RESULTS, measured, save_results
-from benchmarks.time_to_solve import median_time
+from benchmarks.report import RESULTS, measured, median_time, save_results
 
 THRESHOLDS = {"CartPole-v1": 475.0}
 ALGOS = ("a3c", "q", "sarsa", "nstep_q")

@@ -32,6 +32,25 @@ def measured() -> dict[str, str]:
     return {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
 
 
+def median_time(rows: list[dict[str, Any]]) -> float | None:
+    """Median over seeds; an unsolved seed counts as infinitely slow."""
+    times = [r["time_to_solve_s"] if r["solved"] else float("inf") for r in rows]
+    value = statistics.median(times)
+    return None if value == float("inf") else value
+
+
+def _solved_cells(rows: list[dict[str, Any]]) -> str:
+    """Table cells of runs to a threshold: solved seeds, median seconds (an unsolved seed
+    infinitely slow), median steps over the solved seeds."""
+    solved = [r for r in rows if r["solved"]]
+    seconds = median_time(rows)
+    steps = statistics.median(r["steps_to_solve"] for r in solved) if solved else None
+    return (
+        f"{len(solved)}/{len(rows)} | {'-' if seconds is None else f'{seconds:.1f}'} | "
+        f"{'-' if steps is None else f'{steps:,.0f}'}"
+    )
+
+
 def _time_to_solve(data: dict[str, Any], name: str) -> list[str]:
     lines = [
         f"### Time to solve {data['env']} (last-100 training mean >= {data['threshold']:g})",
@@ -44,18 +63,10 @@ def _time_to_solve(data: dict[str, Any], name: str) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for algo, rows in data["runs"].items():
-        solved = [r for r in rows if r["solved"]]
-        times = [r["time_to_solve_s"] if r["solved"] else float("inf") for r in rows]
-        med = statistics.median(times)
-        steps = statistics.median(r["steps_to_solve"] for r in solved) if solved else None
         per_seed = ", ".join(
             f"{r['time_to_solve_s']:.1f}" if r["solved"] else "unsolved" for r in rows
         )
-        lines.append(
-            f"| {algo} | {len(solved)}/{len(rows)} | "
-            f"{'-' if med == float('inf') else f'{med:.1f}'} | "
-            f"{'-' if steps is None else f'{steps:,.0f}'} | {per_seed} |"
-        )
+        lines.append(f"| {algo} | {_solved_cells(rows)} | {per_seed} |")
     lines.append("")
     for algo, ratio in data.get("ratios", {}).items():
         lines.append(f"- a3c median / {algo} median: **{ratio:.2f}** ({1 / ratio:.1f}x sooner)")
@@ -305,19 +316,13 @@ def _algorithms(data: dict[str, Any], name: str) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for algo, rows in data["runs"].items():
-        solved = [r for r in rows if r["solved"]]
-        times = [r["time_to_solve_s"] if r["solved"] else float("inf") for r in rows]
-        med = statistics.median(times)
-        steps = statistics.median(r["steps_to_solve"] for r in solved) if solved else None
         per_seed = ", ".join(
             f"{r['time_to_solve_s']:.1f} ({r['steps_to_solve']:,})" if r["solved"] else "unsolved"
             for r in rows
         )
         lines.append(
             f"| {algo} | `{rows[0]['preset']}` ({rows[0].get('budget', 0):,}) | "
-            f"{len(solved)}/{len(rows)} | "
-            f"{'-' if med == float('inf') else f'{med:.1f}'} | "
-            f"{'-' if steps is None else f'{steps:,.0f}'} | {per_seed} |"
+            f"{_solved_cells(rows)} | {per_seed} |"
         )
     if data.get("scaling"):
         lines += [

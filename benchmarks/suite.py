@@ -44,8 +44,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.peers import zoo_hyperparameters
-from benchmarks.report import RESULTS, measured, save_results
-from benchmarks.time_to_solve import median_time
+from benchmarks.report import RESULTS, measured, median_time, save_results
 
 WINDOW = 100  # training episodes averaged for the bar and the final score
 CURVE_POINTS = 150  # points kept of each run's learning curve

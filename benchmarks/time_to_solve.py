@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.report import RESULTS, measured, save_results
+from benchmarks.report import RESULTS, measured, median_time, save_results
 
 if TYPE_CHECKING:
     from a3c import A3C
@@ -71,13 +71,6 @@ def run_one(algo: str, env_id: str, seed: int) -> dict[str, Any]:
     from benchmarks.peers import run_sb3
 
     return run_sb3(algo.removeprefix("sb3-"), env_id, seed, threshold)
-
-
-def median_time(rows: list[dict[str, Any]]) -> float | None:
-    """Median over seeds; an unsolved seed counts as infinitely slow."""
-    times = [r["time_to_solve_s"] if r["solved"] else float("inf") for r in rows]
-    value = statistics.median(times)
-    return None if value == float("inf") else value
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

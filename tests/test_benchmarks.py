@@ -12,8 +12,7 @@ import pytest
 
 from benchmarks import suite
 from benchmarks.peers import _zoo_table, sb3_kwargs, zoo_hyperparameters
-from benchmarks.report import write_report
-from benchmarks.time_to_solve import median_time
+from benchmarks.report import median_time, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 
