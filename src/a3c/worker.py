@@ -78,7 +78,7 @@ def run_worker(
     # where an episode starts.
     state = local_model.initial_state(N)
     episode_start = torch.ones(N, dtype=torch.bool)
-    bad_updates = 0  # consecutive non-finite updates, which are skipped
+    non_finite = NonFiniteUpdates(config.max_bad_updates)
     running_return = torch.zeros(N)  # each environment's discounted return so far
     returns_seen = torch.zeros(T, N)
     try:
@@ -166,14 +166,7 @@ def run_worker(
             grad_norm = clip_grad_norm(grads, config.max_grad_norm)
 
             # Perform asynchronous update of theta using the gradients (shared optimizer).
-            finite = math.isfinite(grad_norm) and math.isfinite(float(loss.total.detach()))
-            bad_updates = 0 if finite else bad_updates + 1
-            if bad_updates >= config.max_bad_updates:
-                raise FloatingPointError(
-                    f"{bad_updates} consecutive non-finite updates (NaN or Inf in the loss or "
-                    "gradient); none of them was applied, so the global weights are unchanged "
-                    "by them"
-                )
+            finite = non_finite.check(loss.total, grad_norm)
             lr = global_model.push(
                 rank,
                 grads if finite else None,
@@ -190,6 +183,26 @@ def run_worker(
     finally:
         envs.close()
         log.flush()
+
+
+class NonFiniteUpdates:
+    """Consecutive updates with NaN or Inf in the loss or gradient: each is skipped, and
+    ``limit`` in a row stop the worker (``max_bad_updates``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_a_row = 0
+
+    def check(self, loss: torch.Tensor, grad_norm: float) -> bool:
+        """Whether this update is finite (to apply); raises ``FloatingPointError`` at the limit."""
+        finite = math.isfinite(grad_norm) and math.isfinite(float(loss.detach()))
+        self.in_a_row = 0 if finite else self.in_a_row + 1
+        if self.in_a_row >= self.limit:
+            raise FloatingPointError(
+                f"{self.in_a_row} consecutive non-finite updates (NaN or Inf in the loss or "
+                "gradient); none of them was applied, so the global weights are unchanged by them"
+            )
+        return finite
 
 
 def local_gradients(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> list[torch.Tensor]:

@@ -7,7 +7,6 @@ algorithm: which targets the transitions get, and the loss.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,13 @@ from a3c.envs import EnvFactory, EnvGroup
 from a3c.global_model import GlobalModel
 from a3c.losses import QLoss, clip_grad_norm
 from a3c.networks import QNetwork
-from a3c.worker import RecordSink, WorkerLog, local_gradients, worker_seeds
+from a3c.worker import (
+    NonFiniteUpdates,
+    RecordSink,
+    WorkerLog,
+    local_gradients,
+    worker_seeds,
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class EpsilonGreedyActor:
         self.reward_buf = np.empty((T, N), dtype=np.float32)
         self.terminated_buf = np.empty((T, N), dtype=bool)
         self.truncated_buf = np.empty((T, N), dtype=bool)
-        self.bad_updates = 0  # consecutive non-finite updates, which are skipped
+        self.non_finite = NonFiniteUpdates(config.max_bad_updates)
 
     def current_obs(self) -> Tensor:
         """The observations the next rollout starts from."""
@@ -130,13 +135,7 @@ class EpsilonGreedyActor:
         params = list(model.parameters())
         grads = local_gradients(loss, params)
         grad_norm = clip_grad_norm(grads, self.config.max_grad_norm)
-        finite = math.isfinite(grad_norm) and math.isfinite(float(loss.detach()))
-        self.bad_updates = 0 if finite else self.bad_updates + 1
-        if self.bad_updates >= self.config.max_bad_updates:
-            raise FloatingPointError(
-                f"{self.bad_updates} consecutive non-finite updates (NaN or Inf in the loss or "
-                "gradient); none of them was applied"
-            )
+        finite = self.non_finite.check(loss, grad_norm)
         steps = transitions.actions.numel()
         lr = global_model.push(
             rank,
