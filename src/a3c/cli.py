@@ -86,7 +86,7 @@ def _choice(choices: Sequence[str], optional: bool) -> Callable[[str], str | Non
 
 
 # Parse functions raise ArgumentTypeError, whose message argparse shows as it is (for any other
-# error it shows the function's name: "invalid _int_tuple value").
+# error it shows the function's name: "invalid _int value").
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -103,30 +103,27 @@ def _float(text: str) -> float:
         ) from None
 
 
-def _int_tuple(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, e.g. 64,64 (got {text!r})"
-        ) from None
+def _tuple_of(convert: Callable[[str], Any], what: str) -> Callable[[str], tuple[Any, ...]]:
+    """A parser of comma-separated values (``what``: how the error names them, with an
+    example)."""
 
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            return tuple(convert(part) for part in text.replace(" ", "").split(",") if part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {what} (got {text!r})"
+            ) from None
 
-def _float_tuple(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(part) for part in text.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, e.g. 0.1,0.01,0.5 (got {text!r})"
-        ) from None
+    return parse
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "int": _int,
     "float": _float,
     "str": str,
-    "tuple[int, ...]": _int_tuple,
-    "tuple[float, ...]": _float_tuple,
+    "tuple[int, ...]": _tuple_of(int, "integers, e.g. 64,64"),
+    "tuple[float, ...]": _tuple_of(float, "numbers, e.g. 0.1,0.01,0.5"),
 }
 
 
