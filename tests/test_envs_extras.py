@@ -261,3 +261,8 @@ def test_a_broken_install_is_still_one_line():
         "Hopper-v5 needs the mujoco extra (core bindings are missing. Repair with: pip install "
         'mujoco-core): pip install "a3c[mujoco]"'
     )
+
+
+def test_a_deprecated_version_is_one_line_naming_the_new_one():
+    with pytest.raises(ValueError, match=r"v3 for `Taxi` is deprecated.*`Taxi-v4`"):
+        EnvFactory("Taxi-v3")()

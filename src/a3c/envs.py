@@ -146,6 +146,8 @@ class EnvFactory:
             if extra is not None:  # an Atari id that ale-py, not installed, would register
                 hint = f'; it needs the {extra} extra: pip install "a3c[{extra}]"'
             raise ValueError(f"unknown environment {self.env_id!r}{hint}") from exc
+        except gym.error.DeprecatedEnv as exc:  # an old version: Gymnasium names the new one
+            raise ValueError(str(exc)) from exc
         except (gym.error.DependencyNotInstalled, ImportError) as exc:
             # Gymnasium guards some imports (Box2D, mujoco) and not others (MuJoCo's imageio); a
             # failed import in an environment no extra covers is the user's bug: its traceback.
