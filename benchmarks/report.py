@@ -91,6 +91,30 @@ def _throughput(data: dict[str, Any], name: str) -> list[str]:
     return lines
 
 
+def _profile(data: dict[str, Any]) -> list[str]:
+    path = {None: "library's choice", True: "AtariVectorEnv", False: "Gymnasium wrappers"}
+    flag = (
+        ""
+        if data["atari_vector"] is None
+        else f" --atari-vector {str(data['atari_vector']).lower()}"
+    )
+    lines = [
+        f"### Where one worker's time goes on {data['env']} ({path[data['atari_vector']]})",
+        "",
+        f"Measured {data['date']} on {data['machine']}. "
+        f"`python -m benchmarks.profile_worker --env {data['env']} --steps {data['steps']}{flag}`: "
+        f"one worker x {data['envs_per_worker']} envs, n_steps {data['n_steps']}, the sync backend "
+        f"under cProfile, {data['steps_per_s']:,.0f} steps/s.",
+        "",
+        "| part | seconds | share |",
+        "|---|---|---|",
+    ]
+    for name, seconds in data["seconds"].items():
+        lines.append(f"| {name} | {seconds:.1f} | {seconds / data['wall_s']:.1%} |")
+    lines.append("")
+    return lines
+
+
 def _memory(data: dict[str, Any]) -> list[str]:
     first, last = data["after_warmup"], data["end"]
     return [
@@ -370,6 +394,8 @@ def write_report(results: Path = RESULTS) -> Path:
         lines += _time_to_solve(json.loads(path.read_text()), path.stem)
     for path in sorted(results.glob("throughput_*.json")):
         lines += _throughput(json.loads(path.read_text()), path.stem)
+    for path in sorted(results.glob("profile_*.json")):
+        lines += _profile(json.loads(path.read_text()))
     for path in sorted(results.glob("lstm_memory_task.json")):
         lines += _memory_task(json.loads(path.read_text()))
     for path in sorted(results.glob("memory_*.json")):

@@ -22,10 +22,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from a3c.envs import EnvFactory
 from benchmarks.report import RESULTS, machine, measured, save_results
 from benchmarks.time_to_solve import train_a3c
 
 RAW = "raw env (same preprocessing), random actions, 1 core"
+RAW_VECTOR = "raw AtariVectorEnv (the preset's games per worker), random actions, 1 core"
+
+
+def plural(workers: int) -> str:
+    return f"a3c, {workers} worker{'s' if workers > 1 else ''}"
 
 
 def raw_env(env_id: str, steps: int) -> float:
@@ -42,8 +50,28 @@ def raw_env(env_id: str, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def ours(env_id: str, steps: int, workers: int) -> float:
-    agent = train_a3c(env_id, workers=workers, total_steps=steps, stop_at_return=None)
+def raw_group(env_id: str, steps: int) -> float:
+    """Atari: the preset's games per worker in one ``AtariVectorEnv`` (with a3c's stacking and
+    clipping), random actions, on one core: the ceiling of one worker on the vector path."""
+    from a3c.ale_vector import AleVectorGroup
+    from a3c.config import resolve_config
+
+    config = resolve_config(env_id)
+    n = config.envs_per_worker
+    group = AleVectorGroup(EnvFactory.from_config(config), n, seed=0)
+    group.reset()
+    rng = np.random.default_rng(0)
+    rounds = max(1, steps // n)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        group.step(rng.integers(int(group.action_space.n), size=n))
+    elapsed = time.perf_counter() - start
+    group.close()
+    return rounds * n / elapsed
+
+
+def ours(env_id: str, steps: int, workers: int, **overrides: Any) -> float:
+    agent = train_a3c(env_id, workers=workers, total_steps=steps, stop_at_return=None, **overrides)
     assert agent.summary is not None
     return agent.summary.global_step / agent.summary.wall_time
 
@@ -103,8 +131,12 @@ def main() -> None:
         what, arg = args.single
         if what == "raw":
             value = raw_env(args.env, args.steps)
+        elif what == "raw-vector":
+            value = raw_group(args.env, args.steps)
         elif what == "a3c":
             value = ours(args.env, args.steps, int(arg))
+        elif what == "a3c-wrappers":
+            value = ours(args.env, args.steps, int(arg), atari_vector=False)
         else:
             value = sb3_a2c(args.env, args.steps)
         print(json.dumps(value))
@@ -133,25 +165,38 @@ def main() -> None:
 
     rows: list[dict[str, Any]] = []
     print(f"{args.env}, {args.steps:,} steps per run; {machine()}")
-    for name, what, arg in [
-        (RAW, "raw", "0"),
-        ("SB3 A2C (RL-Zoo)", "sb3", "0"),
-    ] + [
-        (f"a3c, {w} worker{'s' if w > 1 else ''}", "a3c", str(w))
-        for w in range(1, args.max_workers + 1)
-    ]:
+    workers = range(1, args.max_workers + 1)
+    contenders = [(RAW, "raw", "0"), ("SB3 A2C (RL-Zoo)", "sb3", "0")]
+    atari = EnvFactory(args.env).is_atari
+    if atari:  # the Gymnasium-wrapper path beside the AtariVectorEnv one
+        contenders.append((RAW_VECTOR, "raw-vector", "0"))
+        contenders += [
+            (f"{plural(w)}, Gymnasium wrappers", "a3c-wrappers", str(w)) for w in workers
+        ]
+    contenders += [
+        (plural(w) + (", AtariVectorEnv" if atari else ""), "a3c", str(w)) for w in workers
+    ]
+    for name, what, arg in contenders:
         value = measure(what, arg)
         rows.append({"name": name, "steps_per_s": value})
         print(f"  {name:34s} {value:>10,.0f} steps/s", flush=True)
     by_name = {row["name"]: row["steps_per_s"] for row in rows}
-    best = f"a3c, {args.max_workers} workers" if args.max_workers > 1 else "a3c, 1 worker"
+    suffix = ", AtariVectorEnv" if atari else ""
+    best, one = plural(args.max_workers) + suffix, plural(1) + suffix
     ratios = {
         f"{best} / SB3 A2C": by_name[best] / by_name["SB3 A2C (RL-Zoo)"],
-        f"{best} / 1 worker": by_name[best] / by_name["a3c, 1 worker"],
+        f"{best} / 1 worker": by_name[best] / by_name[one],
         f"{best} / raw env on one core": by_name[best] / by_name[RAW],
         f"{best} / (raw env x {args.max_workers} cores)": by_name[best]
         / (args.max_workers * by_name[RAW]),
     }
+    if atari:
+        wrappers = plural(args.max_workers) + ", Gymnasium wrappers"
+        ratios[f"{best} / {wrappers}"] = by_name[best] / by_name[wrappers]
+        ratios[f"{RAW_VECTOR} / {RAW}"] = by_name[RAW_VECTOR] / by_name[RAW]
+        ratios[f"{best} / (raw vector x {args.max_workers} cores)"] = by_name[best] / (
+            args.max_workers * by_name[RAW_VECTOR]
+        )
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
     data = {

@@ -73,6 +73,12 @@ class Config:
     repeat_action_probability: float | None = _f(
         None, "Atari: sticky-action probability (default: the id's own; v5 0.25, v4 0)."
     )
+    atari_vector: bool | None = _f(
+        None,
+        "Atari: step each worker's games in ale-py's C++ AtariVectorEnv (the same frames; Pong "
+        "trains 1.1x faster) instead of Gymnasium's wrappers (default: where the game allows "
+        "it: no FIRE after a lost life, no env_kwargs).",
+    )
     # --- the algorithm -----------------------------------------------------------------------
     algo: str = _f(
         "a3c",

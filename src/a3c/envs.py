@@ -17,13 +17,16 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
 import a3c.memory_envs  # noqa: F401  (registers the a3c/ environments in every process)
 from a3c.spaces import check_observation_space, flat_observations, observation_space_of
+
+if TYPE_CHECKING:
+    from a3c.ale_vector import AleVectorGroup
 
 ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
 
@@ -52,6 +55,11 @@ class EnvFactory:
     (v5: 0.25); ``max_episode_steps`` counts agent steps (the ids' own limit of 108,000 frames
     still applies).
 
+    A worker's games of one Atari id are stepped together by ale-py's ``AtariVectorEnv`` (see
+    :mod:`a3c.ale_vector`) where ``atari_vector`` allows it (``None``: where the game can be,
+    ``True``: required, ``False``: never); the environments this factory makes one at a time
+    (evaluation, videos) are always Gymnasium's.
+
     An environment whose dependency is missing raises ``ValueError`` naming the extra that
     installs it (``pip install "a3c[box2d]"``), not Gymnasium's ``DependencyNotInstalled``.
 
@@ -74,6 +82,7 @@ class EnvFactory:
     terminal_on_life_loss: bool = False
     fire_reset: bool | None = None
     repeat_action_probability: float | None = None
+    atari_vector: bool | None = None
 
     @classmethod
     def from_config(cls, config: Any, make_env: Callable[..., gym.Env] | None = None) -> EnvFactory:
@@ -385,6 +394,18 @@ def stands_still_without_fire(env_id: str, steps: int = 30) -> bool:
         env.close()
 
 
+def make_env_group(factory: EnvFactory, n: int, seed: int) -> EnvGroup | AleVectorGroup:
+    """The ``n`` environments a worker steps together: an :class:`EnvGroup` of the factory's
+    environments, or, for an Atari game where ``factory.atari_vector`` allows it, one
+    ``AtariVectorEnv`` of ``n`` games (:class:`~a3c.ale_vector.AleVectorGroup`)."""
+    if factory.atari_vector is not False and factory.is_atari:
+        from a3c.ale_vector import AleVectorGroup, use_ale_vector
+
+        if use_ale_vector(factory):
+            return AleVectorGroup(factory, n, seed)
+    return EnvGroup(factory, n, seed)
+
+
 def has_wrapper(env: gym.Env, wrapper: type[gym.Wrapper]) -> bool:
     while isinstance(env, gym.Wrapper):
         if isinstance(env, wrapper):
@@ -396,6 +417,10 @@ def has_wrapper(env: gym.Env, wrapper: type[gym.Wrapper]) -> bool:
 def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
     """The observation (as the environment gives it, before flattening) and action spaces of
     the factory's environment, checked."""
+    if factory.atari_vector:  # required: say why it cannot be before any worker starts
+        from a3c.ale_vector import use_ale_vector
+
+        use_ale_vector(factory)
     env = factory()
     try:
         observation_space = observation_space_of(env)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from a3c.config import Config
-from a3c.envs import EnvFactory, EnvGroup
+from a3c.envs import EnvFactory, make_env_group
 from a3c.global_model import GlobalModel
 from a3c.losses import a3c_loss, clip_grad_norm
 from a3c.networks import ActorCritic, select_state
@@ -54,7 +54,7 @@ def run_worker(
     seeds drawn from the global step it starts at."""
     sample_seed, env_seed = worker_seeds(config.seed, rank, global_model.global_step)
     generator = torch.Generator().manual_seed(sample_seed)
-    envs = EnvGroup(env_factory, config.envs_per_worker, env_seed)
+    envs = make_env_group(env_factory, config.envs_per_worker, env_seed)
     local_model = global_model.new_local_model()
     if not isinstance(local_model, ActorCritic):
         raise TypeError("the A3C worker needs an ActorCritic global model")

@@ -16,7 +16,7 @@ from torch import Tensor
 from a3c.algorithms.exploration import annealed_epsilon, epsilon_greedy_entropy, final_epsilon
 from a3c.config import Config
 from a3c.distributions import epsilon_greedy
-from a3c.envs import EnvFactory, EnvGroup
+from a3c.envs import EnvFactory, make_env_group
 from a3c.global_model import GlobalModel
 from a3c.losses import QLoss, clip_grad_norm
 from a3c.networks import QNetwork
@@ -60,7 +60,7 @@ class EpsilonGreedyActor:
         sample_seed, env_seed = worker_seeds(config.seed, rank, start_step)
         self.generator = torch.Generator().manual_seed(sample_seed)
         self.config = config
-        self.envs = EnvGroup(env_factory, config.envs_per_worker, env_seed)
+        self.envs = make_env_group(env_factory, config.envs_per_worker, env_seed)
         self.final_epsilon = final_epsilon(
             config.seed, rank, config.final_epsilons, config.final_epsilon_probs
         )
