@@ -199,29 +199,44 @@ def _memory_task(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _pong_learning(data: dict[str, Any]) -> list[str]:
-    reached = (
-        f"reached {data['target']:g} after **{data['time_to_target_h']:.2f} h** "
-        f"({data['steps_to_target']:,} steps)"
-        if data["time_to_target_h"] is not None
-        else f"did not reach {data['target']:g}"
-    )
-    lines = [
-        f"### Learning {data['env_id']} on this machine ({data['workers']} workers x"
-        f" {data['envs_per_worker']} games)",
+def _atari(game: str, runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    from benchmarks.atari import REFERENCES
+
+    lines = [f"### Atari: {game} on this machine", ""]
+    references = REFERENCES.get(game, [])
+    if references:
+        lines += ["Published references (their budgets, not ours):", ""]
+        lines += ["| source | score | budget and protocol |", "|---|---|---|"]
+        lines += [f"| {source} | {score} | {budget} |" for source, score, budget in references]
+        lines.append("")
+    lines += [
+        "Runs of `python -m benchmarks.atari` (the env's preset, with the options listed); each "
+        "evaluation is the mean score of whole games played by the greedy policy:",
         "",
-        f"`python -m benchmarks.pong_learning` (the env's preset). {data['hours']:.2f} h,"
-        f" {data['steps']:,} agent steps, {data['evaluations']} evaluations of 5 whole games"
-        f" with the greedy policy: best mean score {data['best_eval']:.1f}, last"
-        f" {data['last_eval']:.1f}; last-100 mean of the training games at the end"
-        f" {data.get('train_last100', float('nan')):.1f}; {reached}.",
+        "| run | env | measured | workers x games | hours | steps | best eval | last eval | "
+        "last-100 training | target reached |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    if "settings" in data:
+    for name, data in runs:
+        reached = (
+            f"{data['target']:g} after **{data['time_to_target_h']:.2f} h** "
+            f"({data['steps_to_target']:,} steps)"
+            if data["time_to_target_h"] is not None
+            else f"{data['target']:g} not reached"
+        )
+        lines.append(
+            f"| {name} | {data['env_id']} | {data['date']} | {data['workers']} x "
+            f"{data['envs_per_worker']} | {data['hours']:.2f} | {data['steps']:,} | "
+            f"{data['best_eval']:.1f} | {data['last_eval']:.1f} | "
+            f"{data.get('train_last100', float('nan')):.1f} | {reached} |"
+        )
+    lines.append("")
+    for name, data in runs:
         settings = ", ".join(f"{key} {value}" for key, value in data["settings"].items())
-        lines += ["", f"Measured {data['date']} on {data['machine']}. Settings: {settings}."]
-    if data.get("note"):
-        lines += ["", data["note"]]
-    lines += ["", "![Pong learning curve](results/pong_learning.png)", ""]
+        lines.append(f"- **{name}**: on {data['machine']}; settings: {settings}.")
+        if data.get("note"):
+            lines.append(f"  {data['note']}")
+    lines += ["", f"![{game}](results/atari_{game}.png)", ""]
     return lines
 
 
@@ -400,8 +415,11 @@ def write_report(results: Path = RESULTS) -> Path:
         lines += _memory_task(json.loads(path.read_text()))
     for path in sorted(results.glob("memory_*.json")):
         lines += _memory(json.loads(path.read_text()))
-    for path in sorted(results.glob("pong_learning.json")):
-        lines += _pong_learning(json.loads(path.read_text()))
+    from benchmarks.atari import runs_of
+
+    games = sorted({json.loads(path.read_text())["game"] for path in results.glob("atari_*.json")})
+    for game in games:
+        lines += _atari(game, runs_of(game, results))
     for path in sorted(results.glob("algorithms_*.json")):
         lines += _algorithms(json.loads(path.read_text()), path.stem)
     for path in sorted(results.glob("ray_backend_*.json")):

@@ -130,3 +130,30 @@ def test_every_alias_names_a_field():
     fields = {f.name for f in dataclasses.fields(Config)}
     assert set(FIELD_ALIASES.values()) <= fields
     assert not set(FIELD_ALIASES) & fields
+
+
+def test_a_preset_extends_another_and_overrides_its_fields(tmp_path):
+    breakout = resolve_config("BreakoutNoFrameskip-v4")
+    pong = resolve_config("PongNoFrameskip-v4")
+    assert (
+        breakout.preset == "BreakoutNoFrameskip-v4" and breakout.env_id == "BreakoutNoFrameskip-v4"
+    )
+    assert breakout.total_steps == 10_000_000 != pong.total_steps
+    same = ("network", "optimizer", "lr", "lr_schedule", "n_steps", "envs_per_worker", "vf_coef")
+    assert all(getattr(breakout, name) == getattr(pong, name) for name in same)
+    lstm = resolve_config("ALE/Breakout-v5", preset="ALE-Breakout-v5.lstm")
+    assert lstm.lstm and lstm.env_id == "ALE/Breakout-v5" and lstm.total_steps == 10_000_000
+    mine = tmp_path / "mine.toml"
+    mine.write_text('extends = "PongNoFrameskip-v4"\nlr = 1e-3\n')
+    assert load_preset(str(mine)) == {**load_preset("PongNoFrameskip-v4"), "lr": 1e-3}
+
+
+def test_a_preset_that_extends_itself_or_no_name_is_refused(tmp_path):
+    loop = tmp_path / "loop.toml"
+    loop.write_text(f'extends = "{loop}"\n')
+    with pytest.raises(ValueError, match="cannot extend"):
+        load_preset(str(loop))
+    odd = tmp_path / "odd.toml"
+    odd.write_text("extends = 3\n")
+    with pytest.raises(ValueError, match="cannot extend"):
+        load_preset(str(odd))

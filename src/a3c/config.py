@@ -478,8 +478,11 @@ def env_preset_name(env_id: str) -> str:
     return env_id.replace("/", "-")
 
 
-def load_preset(name_or_path: str) -> dict[str, Any]:
-    """Read a preset by name (bundled) or by path to a TOML file; returns its fields."""
+def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a preset by name (bundled) or by path to a TOML file; returns its fields.
+
+    ``extends = "NAME"`` in a preset starts it from that (bundled) preset's fields, which its own
+    fields then override: the Atari games' presets are Pong's with another ``env_id``."""
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.exists():
         text, where = path.read_text(), str(path)
@@ -495,6 +498,11 @@ def load_preset(name_or_path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"malformed preset {name_or_path!r} ({where}): {exc}") from exc
     data.pop("description", None)
+    base = data.pop("extends", None)
+    if base is not None:
+        if not isinstance(base, str) or base in _seen or base == name_or_path:
+            raise ValueError(f"preset file {where}: cannot extend {base!r} (a loop, or not a name)")
+        data = {**load_preset(base, (*_seen, name_or_path)), **data}
     try:
         Config.from_dict(data)  # unknown fields are reported against the preset file
     except (ValueError, TypeError) as exc:
