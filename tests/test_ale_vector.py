@@ -2,6 +2,7 @@
 rewards, terminations, truncations, final observations and scores as the Gymnasium wrappers
 (the real ROMs, deterministic settings), every setting pinned, and where it is (not) used."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -22,7 +23,7 @@ def same_games(factory: EnvFactory, n: int, steps: int) -> dict[str, int]:
     assert vector.observation_space == wrappers.observation_space
     assert vector.action_space == wrappers.action_space
     rng = np.random.default_rng(0)
-    seen = {"terminated": 0, "truncated": 0, "games": 0}
+    seen = {"terminated": 0, "truncated": 0, "games": 0, "some_but_not_all_ended": 0}
     for t in range(steps):
         actions = rng.integers(int(wrappers.action_space.n), size=n)
         expected, got = wrappers.step(actions), vector.step(actions)
@@ -38,19 +39,42 @@ def same_games(factory: EnvFactory, n: int, steps: int) -> dict[str, int]:
         seen["terminated"] += int(expected.terminated.sum())
         seen["truncated"] += int(expected.truncated.sum())
         seen["games"] += len(expected.finished)
+        ended = expected.terminated | expected.truncated
+        seen["some_but_not_all_ended"] += int(ended.any() and not ended.all())
     wrappers.close()
     vector.close()
     return seen
 
 
-# Deterministic: no sticky actions, no no-op starts (their random draws differ between the C++
-# and the Python side; their distributions are the same).
+# Deterministic: no sticky actions, no no-op starts (the C++ and the Python side draw them
+# differently: see a3c.ale_vector).
 QUIET = dict(repeat_action_probability=0.0, noop_max=0)
+
+# Pong with a frame limit short enough to reach: 1,200 frames, 300 agent steps.
+gym.register(
+    "a3c-test/PongShort-v0",
+    entry_point="ale_py.env:AtariEnv",
+    kwargs=dict(
+        game="pong",
+        obs_type="rgb",
+        repeat_action_probability=0.0,
+        full_action_space=False,
+        frameskip=1,
+        max_num_frames_per_episode=1200,
+    ),
+)
 
 
 def test_time_limits_truncate_and_bootstrap_from_the_same_final_frames():
     seen = same_games(EnvFactory("PongNoFrameskip-v4", max_episode_steps=300, **QUIET), 2, 700)
-    assert seen == {"terminated": 0, "truncated": 4, "games": 4}
+    assert seen == {"terminated": 0, "truncated": 4, "games": 4, "some_but_not_all_ended": 0}
+
+
+def test_the_emulators_own_frame_limit_truncates_the_same():
+    """ALE's frame limit (108,000 frames for the real ids; 1,200 for this one) ends a game as a
+    truncation on both paths, with the same final observation to bootstrap from."""
+    seen = same_games(EnvFactory("a3c-test/PongShort-v0", **QUIET), 2, 700)
+    assert seen["truncated"] == 4 and seen["terminated"] == 0 and seen["games"] == 4
 
 
 def test_lost_lives_are_terminal_with_the_game_going_on_and_scores_unclipped():
@@ -66,6 +90,7 @@ def test_unstacked_frames_and_unclipped_rewards():
     )
     seen = same_games(factory, 2, 1200)
     assert seen["truncated"] >= 2 and seen["games"] >= 3
+    assert seen["some_but_not_all_ended"] >= 2  # one game reset while the other went on
 
 
 def test_every_setting_is_pinned_not_taken_from_atari_vector_env_defaults(monkeypatch):
@@ -85,7 +110,9 @@ def test_every_setting_is_pinned_not_taken_from_atari_vector_env_defaults(monkey
     v5, v4, sticky = made
     assert v5["repeat_action_probability"] == 0.25 and v4["repeat_action_probability"] == 0.0
     assert sticky["repeat_action_probability"] == 0.1
-    assert v4["frameskip"] == 3 and v4["noop_max"] == 7 and v5["frameskip"] == 4
+    assert v4["frameskip"] == 3 and v5["frameskip"] == 4
+    # C++ draws 0 to noop_max - 1 no-ops, Gymnasium's wrapper 1 to noop_max
+    assert v4["noop_max"] == 8 and v5["noop_max"] == 31
     for kwargs in made:  # the ids' frame limit; a3c clips, stacks and watches lives itself
         assert kwargs["max_num_frames_per_episode"] == 108_000
         assert kwargs["reward_clipping"] is False and kwargs["use_fire_reset"] is False

@@ -1,11 +1,11 @@
 """Atari games stepped by ale-py's C++ ``AtariVectorEnv``, as an :class:`~a3c.envs.EnvGroup`.
 
 The same games as the Gymnasium wrappers of :class:`~a3c.envs.EnvFactory` give, frame for frame
-(the emulator, frame skip with max-pooling, 84x84 grayscale: pixel-identical), at about 1.3x
+(the emulator, frame skip with max-pooling, 84x84 grayscale: pixel-identical), at about 1.2x
 their frames per second on one thread. Every setting is pinned from the factory and the id, not
 taken from ``AtariVectorEnv``'s own defaults (which clip rewards, press FIRE at reset and have no
 sticky actions): sticky actions from the id (v5: 0.25) or ``repeat_action_probability``, the
-id's frame limit (a truncation), no-op starts up to ``noop_max`` frames.
+id's frame limit (a truncation), the no-op starts.
 
 What the C++ side does not do the way a3c does is done here, in numpy: frames are stacked here
 (the stack starts as the first frame repeated, as Gymnasium's ``FrameStackObservation``), rewards
@@ -14,6 +14,17 @@ counts agent steps, and a lost life is terminal for learning with the game going
 :class:`~a3c.envs.LifeLossTerminal`, the stack starting afresh). Games that need FIRE after a
 lost life (Breakout) stay on the Gymnasium wrappers: ``AtariVectorEnv`` presses FIRE at a reset
 only, and one game cannot take an extra step apart from the others.
+
+Where the two paths differ, it is in random draws and one rare step; without sticky actions and
+no-op starts they are equal step for step (``tests/test_ale_vector.py``):
+
+- the no-op starts are drawn in C++, 0 to ``noop_max`` no-ops (Gymnasium: 1 to ``noop_max``);
+- sticky actions draw from the C++ side's own generator, seeded with the seed itself (Gymnasium
+  derives another), so the same seed plays other games;
+- ALE's frame limit (108,000) counts from the end of the no-op start (Gymnasium: from the reset,
+  at most ``noop_max`` frames sooner);
+- with ``terminal_on_life_loss``, a life lost on the very step at which ALE's frame limit cuts
+  the game is a truncation here (ALE then reports the next game's lives), a termination there.
 """
 
 from __future__ import annotations
@@ -95,7 +106,8 @@ class AleVectorGroup:
             autoreset_mode="SameStep",  # a game over returns the next game's first frame
             frameskip=factory.frame_skip,
             maxpool=True,
-            noop_max=factory.noop_max,
+            # C++ draws 0 to noop_max - 1 no-ops; Gymnasium's wrapper 1 to noop_max
+            noop_max=factory.noop_max + 1 if factory.noop_max > 0 else 0,
             stack_num=1,  # stacked here, with FrameStackObservation's start and life losses
             episodic_life=False,  # restarts the game at each lost life; lives are watched here
             life_loss_info=False,
@@ -129,7 +141,8 @@ class AleVectorGroup:
         return (self.frames[i] if self.stack > 1 else self.frames[i, 0]).copy()
 
     def reset(self) -> np.ndarray:
-        obs, info = self.env.reset(seed=np.arange(self.seed, self.seed + self.n))
+        seeds = (self.seed + np.arange(self.n)) % 2**31  # C ints
+        obs, info = self.env.reset(seed=seeds)
         self.frames[:] = obs[:, :1]  # the first frame repeated
         self.lives[:] = info["lives"]
         self.episode_returns[:] = 0
