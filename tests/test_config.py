@@ -146,6 +146,12 @@ def test_a_preset_extends_another_and_overrides_its_fields(tmp_path):
     mine = tmp_path / "mine.toml"
     mine.write_text('extends = "PongNoFrameskip-v4"\nlr = 1e-3\n')
     assert load_preset(str(mine)) == {**load_preset("PongNoFrameskip-v4"), "lr": 1e-3}
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "more.toml").write_text('extends = "../mine.toml"\nn_steps = 20\n')
+    assert load_preset(str(tmp_path / "sub" / "more.toml")) == {
+        **load_preset(str(mine)),
+        "n_steps": 20,
+    }
 
 
 def test_a_preset_that_extends_itself_or_no_name_is_refused(tmp_path):
@@ -153,6 +159,10 @@ def test_a_preset_that_extends_itself_or_no_name_is_refused(tmp_path):
     loop.write_text(f'extends = "{loop}"\n')
     with pytest.raises(ValueError, match="cannot extend"):
         load_preset(str(loop))
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\n')
+    with pytest.raises(ValueError, match="cannot extend"):
+        load_preset(str(tmp_path / "a.toml"))
     odd = tmp_path / "odd.toml"
     odd.write_text("extends = 3\n")
     with pytest.raises(ValueError, match="cannot extend"):

@@ -481,8 +481,9 @@ def env_preset_name(env_id: str) -> str:
 def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read a preset by name (bundled) or by path to a TOML file; returns its fields.
 
-    ``extends = "NAME"`` in a preset starts it from that (bundled) preset's fields, which its own
-    fields then override: the Atari games' presets are Pong's with another ``env_id``."""
+    ``extends = "NAME"`` in a preset starts it from that preset's fields (a bundled name, or a
+    TOML file, relative to the extending file's folder), which its own fields then override: the
+    Atari games' presets are Pong's with another ``env_id``."""
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.exists():
         text, where = path.read_text(), str(path)
@@ -499,6 +500,8 @@ def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any
         raise ValueError(f"malformed preset {name_or_path!r} ({where}): {exc}") from exc
     data.pop("description", None)
     base = data.pop("extends", None)
+    if isinstance(base, str) and base.endswith(".toml") and not Path(base).is_absolute():
+        base = str(Path(where).parent / base)  # a file beside the one that extends it
     if base is not None:
         if not isinstance(base, str) or base in _seen or base == name_or_path:
             raise ValueError(f"preset file {where}: cannot extend {base!r} (a loop, or not a name)")
