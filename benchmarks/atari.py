@@ -2,18 +2,19 @@
 steps, the time to a target score, and the published references for the same game.
 
     python -m benchmarks.atari --env PongNoFrameskip-v4 --hours 0.75             # train, report
-    python -m benchmarks.atari --env BreakoutNoFrameskip-v4 --hours 1 --name breakout-1h
+    python -m benchmarks.atari --env BreakoutNoFrameskip-v4 --hours 1
     python -m benchmarks.atari --env PongNoFrameskip-v4 --name pong-8m --hours 0.75 -- \\
         --total-steps 8000000                                                    # preset + options
     python -m benchmarks.atari --env PongNoFrameskip-v4 --report runs/atari/pong  # a run, even live
 
 Training is ``a3c train`` on the env's preset (plus the options after ``--``) in
-``runs/atari/NAME``, stopped by SIGINT at the deadline (a final checkpoint is written). Run the
-same command again and it resumes from that checkpoint (weights, optimizer statistics, counters,
-lr schedule and wall clock), so a long run can span sessions; ``--hours`` is then the budget of
-this piece. The evaluator plays ``eval_episodes`` whole games with the greedy policy every
-``eval_interval`` steps; the target is met at the first evaluation whose mean score reaches
-``--target``. Writes the run's figures to ``benchmarks/results/atari_NAME.json``, one PNG per game
+``runs/atari/NAME`` (``--name``, default the env's preset name: ``ALE-Pong-v5``), stopped by
+SIGINT at the deadline (a final checkpoint is written). Run the same command again and it resumes
+from that checkpoint (weights, optimizer statistics, counters, lr schedule and wall clock), so a
+long run can span sessions; ``--hours`` is then the budget of this piece. The evaluator plays
+``eval_episodes`` whole games with the greedy policy every ``eval_interval`` steps; the target
+(``--target``, or the game's in :data:`TARGETS`) is met at the first evaluation whose mean score
+reaches it. Writes the run's figures to ``benchmarks/results/atari_NAME.json``, one PNG per game
 with the curves of all its runs, and regenerates RESULTS.md, where each game's runs stand beside
 the published references (:data:`REFERENCES`) with their budgets.
 """
@@ -30,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from a3c.config import env_preset_name
 from a3c.plots import read_csv, rolling_mean
 from benchmarks.report import RESULTS, measured, save_results
 
@@ -45,6 +47,10 @@ PFRL_BUDGET = (
 )
 PAPER = "Mnih et al. 2016, A3C FF 1 day (Table S3)"
 PAPER_BUDGET = "16 CPU threads for 1 day; human starts (not no-op starts)"
+
+#: The score a game's runs are timed to, where there is a customary one (Pong: 18, as the paper's
+#: "solved" scores and the issue's target); other games report their curves and best scores.
+TARGETS = {"Pong": 18.0}
 
 #: Published scores per game: (source, score, budget and protocol), read from the sources' own
 #: files. The paper's Figure 1 (score against hours, 16 threads) gives no numbers to cite.
@@ -71,6 +77,13 @@ def game_of(env_id: str) -> str:
     return re.sub(r"(NoFrameskip)?-v\d+$", "", name)
 
 
+def check_same_env(run_dir: Path, env_id: str) -> None:
+    """Refuse to resume a run of another environment under the same name."""
+    config = run_dir / "config.json"
+    if config.exists() and json.loads(config.read_text())["env_id"] != env_id:
+        raise SystemExit(f"{run_dir} is a run of another env; give this one its own --name")
+
+
 def train(env_id: str, run_dir: Path, hours: float, overrides: list[str]) -> int:
     """Run (or resume) ``a3c train`` for at most ``hours``; returns its exit status."""
     if (run_dir / "checkpoints").is_dir():  # go on with an interrupted run
@@ -92,13 +105,13 @@ def train(env_id: str, run_dir: Path, hours: float, overrides: list[str]) -> int
         raise
 
 
-def report(run_dir: Path, target: float) -> dict[str, Any]:
-    """Figures and curve of a (finished or running) training run."""
+def report(run_dir: Path, target: float | None) -> dict[str, Any]:
+    """Figures and curve of a (finished or running) training run; the time to ``target``."""
     evals = read_csv(run_dir / "eval.csv")
     episodes = read_csv(run_dir / "episodes.csv")
     if not evals:
         raise SystemExit(f"no evaluations yet in {run_dir}/eval.csv")
-    reached = [i for i, m in enumerate(evals["mean_return"]) if m >= target]
+    reached = [i for i, m in enumerate(evals["mean_return"]) if target is not None and m >= target]
     first = reached[0] if reached else None
     config = json.loads((run_dir / "config.json").read_text())
     figures: dict[str, Any] = {
@@ -142,7 +155,7 @@ def plot_game(game: str, results: Path = RESULTS) -> Path:
         hours, steps, scores = zip(*data["curve"], strict=True)
         by_hours.plot(hours, scores, "o-", markersize=3, label=name)
         by_steps.plot([s / 1e6 for s in steps], scores, "o-", markersize=3, label=name)
-    target = runs[0][1]["target"] if runs else None
+    target = runs[0][1].get("target") if runs else None
     for ax, xlabel in ((by_hours, "hours of training"), (by_steps, "agent steps (millions)")):
         if target is not None:
             ax.axhline(target, color="gray", linestyle="--", linewidth=1)
@@ -172,19 +185,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="PongNoFrameskip-v4")
     parser.add_argument("--hours", type=float, default=3.0, help="wall-clock budget of this piece")
-    parser.add_argument("--target", type=float, default=18.0)
-    parser.add_argument("--name", help="the run's name (default: the game's, lower case)")
+    parser.add_argument(
+        "--target", type=float, help="the score to time (default: the game's in TARGETS, if any)"
+    )
+    parser.add_argument("--name", help="the run's name (default: the env's preset name)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/atari"))
     parser.add_argument("--report", type=Path, metavar="RUN_DIR", help="only report on a run")
     parser.add_argument("--note", default="", help="a remark stored with the figures")
     parser.add_argument("overrides", nargs="*", help="extra `a3c train` options, after --")
     args = parser.parse_args()
-    name = args.name or (args.report.name if args.report else game_of(args.env).lower())
+    name = args.name or (args.report.name if args.report else env_preset_name(args.env))
     run_dir = args.report or args.runs_dir / name
+    target = args.target if args.target is not None else TARGETS.get(game_of(args.env))
     if args.report is None:
+        check_same_env(run_dir, args.env)
         status = train(args.env, run_dir, args.hours, args.overrides)
         print(f"a3c train exited with {status}")
-    figures = report(run_dir, args.target)
+    figures = report(run_dir, target)
     if args.note:
         figures["note"] = args.note
     save_results(RESULTS, f"atari_{name}", figures)

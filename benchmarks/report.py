@@ -218,12 +218,15 @@ def _atari(game: str, runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, data in runs:
-        reached = (
-            f"{data['target']:g} after **{data['time_to_target_h']:.2f} h** "
-            f"({data['steps_to_target']:,} steps)"
-            if data["time_to_target_h"] is not None
-            else f"{data['target']:g} not reached"
-        )
+        if data.get("target") is None:
+            reached = "-"
+        elif data["time_to_target_h"] is None:
+            reached = f"{data['target']:g} not reached"
+        else:
+            reached = (
+                f"{data['target']:g} after **{data['time_to_target_h']:.2f} h** "
+                f"({data['steps_to_target']:,} steps)"
+            )
         lines.append(
             f"| {name} | {data['env_id']} | {data['date']} | {data['workers']} x "
             f"{data['envs_per_worker']} | {data['hours']:.2f} | {data['steps']:,} | "
@@ -384,6 +387,7 @@ def _algorithms(data: dict[str, Any], name: str) -> list[str]:
 def save_results(results: Path, stem: str, data: dict[str, Any]) -> Path:
     """Write one benchmark's JSON into ``results`` and regenerate RESULTS.md (returned)."""
     results.mkdir(parents=True, exist_ok=True)
+    stem = stem.replace("/", "-")  # ALE/Pong-v5 names a file, not a folder
     (results / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
     return write_report(results)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from a3c.ale_vector import ale_vector_unavailable
 from a3c.envs import EnvFactory
 from benchmarks.report import RESULTS, machine, measured, save_results
 from benchmarks.time_to_solve import train_a3c
@@ -167,7 +168,8 @@ def main() -> None:
     print(f"{args.env}, {args.steps:,} steps per run; {machine()}")
     workers = range(1, args.max_workers + 1)
     contenders = [(RAW, "raw", "0"), ("SB3 A2C (RL-Zoo)", "sb3", "0")]
-    atari = EnvFactory(args.env).is_atari
+    # the AtariVectorEnv rows where the game takes that path (Breakout, needing FIRE, does not)
+    atari = EnvFactory(args.env).is_atari and ale_vector_unavailable(EnvFactory(args.env)) is None
     if atari:  # the Gymnasium-wrapper path beside the AtariVectorEnv one
         contenders.append((RAW_VECTOR, "raw-vector", "0"))
         contenders += [
