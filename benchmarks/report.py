@@ -79,7 +79,7 @@ def _throughput(data: dict[str, Any], name: str) -> list[str]:
         f"### Throughput on {data['env']} ({data['steps']:,} steps per run)",
         "",
         f"Measured {data['date']} on {data['machine']}. "
-        f"`python -m benchmarks.throughput --env {data['env']}`",
+        f"`python -m benchmarks.throughput --env {data['env']} --steps {data['steps']}`",
         "",
         "| what | steps/s |",
         "|---|---|",

@@ -195,6 +195,8 @@ def main() -> None:
     if atari:
         wrappers = plural(args.max_workers) + ", Gymnasium wrappers"
         ratios[f"{best} / {wrappers}"] = by_name[best] / by_name[wrappers]
+        one_wrapper = plural(1) + ", Gymnasium wrappers"
+        ratios[f"{one} / {one_wrapper}"] = by_name[one] / by_name[one_wrapper]
         ratios[f"{RAW_VECTOR} / {RAW}"] = by_name[RAW_VECTOR] / by_name[RAW]
         ratios[f"{best} / (raw vector x {args.max_workers} cores)"] = by_name[best] / (
             args.max_workers * by_name[RAW_VECTOR]
