@@ -2,10 +2,10 @@
 
 The same games as the Gymnasium wrappers of :class:`~a3c.envs.EnvFactory` give, frame for frame
 (the emulator, frame skip with max-pooling, 84x84 grayscale: pixel-identical), at about 1.26x
-their frames per second on one thread (8 games against one). Every setting is pinned from the factory and the id, not
-taken from ``AtariVectorEnv``'s own defaults (which clip rewards, press FIRE at reset and have no
-sticky actions): sticky actions from the id (v5: 0.25) or ``repeat_action_probability``, the
-id's frame limit (a truncation), the no-op starts.
+their frames per second on one thread (8 games against one). Every setting is pinned from the
+factory and the id, not taken from ``AtariVectorEnv``'s own defaults (which clip rewards, press
+FIRE at reset and have no sticky actions): sticky actions from the id (v5: 0.25) or
+``repeat_action_probability``, the id's frame limit (a truncation), the no-op starts.
 
 What the C++ side does not do the way a3c does is done here, in numpy: frames are stacked here
 (the stack starts as the first frame repeated, as Gymnasium's ``FrameStackObservation``), rewards

@@ -76,8 +76,8 @@ class Config:
     atari_vector: bool | None = _f(
         None,
         "Atari: step each worker's games in ale-py's C++ AtariVectorEnv (the same frames; a "
-        "worker on Pong trains 1.17x faster) instead of Gymnasium's wrappers (default: where the game allows "
-        "it: no FIRE after a lost life, no env_kwargs).",
+        "worker on Pong trains 1.17x faster) instead of Gymnasium's wrappers (default: where "
+        "the game allows it: no FIRE after a lost life, no env_kwargs).",
     )
     # --- the algorithm -----------------------------------------------------------------------
     algo: str = _f(
