@@ -35,8 +35,12 @@ from a3c.config import env_preset_name
 from a3c.plots import read_csv, rolling_mean
 from benchmarks.report import RESULTS, measured, save_results
 
-#: the config fields a run's figures are shown with
-SETTINGS = ("network", "lstm", "optimizer", "lr", "total_steps", "n_steps", "vf_coef", "ent_coef")
+#: the config fields a run's figures are shown with: the algorithm's own after the common ones
+SETTINGS = ("algo", "network", "lstm", "optimizer", "lr", "total_steps", "n_steps")
+ALGO_SETTINGS = {
+    "a3c": ("vf_coef", "ent_coef"),
+    "value-based": ("target_interval", "epsilon_anneal_steps", "final_epsilons"),
+}
 
 ZOO = "RL-Zoo (DLR-RM/rl-baselines3-zoo, benchmark.md: one run)"
 ZOO_BUDGET = "10M steps (40M frames), {} envs; stochastic policy (the zoo's Atari protocol)"
@@ -121,7 +125,7 @@ def report(run_dir: Path, target: float | None) -> dict[str, Any]:
         "workers": config["workers"],
         "envs_per_worker": config["envs_per_worker"],
         # what a reader needs to redo the run: the preset, then these
-        "settings": {key: config[key] for key in SETTINGS},
+        "settings": {key: config[key] for key in settings_of(config)},
         "target": target,
         "hours": float(evals["wall_time"][-1]) / 3600,
         "steps": int(evals["global_step"][-1]),
@@ -140,6 +144,12 @@ def report(run_dir: Path, target: float | None) -> dict[str, Any]:
     if episodes:
         figures["train_last100"] = float(rolling_mean(episodes["return"], 100)[-1])
     return figures
+
+
+def settings_of(config: dict[str, Any]) -> tuple[str, ...]:
+    """The fields of a run's ``config.json`` that its figures are shown with."""
+    algo = config.get("algo", "a3c")
+    return SETTINGS + ALGO_SETTINGS["a3c" if algo == "a3c" else "value-based"]
 
 
 def plot_game(game: str, results: Path = RESULTS) -> Path:
@@ -188,18 +198,25 @@ def main() -> None:
     parser.add_argument(
         "--target", type=float, help="the score to time (default: the game's in TARGETS, if any)"
     )
-    parser.add_argument("--name", help="the run's name (default: the env's preset name)")
+    parser.add_argument(
+        "--algo", default="a3c", help="the paper's algorithm to train (a3c, q, sarsa, nstep_q)"
+    )
+    parser.add_argument(
+        "--name", help="the run's name (default: the preset's name: the env's, plus .ALGO)"
+    )
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/atari"))
     parser.add_argument("--report", type=Path, metavar="RUN_DIR", help="only report on a run")
     parser.add_argument("--note", default="", help="a remark stored with the figures")
     parser.add_argument("overrides", nargs="*", help="extra `a3c train` options, after --")
     args = parser.parse_args()
-    name = args.name or (args.report.name if args.report else env_preset_name(args.env))
+    preset = env_preset_name(args.env) + ("" if args.algo == "a3c" else f".{args.algo}")
+    name = args.name or (args.report.name if args.report else preset)
     run_dir = args.report or args.runs_dir / name
     target = args.target if args.target is not None else TARGETS.get(game_of(args.env))
     if args.report is None:
         check_same_env(run_dir, args.env)
-        status = train(args.env, run_dir, args.hours, args.overrides)
+        overrides = [*(["--algo", args.algo] if args.algo != "a3c" else []), *args.overrides]
+        status = train(args.env, run_dir, args.hours, overrides)
         print(f"a3c train exited with {status}")
     figures = report(run_dir, target)
     if args.note:

@@ -47,9 +47,14 @@ def run_nstep_q_worker(
             batch = actor.collect(local_model, epsilon, global_model.global_step, None)
 
             with torch.no_grad():
-                # max_a Q(s_{t+1}, a; theta^-): used at the rollout's end and at episode ends.
-                next_q = local_model.target_q_values(batch.next_obs.flatten(0, 1))
-                next_values = next_q.max(dim=-1).values.reshape(batch.rewards.shape)
+                # max_a Q(s_{t+1}, a; theta^-), needed only where the recursion bootstraps: the
+                # rollout's last row and truncations (at a termination it is cut to 0), so the
+                # target network sees those observations alone (on Pong, 8 frames of 40).
+                bootstraps = batch.truncated.clone()
+                bootstraps[-1] = True
+                next_values = torch.zeros_like(batch.rewards)
+                next_q = local_model.target_q_values(batch.next_obs[bootstraps])
+                next_values[bootstraps] = next_q.max(dim=-1).values
                 returns = n_step_returns(
                     batch.rewards, next_values, batch.terminated, batch.truncated, config.gamma
                 )
