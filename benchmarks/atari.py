@@ -81,11 +81,17 @@ def game_of(env_id: str) -> str:
     return re.sub(r"(NoFrameskip)?-v\d+$", "", name)
 
 
-def check_same_env(run_dir: Path, env_id: str) -> None:
-    """Refuse to resume a run of another environment under the same name."""
-    config = run_dir / "config.json"
-    if config.exists() and json.loads(config.read_text())["env_id"] != env_id:
+def check_same_env(run_dir: Path, env_id: str, algo: str = "a3c") -> None:
+    """Refuse to resume a run of another environment, or another algorithm, under the same
+    name."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return
+    config = json.loads(path.read_text())
+    if config["env_id"] != env_id:
         raise SystemExit(f"{run_dir} is a run of another env; give this one its own --name")
+    if config.get("algo", "a3c") != algo:
+        raise SystemExit(f"{run_dir} is a run of {config['algo']}; give this one its own --name")
 
 
 def train(env_id: str, run_dir: Path, hours: float, overrides: list[str]) -> int:
@@ -214,7 +220,7 @@ def main() -> None:
     run_dir = args.report or args.runs_dir / name
     target = args.target if args.target is not None else TARGETS.get(game_of(args.env))
     if args.report is None:
-        check_same_env(run_dir, args.env)
+        check_same_env(run_dir, args.env, args.algo)
         overrides = [*(["--algo", args.algo] if args.algo != "a3c" else []), *args.overrides]
         status = train(args.env, run_dir, args.hours, overrides)
         print(f"a3c train exited with {status}")

@@ -253,3 +253,20 @@ def test_suite_smoke_run_writes_runs_summary_plot_and_report(tmp_path):
     again = subprocess.run([*cmd, "--resume"], cwd=REPO, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith(f"0 runs ({len(contenders)} already made)")
+
+
+def test_an_atari_run_resumes_only_as_its_own_env_and_algorithm(tmp_path):
+    from benchmarks.atari import check_same_env, settings_of
+
+    (tmp_path / "config.json").write_text(
+        json.dumps({"env_id": "PongNoFrameskip-v4", "algo": "nstep_q"})
+    )
+    check_same_env(tmp_path, "PongNoFrameskip-v4", "nstep_q")
+    check_same_env(tmp_path / "new", "BreakoutNoFrameskip-v4")  # no run there yet
+    with pytest.raises(SystemExit, match="another env"):
+        check_same_env(tmp_path, "BreakoutNoFrameskip-v4", "nstep_q")
+    with pytest.raises(SystemExit, match="a run of nstep_q"):
+        check_same_env(tmp_path, "PongNoFrameskip-v4")
+    # each algorithm's figures are shown with its own settings
+    assert "target_interval" in settings_of({"algo": "nstep_q"})
+    assert "ent_coef" in settings_of({}) and "target_interval" not in settings_of({})
