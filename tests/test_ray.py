@@ -227,7 +227,9 @@ def test_the_stop_flag_travels_as_the_actors_own():
 
 
 @pytest.mark.slow
-def test_local_ray_trains_cartpole_to_the_threshold(tmp_path):
+def test_local_ray_trains_cartpole_past_300(tmp_path):
+    # Past 300 (random play: 22), not Gymnasium's 475: half the time of this, CI's longest test;
+    # the processes backend's learning tests take CartPole to 475.
     agent = A3C(
         "CartPole-v1",
         preset="CartPole-v1",
@@ -236,12 +238,13 @@ def test_local_ray_trains_cartpole_to_the_threshold(tmp_path):
         run_name="ray",
         progress=False,
         checkpoint_interval=50_000,
+        stop_at_return=300.0,
         total_steps=1_000_000,  # the preset's 500k is short for Ray's policy lag under CI load
     ).learn()
     summary = agent.summary
-    # Reached: the chronological last-100 mean crossed 475 (episodes still running when the
+    # Reached: the chronological last-100 mean crossed 300 (episodes still running when the
     # stop went out may end lower).
-    assert summary.solved_step is not None and summary.best_mean_last100 >= 475
+    assert summary.solved_step is not None and summary.best_mean_last100 >= 300
     lag = summary.policy_lag
     assert lag is not None and sum(lag["histogram"].values()) == summary.updates
     # The final checkpoint holds the parameter server's state, which the agent now has too.
@@ -361,7 +364,7 @@ def test_a_killed_worker_actor_is_replaced_and_the_run_finishes(tmp_path):
             *TRAIN,
             "CartPole-v1",
             "--total-steps",
-            "150000",
+            "80000",  # the kill lands about 1 s after the first updates: a few thousand steps
             "--stop-at-return",
             "none",
             "--eval-interval",
@@ -386,7 +389,7 @@ def test_a_killed_worker_actor_is_replaced_and_the_run_finishes(tmp_path):
     assert proc.returncode == 0, err
     assert "failed (ActorDiedError)" in err and "restart 1 of 3" in err
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["restarts"] == 1 and summary["global_step"] >= 150_000
+    assert summary["restarts"] == 1 and summary["global_step"] >= 80_000
     rows = (run / "updates.csv").read_text().splitlines()[1:]
     assert {row.split(",")[2] for row in rows} == {"0", "1"}
 
