@@ -90,8 +90,9 @@ def check_same_env(run_dir: Path, env_id: str, algo: str = "a3c") -> None:
     config = json.loads(path.read_text())
     if config["env_id"] != env_id:
         raise SystemExit(f"{run_dir} is a run of another env; give this one its own --name")
-    if config.get("algo", "a3c") != algo:
-        raise SystemExit(f"{run_dir} is a run of {config['algo']}; give this one its own --name")
+    run_algo = config.get("algo", "a3c")  # runs from before --algo have no "algo"
+    if run_algo != algo:
+        raise SystemExit(f"{run_dir} is a run of {run_algo}; give this one its own --name")
 
 
 def train(env_id: str, run_dir: Path, hours: float, overrides: list[str]) -> int:

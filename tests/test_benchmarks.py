@@ -267,6 +267,13 @@ def test_an_atari_run_resumes_only_as_its_own_env_and_algorithm(tmp_path):
         check_same_env(tmp_path, "BreakoutNoFrameskip-v4", "nstep_q")
     with pytest.raises(SystemExit, match="a run of nstep_q"):
         check_same_env(tmp_path, "PongNoFrameskip-v4")
+    # a run from before --algo: its config has no "algo", and it was A3C's
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps({"env_id": "PongNoFrameskip-v4"}))
+    check_same_env(old, "PongNoFrameskip-v4")
+    with pytest.raises(SystemExit, match="a run of a3c"):
+        check_same_env(old, "PongNoFrameskip-v4", "nstep_q")
     # each algorithm's figures are shown with its own settings
     assert "target_interval" in settings_of({"algo": "nstep_q"})
     assert "ent_coef" in settings_of({}) and "target_interval" not in settings_of({})
