@@ -322,22 +322,28 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
                 notes.append(f"- {env['env']}, {peer}: {note}.")
         if env["note"]:
             notes.append(f"- {env['env']}: {env['note']}.")
-    lines += [
-        "",
-        "Median time to the bar, a3c (its preset) over each peer (targets: <= 0.5 against"
-        " SB3 A2C, <= 1 against PPO); '-' where either median did not reach it:",
-        "",
-        "| env | a3c / sb3-a2c | a3c / sb3-ppo |",
-        "|---|---|---|",
+    ratio_rows = [
+        f"| {env['env']} | "
+        + " | ".join(
+            "n/a" if peer not in env["ratios"] else _number(env["ratios"][peer], 2)
+            for peer in ("sb3-a2c", "sb3-ppo")
+        )
+        + " |"
+        for env in data["envs"]
+        if env["ratios"]
     ]
-    for env in data["envs"]:
-        ratios = env["ratios"]
-        if ratios:
-            cells = [
-                "n/a" if peer not in ratios else _number(ratios[peer], 2)
-                for peer in ("sb3-a2c", "sb3-ppo")
-            ]
-            lines.append(f"| {env['env']} | {' | '.join(cells)} |")
+    if ratio_rows:
+        lines += [
+            "",
+            "Median time to the bar, a3c (its preset) over each peer (targets: <= 0.5 against"
+            " SB3 A2C, <= 1 against PPO); '-' where either median did not reach it:",
+            "",
+            "| env | a3c / sb3-a2c | a3c / sb3-ppo |",
+            "|---|---|---|",
+            *ratio_rows,
+        ]
+    else:  # no peer has run on these envs yet: no empty table
+        lines += ["", "No SB3 run on these envs yet, so no ratios to a peer."]
     if notes:
         lines += ["", "Peers' hyper-parameters and published scores:", "", *notes]
     lines += ["", f"![{data['title']}](results/{name}.png)", ""]

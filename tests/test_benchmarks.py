@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from benchmarks import suite
+from benchmarks import report, suite
 from benchmarks.peers import _zoo_table, sb3_kwargs, zoo_hyperparameters
 from benchmarks.report import median_time, write_report
 
@@ -116,6 +116,17 @@ def test_suite_median_counts_unsolved_seeds_and_ratios(tmp_path):
     assert summary["sources"] == [
         {"date": "2026-01-02", "command": "python -m benchmarks.suite classic", "machine": "m"}
     ]
+
+
+def test_suite_report_has_a_ratio_row_per_env_a_peer_ran_on(tmp_path):
+    _run_json(tmp_path / "both", "Acrobot-v1", "a3c", 0, 10.0, steps=1000)
+    sb3_config = {"preset": None, "torch_threads": 1}
+    _run_json(tmp_path / "both", "Acrobot-v1", "sb3-a2c", 0, 40.0, steps=1000, config=sb3_config)
+    _run_json(tmp_path / "ours", "Acrobot-v1", "a3c", 0, 10.0, steps=1000)
+    with_peer = "\n".join(report._suite(suite.summarize(tmp_path / "both", "classic"), "s"))
+    assert "| Acrobot-v1 | 0.25 | n/a |" in with_peer
+    alone = "\n".join(report._suite(suite.summarize(tmp_path / "ours", "classic"), "s"))
+    assert "a3c / sb3-a2c" not in alone and "No SB3 run on these envs yet" in alone
 
 
 def test_time_ratio():
