@@ -322,16 +322,15 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
                 notes.append(f"- {env['env']}, {peer}: {note}.")
         if env["note"]:
             notes.append(f"- {env['env']}: {env['note']}.")
-    ratio_rows = [
-        f"| {env['env']} | "
-        + " | ".join(
-            "n/a" if peer not in env["ratios"] else _number(env["ratios"][peer], 2)
-            for peer in ("sb3-a2c", "sb3-ppo")
-        )
-        + " |"
-        for env in data["envs"]
-        if env["ratios"]
-    ]
+    ratio_rows = []
+    for env in data["envs"]:
+        ratios = env["ratios"]
+        if ratios:
+            cells = [
+                "n/a" if peer not in ratios else _number(ratios[peer], 2)
+                for peer in ("sb3-a2c", "sb3-ppo")
+            ]
+            ratio_rows.append(f"| {env['env']} | {' | '.join(cells)} |")
     if ratio_rows:
         lines += [
             "",
