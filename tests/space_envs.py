@@ -54,8 +54,9 @@ class MultiDiscreteMatch(_Episodic):
 
 class DictCue(_Episodic):
     """Dict observation: a 24x24 RGB image (bright or dark), a cue (Discrete(3), one-hot) and
-    noise; the right action is (cue + bright) % 3, so both the CNN and the MLP must read their
-    part (random 5.3, best 16). The keys are deliberately not sorted (an OrderedDict)."""
+    noise; the right action is cue + 3 * bright, one of six, so both the CNN and the MLP must
+    read their part: the six (cue, brightness) pairs each have their own action (random 2.7,
+    best 16). The keys are deliberately not sorted (an OrderedDict)."""
 
     observation_space = gym.spaces.Dict(
         OrderedDict(
@@ -64,7 +65,7 @@ class DictCue(_Episodic):
             noise=gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
         )
     )
-    action_space = gym.spaces.Discrete(3)
+    action_space = gym.spaces.Discrete(6)
 
     def _observe(self):
         self.cue = int(self.np_random.integers(3))
@@ -74,7 +75,7 @@ class DictCue(_Episodic):
         return OrderedDict(cue=self.cue, image=image, noise=noise)
 
     def _reward(self, action):
-        return float(int(action) == (self.cue + self.bright) % 3)
+        return float(int(action) == self.cue + 3 * self.bright)
 
 
 class TupleDiscreteCue(_Episodic):
