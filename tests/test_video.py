@@ -25,6 +25,14 @@ def decoded_frames(path) -> tuple[int, tuple[int, int]]:
     return frames, tuple(meta["size"])
 
 
+def frames_at_50_fps(length: int) -> int:
+    """Frames moviepy writes for an episode of ``length`` steps at 50 frames/s (CartPole,
+    LunarLander): the reset's frame, then one per step, except that a clip of 11 to 14 frames
+    loses its last one to moviepy's rounding of the clip's duration (measured with moviepy 2.2
+    for every clip from 6 to 120 frames; one such episode failed this test once)."""
+    return length + 1 - (11 <= length + 1 <= 14)
+
+
 def test_eval_records_each_episode_it_plays(tmp_path, capsys):
     agent = A3C("CartPole-v1", **small_run(tmp_path, total_steps=2_000, eval_interval=0))
     agent.save(tmp_path / "agent.pt")
@@ -35,7 +43,7 @@ def test_eval_records_each_episode_it_plays(tmp_path, capsys):
     assert sorted(p.name for p in videos.iterdir()) == ["episode-0.mp4", "episode-1.mp4"]
     for i, length in enumerate(lengths):
         frames, size = decoded_frames(videos / f"episode-{i}.mp4")
-        assert frames == length + 1  # the reset's frame, then one per step
+        assert frames == frames_at_50_fps(length)
         assert size == (600, 400)  # CartPole's rgb_array render
 
 
@@ -59,7 +67,7 @@ def test_training_films_every_kth_evaluation(tmp_path):
     assert [p.name for p in videos] == sorted(f"step-{row['global_step']}.mp4" for row in filmed)
     for row in filmed:
         frames, _ = decoded_frames(agent.run_dir / "videos" / f"step-{row['global_step']}.mp4")
-        assert frames == int(float(row["mean_length"])) + 1
+        assert frames == frames_at_50_fps(int(float(row["mean_length"])))
 
 
 def eval_video(tmp_path, capsys, env_id: str, max_episode_steps: int):
@@ -81,7 +89,7 @@ def test_atari_videos_show_the_full_colour_screen(tmp_path, capsys):
 def test_box2d_renders_with_pygame(tmp_path, capsys):
     pytest.importorskip("Box2D")
     length, frames, size = eval_video(tmp_path, capsys, "LunarLander-v3", 30)
-    assert frames == length + 1 and size == (600, 400)
+    assert frames == frames_at_50_fps(length) and size == (600, 400)
 
 
 @pytest.mark.skipif(

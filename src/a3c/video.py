@@ -3,7 +3,7 @@ Gymnasium's ``RecordVideo`` (which encodes with moviepy: the ``video`` extra).
 
 Frames come from the environment's own ``render()`` (Atari: the full-colour screen, not the 84x84
 frames the network sees), one per agent step plus the first, at the environment's
-``render_fps``."""
+``render_fps`` (moviepy drops the last frame of a clip of 11 to 14 frames at 50 fps)."""
 
 from __future__ import annotations
 
