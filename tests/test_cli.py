@@ -381,6 +381,11 @@ def test_parse_errors_are_two_lines_that_say_what_is_expected(argv, message, cap
             ["eval", "x.pt", "--epsiodes", "3"],
             "unrecognized option --epsiodes (did you mean --episodes?)",
         ),
+        # A prefix is not accepted as the option it starts (argparse's allow_abbrev).
+        (
+            ["train", "CartPole-v1", "--lr-anneal", "5"],
+            "unrecognized option --lr-anneal (did you mean --lr-anneal-steps?)",
+        ),
         (["train", "--zzz"], "unrecognized option --zzz\n"),
         (["presets", "--all"], "unrecognized option --all\n"),
         (["plot", "r", "--window", "5", "--titel", "x"], "option --titel (did you mean --title?)"),

@@ -42,6 +42,9 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.options: list[argparse.Action] = []  # set first: __init__ adds --help
         self.commands: dict[str, _Parser] = {}
+        # A prefix of an option is not that option: `--lr-anneal 5` must not quietly set
+        # --lr-anneal-steps (it gets "did you mean" instead).
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
