@@ -104,7 +104,8 @@ def test_a_preset_for_another_env_is_a_starting_point_with_a_warning():
         ),
         # Exploration-hard: the defaults of before (n_steps 8, gamma 0.98) stayed near 0, as does
         # a policy that learns to save its action cost before it finds the flag (61k-188k
-        # steps to 90 on seeds 0-2 with 600k, twice the preset's budget: the lr anneals over it).
+        # steps to 90 on seeds 0-2 with 600k, twice the old preset's budget; the lr anneals over
+        # it).
         # Whether the noise finds the flag differs from run to run (asynchronous updates): 6 runs
         # of 8 of this test found it (2026-12-03), so it gets three seeds, one after another.
         pytest.param(
