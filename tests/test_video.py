@@ -26,11 +26,13 @@ def decoded_frames(path) -> tuple[int, tuple[int, int]]:
 
 
 def frames_at_50_fps(length: int) -> int:
-    """Frames moviepy writes for an episode of ``length`` steps at 50 frames/s (CartPole,
-    LunarLander): the reset's frame, then one per step, except that a clip of 11 to 14 frames
-    loses its last one to moviepy's rounding of the clip's duration (measured with moviepy 2.2
-    for every clip from 6 to 120 frames; one such episode failed this test once)."""
-    return length + 1 - (11 <= length + 1 <= 14)
+    """Frames moviepy 2.2 writes for an episode of ``length`` steps at 50 frames/s (CartPole,
+    LunarLander): the reset's frame, then one per step, counted as moviepy counts them. Its clip
+    lasts ``sum([1 / fps] * frames)`` seconds and it writes ``int(duration * fps)`` frames, so the
+    float rounding of that sum drops the last frame of some clips (11 to 14 frames, 207 to 1,790:
+    a 327-step episode once failed this test with a hand-made rule that knew only the first)."""
+    frames = length + 1
+    return int(sum([1.0 / 50] * frames) * 50)
 
 
 def test_eval_records_each_episode_it_plays(tmp_path, capsys):
