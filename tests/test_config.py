@@ -21,7 +21,7 @@ def test_presets_resolve_and_validate():
 
 def test_env_id_picks_its_preset_and_overrides_win():
     config = resolve_config("CartPole-v1", workers=1)
-    assert config.preset == "CartPole-v1" and config.envs_per_worker == 8 and config.workers == 1
+    assert config.preset == "CartPole-v1" and config.envs_per_worker == 16 and config.workers == 1
     assert resolve_config("my_package:MyEnv-v0").preset is None
 
 

@@ -44,7 +44,8 @@ def test_an_env_without_a_preset_gets_its_familys_defaults_and_options_override_
     assert config.envs_per_worker == 3  # an explicit option wins
     assert A3C("Pendulum-v1", preset="defaults").config.family == "continuous"  # a preset's env
     preset = A3C("CartPole-v1").config  # a preset replaces the family defaults whole
-    assert preset.preset == "CartPole-v1" and preset.family is None and preset.shared_trunk
+    assert preset.preset == "CartPole-v1" and preset.family is None
+    assert preset.envs_per_worker == 16 and preset.stop_at_return == 475.0
 
 
 def test_the_cli_says_which_defaults_a_run_got_and_saves_them(tmp_path, capsys):

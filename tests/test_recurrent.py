@@ -123,8 +123,10 @@ def test_backpropagation_runs_through_the_rollout_and_stops_at_episode_starts():
 def test_lstm_needs_the_shared_trunk():
     with pytest.raises(ValueError, match="shared trunk"):
         lstm_model(shared_trunk=False)
-    with pytest.raises(ValueError, match="shared trunk"):
+    with pytest.raises(ValueError, match="shared trunk: add --shared-trunk"):
         Config(lstm=True, shared_trunk=False).validate()
+    with pytest.raises(ValueError, match="shared trunk"):  # a preset's separate networks
+        A3C("CartPole-v1", lstm=True)
 
 
 def test_worker_carries_the_state_across_rollouts_and_resets_it_at_episode_starts(monkeypatch):
@@ -171,7 +173,13 @@ def test_worker_carries_the_state_across_rollouts_and_resets_it_at_episode_start
 
 def test_predict_takes_and_returns_the_state_like_sb3(tmp_path):
     agent = A3C(
-        "CartPole-v1", lstm=True, lstm_size=8, hidden_sizes=(8,), seed=0, run_dir=str(tmp_path)
+        "CartPole-v1",
+        lstm=True,
+        shared_trunk=True,  # the preset has separate networks
+        lstm_size=8,
+        hidden_sizes=(8,),
+        seed=0,
+        run_dir=str(tmp_path),
     )
     obs = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
     action, state = agent.predict(obs, deterministic=True)
@@ -189,7 +197,13 @@ def test_predict_takes_and_returns_the_state_like_sb3(tmp_path):
 
 def test_lstm_policy_survives_save_and_load(tmp_path):
     agent = A3C(
-        "CartPole-v1", lstm=True, lstm_size=8, hidden_sizes=(8,), seed=0, run_dir=str(tmp_path)
+        "CartPole-v1",
+        lstm=True,
+        shared_trunk=True,  # the preset has separate networks
+        lstm_size=8,
+        hidden_sizes=(8,),
+        seed=0,
+        run_dir=str(tmp_path),
     )
     agent.learn(total_steps=2_000)
     loaded = A3C.load(agent.save(tmp_path / "lstm.pt"))

@@ -338,7 +338,11 @@ class Config:
         ):
             raise bad("repeat_action_probability", "must be in [0, 1]")
         if self.lstm and not self.shared_trunk:
-            raise bad("lstm", "an LSTM needs the shared trunk (drop --no-shared-trunk)")
+            raise bad(
+                "lstm",
+                "an LSTM needs the shared trunk: add --shared-trunk (shared_trunk=True); the "
+                "presets and family defaults of vector tasks have separate networks",
+            )
         if len(self.final_epsilons) != len(self.final_epsilon_probs) or not self.final_epsilons:
             raise bad("final_epsilons", "needs one probability each in final_epsilon_probs")
         if not all(0.0 <= e <= 1.0 for e in (*self.final_epsilons, self.eval_epsilon)):
