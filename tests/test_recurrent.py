@@ -171,16 +171,22 @@ def test_worker_carries_the_state_across_rollouts_and_resets_it_at_episode_start
     assert carried == len(rollouts) - 1 and episode_starts >= 2
 
 
-def test_predict_takes_and_returns_the_state_like_sb3(tmp_path):
-    agent = A3C(
+def small_lstm_agent(tmp_path) -> A3C:
+    """A tiny LSTM agent on CartPole (whose preset has separate networks: an LSTM needs the
+    shared trunk)."""
+    return A3C(
         "CartPole-v1",
         lstm=True,
-        shared_trunk=True,  # the preset has separate networks
+        shared_trunk=True,
         lstm_size=8,
         hidden_sizes=(8,),
         seed=0,
         run_dir=str(tmp_path),
     )
+
+
+def test_predict_takes_and_returns_the_state_like_sb3(tmp_path):
+    agent = small_lstm_agent(tmp_path)
     obs = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
     action, state = agent.predict(obs, deterministic=True)
     assert action.shape == (3,)
@@ -196,15 +202,7 @@ def test_predict_takes_and_returns_the_state_like_sb3(tmp_path):
 
 
 def test_lstm_policy_survives_save_and_load(tmp_path):
-    agent = A3C(
-        "CartPole-v1",
-        lstm=True,
-        shared_trunk=True,  # the preset has separate networks
-        lstm_size=8,
-        hidden_sizes=(8,),
-        seed=0,
-        run_dir=str(tmp_path),
-    )
+    agent = small_lstm_agent(tmp_path)
     agent.learn(total_steps=2_000)
     loaded = A3C.load(agent.save(tmp_path / "lstm.pt"))
     assert loaded.model.is_recurrent
