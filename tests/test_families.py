@@ -114,8 +114,8 @@ def test_a_preset_for_another_env_is_a_starting_point_with_a_warning():
         # budget; the lr anneals over it) seed 0 on the processes backend reached 90 in 7 runs
         # of 10 (46k-337k steps; 2026-12-04), and CI once saw seeds 0-2 all miss. The sync
         # backend gives the same updates on every run: seeds 0-5 reached 90 on 5 of 6 (seed 1
-        # never found the flag), seed 0 at 208k steps, twice alike, so this test does not hang on
-        # the workers' timing.
+        # never found the flag), seed 0 at 208k steps, twice alike, so this test does not depend
+        # on the workers' timing.
         pytest.param(
             "MountainCarContinuous-v0",
             "continuous",
