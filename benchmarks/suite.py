@@ -49,6 +49,13 @@ from benchmarks.report import RESULTS, measured, median_time, save_results
 WINDOW = 100  # training episodes averaged for the bar and the final score
 CURVE_POINTS = 150  # points kept of each run's learning curve
 CONTENDERS = ("a3c", "a3c-defaults", "sb3-a2c", "sb3-ppo")
+# The preset each a3c contender asks for: the env's own (None) or the family defaults.
+A3C_PRESETS: dict[str, str | None] = {"a3c": None, "a3c-defaults": "defaults"}
+# What every a3c run sets on top of its preset, besides seed and budget (train_a3c turns off
+# the evaluator, TensorBoard, the progress bar and checkpoints).
+A3C_RUN_OVERRIDES: dict[str, Any] = dict(
+    stop_at_return=None, eval_interval=0, tensorboard=False, progress=False, checkpoint_interval=0
+)
 FAMILIES = {"classic": "classic control", "box2d": "Box2D", "mujoco": "MuJoCo v5"}
 
 
@@ -159,7 +166,7 @@ def run_a3c_contender(
     from a3c.plots import read_csv
     from benchmarks.time_to_solve import train_a3c
 
-    overrides: dict[str, Any] = dict(seed=seed, total_steps=budget, stop_at_return=None)
+    overrides: dict[str, Any] = dict(A3C_RUN_OVERRIDES, seed=seed, total_steps=budget)
     if preset is not None:
         overrides["preset"] = preset
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,6 +193,7 @@ def run_a3c_contender(
             "workers": config.workers,
             "envs_per_worker": config.envs_per_worker,
         },
+        "trained_config": config_json(config),
     }
 
 
@@ -225,10 +233,8 @@ def run_sb3_contender(
 
 def run_one(contender: str, env_id: str, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
     budget, episodes = settings["budget"], settings["eval_episodes"]
-    if contender == "a3c":
-        return run_a3c_contender(env_id, seed, budget, episodes, None)
-    if contender == "a3c-defaults":
-        return run_a3c_contender(env_id, seed, budget, episodes, "defaults")
+    if contender in A3C_PRESETS:
+        return run_a3c_contender(env_id, seed, budget, episodes, A3C_PRESETS[contender])
     if contender in ("sb3-a2c", "sb3-ppo"):
         algo = contender.removeprefix("sb3-")
         return run_sb3_contender(env_id, seed, budget, episodes, algo, settings["torch_threads"])
@@ -241,14 +247,45 @@ def run_path(out_dir: Path, env_id: str, contender: str, seed: int) -> Path:
 
 
 def settings_of(
-    contender: str, budget: int, eval_episodes: int, torch_threads: int = 1
+    contender: str, env_id: str, budget: int, eval_episodes: int, torch_threads: int = 1
 ) -> dict[str, Any]:
     """What makes two runs of one (env, contender, seed) the same run: --resume compares it.
-    SB3's intra-op threads are one of them (a3c's workers take one each by design)."""
-    settings = {"budget": budget, "eval_episodes": eval_episodes, "window": WINDOW}
+    SB3's intra-op threads are one of them (a3c's workers take one each by design); a3c's are
+    the whole config it trains with, so a run made before its preset or family defaults changed
+    is not merged as if it were today's."""
+    settings: dict[str, Any] = {"budget": budget, "eval_episodes": eval_episodes, "window": WINDOW}
     if contender.startswith("sb3-"):
         settings["torch_threads"] = torch_threads
+    elif contender in A3C_PRESETS:
+        settings["a3c_config"] = a3c_config(env_id, A3C_PRESETS[contender], budget)
     return settings
+
+
+def a3c_config(env_id: str, preset: str | None, budget: int) -> dict[str, Any]:
+    """The config ``A3C(env_id, preset=preset)`` trains a suite run with, as JSON (the seed
+    aside: it is the run's own)."""
+    import gymnasium as gym
+
+    from a3c.config import resolve_config
+    from a3c.families import family_of
+
+    overrides = dict(A3C_RUN_OVERRIDES, total_steps=budget)
+    config = resolve_config(env_id, preset, **overrides)
+    if config.preset is None:  # no preset: the defaults of the env's family, as A3C does
+        env = gym.make(env_id)
+        family = family_of(env.observation_space, env.action_space)
+        env.close()
+        config = resolve_config(env_id, preset, family, **overrides)
+    return config_json(config)
+
+
+def config_json(config: Any) -> dict[str, Any]:
+    """An a3c ``Config`` as JSON, without what differs between runs of one setting (the
+    schedule's horizon as the run uses it: the trainer fills in the budget)."""
+    data = json.loads(json.dumps(config.replace(lr_anneal_steps=config.lr_horizon).to_dict()))
+    for key in ("seed", "run_dir", "run_name"):
+        data.pop(key, None)
+    return data
 
 
 def plan_runs(
@@ -484,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
             budget = run_budget(
                 contender, env_id, args.budget_scale, args.steps, args.defaults_budget_factor
             )
-            settings = settings_of(contender, budget, args.eval_episodes, args.sb3_threads)
+            settings = settings_of(contender, env_id, budget, args.eval_episodes, args.sb3_threads)
             planned += [(env_id, contender, seed, settings) for seed in range(args.seeds)]
     todo = plan_runs(args.out_dir, planned, args.resume)
     print(
@@ -514,6 +551,16 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {env_id} {contender} seed {seed}: FAILED\n{out.stderr[-3000:]}", flush=True)
             continue
         row = json.loads(out.stdout.strip().splitlines()[-1])
+        trained = row.pop("trained_config", None)
+        if trained is not None and trained != settings["a3c_config"]:
+            # The settings --resume compares would not be the run's: a bug here, not a result.
+            failed.append(f"{env_id} {contender} seed {seed}")
+            print(
+                f"  {env_id} {contender} seed {seed}: FAILED: trained with another config "
+                "than its settings say",
+                flush=True,
+            )
+            continue
         run = {
             "env": env_id,
             "contender": contender,

@@ -57,7 +57,7 @@ def _run_json(out_dir, env_id, contender, seed, times, budget=1000, **row):
         "env": env_id,
         "contender": contender,
         "seed": seed,
-        "settings": suite.settings_of(contender, budget, 20),
+        "settings": suite.settings_of(contender, "CartPole-v1", budget, 20),
         "date": "2026-01-02",
         "machine": "m",
         "command": "python -m benchmarks.suite classic",
@@ -139,7 +139,7 @@ def test_time_ratio():
 
 
 def test_resume_skips_made_runs_and_refuses_other_settings(tmp_path):
-    settings = suite.settings_of("a3c", 1000, 20)
+    settings = suite.settings_of("a3c", "CartPole-v1", 1000, 20)
     planned = [("CartPole-v1", "a3c", seed, settings) for seed in range(3)]
     _run_json(tmp_path, "CartPole-v1", "a3c", 1, 5.0, budget=1000)
     assert suite.plan_runs(tmp_path, planned, resume=False) == planned
@@ -148,11 +148,31 @@ def test_resume_skips_made_runs_and_refuses_other_settings(tmp_path):
     with pytest.raises(SystemExit, match="other settings"):
         suite.plan_runs(tmp_path, planned, resume=True)
     # SB3's thread count is a setting of its runs, not of a3c's
-    assert suite.settings_of("sb3-ppo", 1000, 20, 2) == dict(settings, torch_threads=2)
-    peer = [("CartPole-v1", "sb3-ppo", 0, suite.settings_of("sb3-ppo", 1000, 20, 0))]
+    sb3 = suite.settings_of("sb3-ppo", "CartPole-v1", 1000, 20, 2)
+    assert sb3 == {"budget": 1000, "eval_episodes": 20, "window": 100, "torch_threads": 2}
+    peer = [("CartPole-v1", "sb3-ppo", 0, suite.settings_of("sb3-ppo", "CartPole-v1", 1000, 20, 0))]
     _run_json(tmp_path, "CartPole-v1", "sb3-ppo", 0, 5.0, budget=1000)  # made with 1 thread
     with pytest.raises(SystemExit, match="other settings"):
         suite.plan_runs(tmp_path, peer, resume=True)
+
+
+def test_an_a3c_run_made_before_its_preset_changed_is_not_resumed(tmp_path):
+    settings = suite.settings_of("a3c", "CartPole-v1", 1000, 20)
+    config = settings["a3c_config"]
+    assert config["preset"] == "CartPole-v1" and config["total_steps"] == 1000
+    assert "seed" not in config and config["stop_at_return"] is None  # the whole budget
+    path = _run_json(tmp_path, "CartPole-v1", "a3c", 0, 5.0, budget=1000)
+    planned = [("CartPole-v1", "a3c", 0, settings)]
+    assert suite.plan_runs(tmp_path, planned, resume=True) == []
+    # The same run on disk, but trained when the preset's lr was another
+    run = json.loads(path.read_text())
+    run["settings"]["a3c_config"]["lr"] = config["lr"] * 2
+    path.write_text(json.dumps(run))
+    with pytest.raises(SystemExit, match="other settings"):
+        suite.plan_runs(tmp_path, planned, resume=True)
+    # The family defaults: the config of the env's family, not of its preset
+    defaults = suite.settings_of("a3c-defaults", "CartPole-v1", 1000, 20)["a3c_config"]
+    assert defaults["preset"] is None and defaults["family"] == "discrete"
 
 
 def test_suite_budgets_are_the_zoo_a2c_budgets():
@@ -237,7 +257,9 @@ def test_suite_smoke_run_writes_runs_summary_plot_and_report(tmp_path):
     for contender in contenders:
         run = json.loads(suite.run_path(out, "CartPole-v1", contender, 0).read_text())
         budget = suite.run_budget(contender, "CartPole-v1", scale=0.004)
-        assert run["settings"] == suite.settings_of(contender, budget, 2, torch_threads=1)
+        assert run["settings"] == suite.settings_of(
+            contender, "CartPole-v1", budget, 2, torch_threads=1
+        )
         assert run["settings"]["eval_episodes"] == 2 and run["settings"]["budget"] == budget
         assert run["command"] == command and run["date"] and "CPU cores" in run["machine"]
         assert budget <= run["steps"] < budget + 1_000  # the whole budget: nobody stops early
