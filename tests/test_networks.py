@@ -56,6 +56,26 @@ def test_separate_actor_and_critic_have_their_own_parameters():
     assert all(p.grad is None for p in model.actor_body.parameters())
 
 
+def test_no_hidden_layers_make_the_policy_linear_in_the_observations():
+    # Swimmer's preset: a linear Gaussian policy beside an MLP critic.
+    config = Config(
+        hidden_sizes=(),
+        value_hidden_sizes=(16,),
+        shared_trunk=False,
+        normalize_obs=False,
+        gaussian_mean="linear",
+    ).validate()
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+    model = build_model(config, obs_space, gym.spaces.Box(-1.0, 1.0, (2,), np.float32))
+    assert not list(model.actor_body.parameters())
+    assert [p.shape for p in model.critic_body.parameters()] == [(16, 3), (16,)]
+    x = torch.randn(5, 3) * 10
+    (mean, _), value = model(x)
+    head = model.policy_head
+    torch.testing.assert_close(mean, x @ head.weight.T + head.bias)
+    assert value.shape == (5,)
+
+
 def test_normalised_uint8_frames_are_seen_in_raw_units():
     # The workers gather the statistics from raw 0..255 frames: the body must see
     # (frame - mean) / std in those units, not the frame scaled to [0, 1] minus a raw mean.

@@ -175,7 +175,11 @@ class Config:
     )
     lstm: bool = _f(False, "Add an LSTM after the body (the paper's A3C-LSTM).")
     lstm_size: int = _f(256, "LSTM cells.")
-    hidden_sizes: tuple[int, ...] = _f((64, 64), "MLP hidden layer sizes, e.g. 64,64.")
+    hidden_sizes: tuple[int, ...] = _f(
+        (64, 64),
+        "MLP hidden layer sizes, e.g. 64,64; none ('' or []) makes the policy linear in the "
+        "observations (Swimmer's preset).",
+    )
     activation: str = _f(
         "tanh", "Hidden activation.", choices=("tanh", "relu", "relu6", "elu", "silu")
     )
@@ -327,12 +331,11 @@ class Config:
         for name in ("rms_alpha", "adam_beta1", "adam_beta2"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise bad(name, "must be in [0, 1)")
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise bad("hidden_sizes", "needs at least one layer, each >= 1 unit")
-        if self.value_hidden_sizes is not None and (
-            not self.value_hidden_sizes or min(self.value_hidden_sizes) < 1
-        ):
-            raise bad("value_hidden_sizes", "needs at least one layer, each >= 1 unit")
+        # No hidden layer is a model linear in the (normalised) observations or CNN features.
+        if min(self.hidden_sizes, default=1) < 1:
+            raise bad("hidden_sizes", "each layer needs >= 1 unit")
+        if min(self.value_hidden_sizes or (), default=1) < 1:
+            raise bad("value_hidden_sizes", "each layer needs >= 1 unit")
         if self.repeat_action_probability is not None and not (
             0.0 <= self.repeat_action_probability <= 1.0
         ):
