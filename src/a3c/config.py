@@ -178,7 +178,7 @@ class Config:
     hidden_sizes: tuple[int, ...] = _f(
         (64, 64),
         "MLP hidden layer sizes, e.g. 64,64; none ('' or []) makes the policy linear in the "
-        "observations (Swimmer's preset).",
+        "observations (Swimmer's preset), and the critic too unless value_hidden_sizes.",
     )
     activation: str = _f(
         "tanh", "Hidden activation.", choices=("tanh", "relu", "relu6", "elu", "silu")
