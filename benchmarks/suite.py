@@ -45,17 +45,16 @@ import numpy as np
 
 from benchmarks.peers import zoo_hyperparameters
 from benchmarks.report import RESULTS, measured, median_time, save_results
+from benchmarks.time_to_solve import BENCHMARK_SETTINGS
 
 WINDOW = 100  # training episodes averaged for the bar and the final score
 CURVE_POINTS = 150  # points kept of each run's learning curve
 CONTENDERS = ("a3c", "a3c-defaults", "sb3-a2c", "sb3-ppo")
 # The preset each a3c contender asks for: the env's own (None) or the family defaults.
 A3C_PRESETS: dict[str, str | None] = {"a3c": None, "a3c-defaults": "defaults"}
-# What every a3c run sets on top of its preset, besides seed and budget (train_a3c turns off
-# the evaluator, TensorBoard, the progress bar and checkpoints).
-A3C_RUN_OVERRIDES: dict[str, Any] = dict(
-    stop_at_return=None, eval_interval=0, tensorboard=False, progress=False, checkpoint_interval=0
-)
+# What every a3c run sets on top of its preset, besides seed and budget: the benchmarks' settings,
+# and no stop at the bar.
+A3C_RUN_OVERRIDES: dict[str, Any] = dict(BENCHMARK_SETTINGS, stop_at_return=None)
 FAMILIES = {"classic": "classic control", "box2d": "Box2D", "mujoco": "MuJoCo v5"}
 
 
@@ -263,20 +262,11 @@ def settings_of(
 
 def a3c_config(env_id: str, preset: str | None, budget: int) -> dict[str, Any]:
     """The config ``A3C(env_id, preset=preset)`` trains a suite run with, as JSON (the seed
-    aside: it is the run's own)."""
-    import gymnasium as gym
+    aside: it is the run's own): the agent resolves it, family defaults included, untrained."""
+    from a3c import A3C
 
-    from a3c.config import resolve_config
-    from a3c.families import family_of
-
-    overrides = dict(A3C_RUN_OVERRIDES, total_steps=budget)
-    config = resolve_config(env_id, preset, **overrides)
-    if config.preset is None:  # no preset: the defaults of the env's family, as A3C does
-        env = gym.make(env_id)
-        family = family_of(env.observation_space, env.action_space)
-        env.close()
-        config = resolve_config(env_id, preset, family, **overrides)
-    return config_json(config)
+    agent = A3C(env_id, preset=preset, **A3C_RUN_OVERRIDES, total_steps=budget)
+    return config_json(agent.config)
 
 
 def config_json(config: Any) -> dict[str, Any]:

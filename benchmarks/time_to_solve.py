@@ -32,17 +32,21 @@ THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
 ALGOS = ("a3c", "sb3-a2c", "sb3-ppo")
 
 
+#: What every benchmark's a3c run sets on top of its preset: no evaluator, TensorBoard, progress
+#: bar or checkpoints.
+BENCHMARK_SETTINGS: dict[str, Any] = dict(
+    eval_interval=0, tensorboard=False, progress=False, checkpoint_interval=0
+)
+
+
 def train_a3c(env_id: str, run_dir: Path | None = None, **overrides: Any) -> A3C:
     """Our contender as every benchmark measures it: the env's preset with the evaluator,
     TensorBoard, the progress bar and checkpoints off, in ``run_dir`` (the caller's to read and
     remove) or else a throw-away run directory."""
     from a3c import A3C
 
-    settings: dict[str, Any] = dict(
-        eval_interval=0, tensorboard=False, progress=False, checkpoint_interval=0
-    )
     with tempfile.TemporaryDirectory() as tmp:
-        agent = A3C(env_id, run_dir=str(run_dir or tmp), **{**settings, **overrides})
+        agent = A3C(env_id, run_dir=str(run_dir or tmp), **{**BENCHMARK_SETTINGS, **overrides})
         agent.learn()
     assert agent.summary is not None
     return agent
