@@ -347,6 +347,7 @@ class SB3Run:
     returns: list[float] = field(default_factory=list)
     solved: tuple[float, int] | None = None  # (seconds, step) the window mean first reached it
     wall_s: float = 0.0
+    time_limited: bool = False  # stopped by ``time_limit_s`` before its budget ran out
 
 
 def train_sb3(
@@ -357,11 +358,14 @@ def train_sb3(
     threshold: float | None = None,
     stop_at_threshold: bool = True,
     window: int = 100,
+    time_limit_s: float | None = None,
 ) -> SB3Run:
     """Train ``algo`` ("a2c" or "ppo") with the zoo's hyper-parameters for ``total_timesteps``
     (default: the zoo's budget), reading every finished training episode (Monitor's) in a
     callback; with ``threshold``, note when the last-``window`` mean first reaches it, and stop
-    there if ``stop_at_threshold``. Time counts from the ``learn`` call; there is no evaluation."""
+    there if ``stop_at_threshold``; with ``time_limit_s``, stop after that many seconds of
+    training (``run.time_limited`` says so). Time counts from the ``learn`` call; there is no
+    evaluation."""
     import time
     from collections import deque
 
@@ -398,10 +402,15 @@ def train_sb3(
                     and np.mean(recent) >= threshold
                 ):
                     run.solved = (now, int(self.model.num_timesteps))
+            out_of_time = time_limit_s is not None and now >= time_limit_s
+            if out_of_time and self.model.num_timesteps < budget:
+                run.time_limited = True
+                return False
             return not (stop_at_threshold and run.solved is not None)
 
+    budget = total_timesteps or hp["n_timesteps"]
     start = time.perf_counter()
-    model.learn(total_timesteps=total_timesteps or hp["n_timesteps"], callback=ReadEpisodes())
+    model.learn(total_timesteps=budget, callback=ReadEpisodes())
     run.wall_s = time.perf_counter() - start
     return run
 

@@ -274,7 +274,8 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
         *sources,
         "",
         "Every run trains its whole budget (the RL-Zoo A2C `n_timesteps`, the family defaults "
-        "twice that by default: *steps trained* says), nobody stops at the bar. *Reached*: seeds "
+        "twice that by default: *steps trained* says, and where it says so an SB3 run stopped at "
+        "its time limit), nobody stops at the bar. *Reached*: seeds "
         "whose mean return of the last 100 training episodes got to the bar; time and steps are "
         "the first time it did (median over seeds, an unsolved seed infinitely slow; steps over "
         "solved seeds). *Last-100*: that mean at the end of training; *eval*: "
@@ -308,7 +309,13 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
             published = {"sb3-a2c": env["zoo_a2c"], "sb3-ppo": env["zoo_ppo"]}.get(contender)
             budgets = "-".join(f"{b:,}" for b in c["budgets"])
             ran = statistics.median(r["steps"] for r in c["runs"])
-            if ran > 1.01 * max(c["budgets"]):  # PPO completes its last rollout
+            limited = [r for r in c["runs"] if r.get("time_limited")]
+            if limited:  # SB3 stopped by --sb3-time-limit
+                limits = "/".join(
+                    f"{t:,.0f}" for t in sorted({r["settings"]["time_limit_s"] for r in limited})
+                )
+                budgets += f" (ran {ran:,.0f}: {len(limited)} stopped at {limits} s)"
+            elif ran > 1.01 * max(c["budgets"]):  # PPO completes its last rollout
                 budgets += f" (ran {ran:,.0f})"
             source = ", ".join(sorted({str(r["source"]) for r in c["runs"]}))
             lines.append(
@@ -327,7 +334,10 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
         ratios = env["ratios"]
         if ratios:
             cells = [
-                "n/a" if peer not in ratios else _number(ratios[peer], 2)
+                "n/a"
+                if peer not in ratios
+                else ("<= " if peer in env.get("ratio_bounds", ()) else "")
+                + _number(ratios[peer], 2)
                 for peer in ("sb3-a2c", "sb3-ppo")
             ]
             ratio_rows.append(f"| {env['env']} | {' | '.join(cells)} |")
@@ -335,7 +345,9 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
         lines += [
             "",
             "Median time to the bar, a3c (its preset) over each peer (targets: <= 0.5 against"
-            " SB3 A2C, <= 1 against PPO); '-' where either median did not reach it:",
+            " SB3 A2C, <= 1 against PPO); '-' where either median did not reach it; '<= x' where"
+            " the peer's median is a run stopped by its time limit before the bar, so it would"
+            " have taken longer:",
             "",
             "| env | a3c / sb3-a2c | a3c / sb3-ppo |",
             "|---|---|---|",

@@ -4,6 +4,7 @@
     python -m benchmarks.suite box2d --seeds 3 --resume
     python -m benchmarks.suite InvertedPendulum-v5 HalfCheetah-v5 --seeds 1
     python -m benchmarks.suite mujoco --seeds 3 --contenders a3c,a3c-defaults
+    python -m benchmarks.suite LunarLanderContinuous-v3 --seeds 3 --sb3-time-limit 1200
     python -m benchmarks.suite CartPole-v1 --seeds 1 --budget-scale 0.01 --out-dir /tmp/suite
 
 For each env of a family (``classic``, ``box2d``, ``mujoco``) or of a list of ids, each contender
@@ -18,14 +19,16 @@ it for quick runs) once per seed, each run its own subprocess, one after another
   PyTorch threads: SB3's fastest on 2 cores for these small networks, and several times faster
   than PyTorch's default of one per core when another process wants a core.
 
-Nobody stops at the bar: every run trains its whole budget, and the bar is where the mean return
-of the last 100 *training* episodes first reached it (time from the trainer's start for a3c,
-from the ``learn`` call for SB3). Then the final policy plays ``--eval-episodes`` (20)
-deterministic episodes (``a3c.evaluate_policy``; SB3's ``evaluate_policy`` with the VecNormalize
-statistics frozen). Each run writes its JSON, with date, command, machine, settings and learning
-curve, to ``OUT/suite_runs/``; ``--resume`` skips the runs already there, so a suite can run in
-pieces. Then, per family, everything in ``suite_runs`` is merged into ``OUT/suite_FAMILY.json``
-and a PNG grid of learning curves, and benchmarks/RESULTS.md is regenerated.
+Nobody stops at the bar: every run trains its whole budget (an SB3 run at most
+``--sb3-time-limit`` seconds, where a budget would take hours here: a3c's time ratio to it is then
+an upper bound), and the bar is where the mean return of the last 100 *training* episodes first
+reached it (time from the trainer's start for a3c, from the ``learn`` call for SB3). Then the
+final policy plays ``--eval-episodes`` (20) deterministic episodes (``a3c.evaluate_policy``;
+SB3's ``evaluate_policy`` with the VecNormalize statistics frozen). Each run writes its JSON, with
+date, command, machine, settings and learning curve, to ``OUT/suite_runs/``; ``--resume`` skips
+the runs already there, so a suite can run in pieces. Then, per family, everything in
+``suite_runs`` is merged into ``OUT/suite_FAMILY.json`` and a PNG grid of learning curves, and
+benchmarks/RESULTS.md is regenerated.
 """
 
 from __future__ import annotations
@@ -197,10 +200,17 @@ def run_a3c_contender(
 
 
 def run_sb3_contender(
-    env_id: str, seed: int, budget: int, eval_episodes: int, algo: str, torch_threads: int
+    env_id: str,
+    seed: int,
+    budget: int,
+    eval_episodes: int,
+    algo: str,
+    torch_threads: int,
+    time_limit_s: float | None = None,
 ) -> dict[str, Any]:
-    """SB3 with the zoo's hyper-parameters for the whole budget, then its evaluation;
-    ``torch_threads`` intra-op threads (0: PyTorch's default)."""
+    """SB3 with the zoo's hyper-parameters for the whole budget, or until ``time_limit_s``
+    seconds of training, then its evaluation; ``torch_threads`` intra-op threads (0: PyTorch's
+    default)."""
     import torch
 
     from a3c.evaluation import EVAL_SEED_OFFSET
@@ -208,7 +218,15 @@ def run_sb3_contender(
 
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
-    run = train_sb3(algo, env_id, seed, budget, SUITE[env_id].bar, stop_at_threshold=False)
+    run = train_sb3(
+        algo,
+        env_id,
+        seed,
+        budget,
+        SUITE[env_id].bar,
+        stop_at_threshold=False,
+        time_limit_s=time_limit_s,
+    )
     curve = learning_curve(
         np.array(run.times), np.array(run.steps), np.array(run.returns), SUITE[env_id].bar
     )
@@ -218,6 +236,7 @@ def run_sb3_contender(
         **curve,
         "wall_s": run.wall_s,
         "steps": int(run.model.num_timesteps),
+        "time_limited": run.time_limited,
         "eval_mean": mean,
         "eval_std": std,
         "config": {
@@ -236,7 +255,8 @@ def run_one(contender: str, env_id: str, seed: int, settings: dict[str, Any]) ->
         return run_a3c_contender(env_id, seed, budget, episodes, A3C_PRESETS[contender])
     if contender in ("sb3-a2c", "sb3-ppo"):
         algo = contender.removeprefix("sb3-")
-        return run_sb3_contender(env_id, seed, budget, episodes, algo, settings["torch_threads"])
+        threads, limit = settings["torch_threads"], settings.get("time_limit_s")
+        return run_sb3_contender(env_id, seed, budget, episodes, algo, threads, limit)
     raise ValueError(f"unknown contender {contender!r}: one of {', '.join(CONTENDERS)}")
 
 
@@ -246,15 +266,22 @@ def run_path(out_dir: Path, env_id: str, contender: str, seed: int) -> Path:
 
 
 def settings_of(
-    contender: str, env_id: str, budget: int, eval_episodes: int, torch_threads: int = 1
+    contender: str,
+    env_id: str,
+    budget: int,
+    eval_episodes: int,
+    torch_threads: int = 1,
+    sb3_time_limit_s: float | None = None,
 ) -> dict[str, Any]:
     """What makes two runs of one (env, contender, seed) the same run: --resume compares it.
-    SB3's intra-op threads are one of them (a3c's workers take one each by design); a3c's are
-    the whole config it trains with, so a run made before its preset or family defaults changed
-    is not merged as if it were today's."""
+    SB3's intra-op threads and time limit (where it has one) are among them (a3c's workers take
+    one thread each by design); a3c's are the whole config it trains with, so a run made before
+    its preset or family defaults changed is not merged as if it were today's."""
     settings: dict[str, Any] = {"budget": budget, "eval_episodes": eval_episodes, "window": WINDOW}
     if contender.startswith("sb3-"):
         settings["torch_threads"] = torch_threads
+        if sb3_time_limit_s:
+            settings["time_limit_s"] = sb3_time_limit_s
     elif contender in A3C_PRESETS:
         settings["a3c_config"] = a3c_config(env_id, A3C_PRESETS[contender], budget)
     return settings
@@ -306,11 +333,29 @@ def median_or_none(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def time_ratio(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> float | None:
-    """Our median time to the bar over theirs; ``None`` unless both medians reached it (an
-    unsolved seed counts as infinitely slow, as in ``benchmarks.time_to_solve``)."""
+def time_ratio(
+    ours: list[dict[str, Any]], theirs: list[dict[str, Any]]
+) -> tuple[float | None, bool]:
+    """Our median time to the bar over theirs, and whether that is only an upper bound.
+    ``None`` unless both medians reached it (an unsolved seed counts as infinitely slow, as in
+    ``benchmarks.time_to_solve``), with one exception: a peer's run stopped by its time limit
+    before it reached the bar would have taken longer than it ran, so its wall time bounds its
+    time to the bar from below; where the peer's median is such a bound, ours over it bounds
+    the ratio from above."""
     a, b = median_time(ours), median_time(theirs)
-    return None if a is None or b is None else a / b
+    if a is None:
+        return None, False
+    if b is not None:
+        return a / b, False
+    lower = median_time(
+        [
+            {"solved": True, "time_to_solve_s": r["wall_s"]}
+            if not r["solved"] and r.get("time_limited")
+            else r
+            for r in theirs
+        ]
+    )
+    return (None, False) if lower is None else (a / lower, True)
 
 
 def summarize(out_dir: Path, family: str) -> dict[str, Any] | None:
@@ -350,11 +395,11 @@ def summarize(out_dir: Path, family: str) -> dict[str, Any] | None:
         if not contenders:
             continue
         ours = contenders.get("a3c", {}).get("runs", [])
-        ratios = {
-            peer: time_ratio(ours, contenders[peer]["runs"])
-            for peer in ("sb3-a2c", "sb3-ppo")
-            if peer in contenders and ours
-        }
+        ratios, bounds = {}, []
+        for peer in ("sb3-a2c", "sb3-ppo"):
+            if peer in contenders and ours:
+                ratios[peer], is_bound = time_ratio(ours, contenders[peer]["runs"])
+                bounds += [peer] if is_bound else []
         envs.append(
             {
                 "env": env.env_id,
@@ -370,6 +415,7 @@ def summarize(out_dir: Path, family: str) -> dict[str, Any] | None:
                 },
                 "contenders": contenders,
                 "ratios": ratios,
+                "ratio_bounds": bounds,  # peers whose ratio is an upper bound (time limit)
             }
         )
     if not envs:
@@ -484,6 +530,14 @@ def main(argv: list[str] | None = None) -> None:
         help="PyTorch intra-op threads of the SB3 runs (0: PyTorch's default, one per core); "
         "1 is SB3's fastest on 2 cores for these small networks, many times so on a busy machine",
     )
+    parser.add_argument(
+        "--sb3-time-limit",
+        type=float,
+        default=0.0,
+        help="stop each SB3 run after this many seconds of training (0: none), for budgets that "
+        "take hours here; a run cut short says so, and a3c's time ratio to a peer whose median "
+        "is such a run becomes an upper bound",
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument(
         "--resume", action="store_true", help="skip runs whose JSON is already in --out-dir"
@@ -511,7 +565,14 @@ def main(argv: list[str] | None = None) -> None:
             budget = run_budget(
                 contender, env_id, args.budget_scale, args.steps, args.defaults_budget_factor
             )
-            settings = settings_of(contender, env_id, budget, args.eval_episodes, args.sb3_threads)
+            settings = settings_of(
+                contender,
+                env_id,
+                budget,
+                args.eval_episodes,
+                args.sb3_threads,
+                args.sb3_time_limit,
+            )
             planned += [(env_id, contender, seed, settings) for seed in range(args.seeds)]
     todo = plan_runs(args.out_dir, planned, args.resume)
     print(
@@ -586,6 +647,7 @@ def main(argv: list[str] | None = None) -> None:
         for env in summary["envs"]:
             ratios = ", ".join(
                 f"a3c/{peer} {'-' if r is None else f'{r:.2f}'}"
+                f"{' at most' if peer in env['ratio_bounds'] else ''}"
                 for peer, r in env["ratios"].items()
             )
             print(f"  {env['env']}: median time to the bar {ratios or '(no pair)'}")

@@ -131,11 +131,65 @@ def test_suite_report_has_a_ratio_row_per_env_a_peer_ran_on(tmp_path):
 
 def test_time_ratio():
     def rows(*times):
-        return [{"solved": t is not None, "time_to_solve_s": t} for t in times]
+        return [{"solved": t is not None, "time_to_solve_s": t, "wall_s": 50.0} for t in times]
 
-    assert suite.time_ratio(rows(2.0, 4.0, 3.0), rows(12.0, 6.0, 9.0)) == 3.0 / 9.0
-    assert suite.time_ratio(rows(2.0), rows(None)) is None  # theirs never reached the bar
-    assert suite.time_ratio(rows(None, None, 1.0), rows(5.0)) is None
+    assert suite.time_ratio(rows(2.0, 4.0, 3.0), rows(12.0, 6.0, 9.0)) == (3.0 / 9.0, False)
+    assert suite.time_ratio(rows(2.0), rows(None)) == (None, False)  # theirs never reached it
+    assert suite.time_ratio(rows(None, None, 1.0), rows(5.0)) == (None, False)
+
+
+def test_a_peer_stopped_by_its_time_limit_bounds_the_ratio():
+    """An SB3 run cut short before the bar took longer than it ran: a3c's ratio to a median of
+    such runs is at most ours over their wall times, and marked a bound in the report."""
+    ours = [{"solved": True, "time_to_solve_s": t} for t in (10.0, 20.0, 30.0)]
+
+    def theirs(*runs):  # (time to the bar or None, wall seconds, stopped by the limit)
+        return [
+            {"solved": t is not None, "time_to_solve_s": t, "wall_s": w, "time_limited": cut}
+            for t, w, cut in runs
+        ]
+
+    # two cut at 100 s and 80 s unsolved, one solved at 60 s: the median is at least 80 s
+    cut = theirs((None, 100.0, True), (60.0, 70.0, False), (None, 80.0, True))
+    assert suite.time_ratio(ours, cut) == (20.0 / 80.0, True)
+    # a run that trained its whole budget without the bar is infinitely slow, as before
+    whole = theirs((None, 100.0, False), (None, 90.0, False), (None, 80.0, True))
+    assert suite.time_ratio(ours, whole) == (None, False)
+    # a peer's median that reached the bar is a ratio, not a bound, cut runs or not
+    solved = theirs((40.0, 100.0, False), (None, 10.0, True), (50.0, 80.0, False))
+    assert suite.time_ratio(ours, solved) == (20.0 / 50.0, False)
+
+    assert suite.settings_of("sb3-a2c", "Acrobot-v1", 1000, 20, 1, 600.0)["time_limit_s"] == 600.0
+    assert "time_limit_s" not in suite.settings_of("sb3-a2c", "Acrobot-v1", 1000, 20, 1)
+    assert "time_limit_s" not in suite.settings_of("a3c", "CartPole-v1", 1000, 20, 1, 600.0)
+
+
+def test_the_report_marks_runs_stopped_by_the_time_limit_and_bounded_ratios(tmp_path):
+    _run_json(tmp_path, "Acrobot-v1", "a3c", 0, 10.0, steps=1000)
+    limited = suite.settings_of("sb3-a2c", "Acrobot-v1", 1000, 20, 1, 40.0)
+    sb3_config = {"torch_threads": 1}
+    row = dict(steps=300, wall_s=40.2, time_limited=True, settings=limited, config=sb3_config)
+    _run_json(tmp_path, "Acrobot-v1", "sb3-a2c", 0, None, **row)
+    summary = suite.summarize(tmp_path, "classic")
+    (env,) = summary["envs"]
+    assert env["ratios"] == {"sb3-a2c": 10.0 / 40.2} and env["ratio_bounds"] == ["sb3-a2c"]
+    text = "\n".join(report._suite(summary, "s"))
+    assert "| sb3-a2c | 1,000 (ran 300: 1 stopped at 40 s) | 0/1 |" in text
+    assert "| Acrobot-v1 | <= 0.25 | n/a |" in text
+
+
+def test_an_sb3_run_stops_at_its_time_limit():
+    """A real SB3 run whose budget would take minutes, stopped by the limit after about 2 s."""
+    import time
+
+    from benchmarks.peers import train_sb3
+
+    start = time.perf_counter()
+    run = train_sb3("a2c", "CartPole-v1", 0, 10_000_000, 475.0, time_limit_s=2.0)
+    assert run.time_limited and 2.0 <= run.wall_s < 10.0 and time.perf_counter() - start < 30.0
+    assert 0 < run.model.num_timesteps < 10_000_000
+    whole = train_sb3("a2c", "CartPole-v1", 0, 2_000, time_limit_s=60.0)
+    assert not whole.time_limited and whole.model.num_timesteps == 2_000
 
 
 def test_resume_skips_made_runs_and_refuses_other_settings(tmp_path):
