@@ -275,7 +275,8 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
         "",
         "Every run trains its whole budget (the RL-Zoo A2C `n_timesteps`, the family defaults "
         "twice that by default: *steps trained* says, and where it says so an SB3 run stopped at "
-        "its time limit), nobody stops at the bar. *Reached*: seeds "
+        "its time limit, unsolved here if it had not reached the bar by then), nobody stops at "
+        "the bar. *Reached*: seeds "
         "whose mean return of the last 100 training episodes got to the bar; time and steps are "
         "the first time it did (median over seeds, an unsolved seed infinitely slow; steps over "
         "solved seeds). *Last-100*: that mean at the end of training; *eval*: "
@@ -314,7 +315,8 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
                 limits = "/".join(
                     f"{t:,.0f}" for t in sorted({r["settings"]["time_limit_s"] for r in limited})
                 )
-                budgets += f" (ran {ran:,.0f}: {len(limited)} stopped at {limits} s)"
+                cut = statistics.median(r["steps"] for r in limited)
+                budgets += f" ({len(limited)} stopped at {limits} s, after {cut:,.0f})"
             elif ran > 1.01 * max(c["budgets"]):  # PPO completes its last rollout
                 budgets += f" (ran {ran:,.0f})"
             source = ", ".join(sorted({str(r["source"]) for r in c["runs"]}))
@@ -346,8 +348,8 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
             "",
             "Median time to the bar, a3c (its preset) over each peer (targets: <= 0.5 against"
             " SB3 A2C, <= 1 against PPO); '-' where either median did not reach it; '<= x' where"
-            " the peer's median is a run stopped by its time limit before the bar, so it would"
-            " have taken longer:",
+            " runs stopped by their time limit before the bar decide the peer's median (counted at"
+            " the limit, which they would have needed more than):",
             "",
             "| env | a3c / sb3-a2c | a3c / sb3-ppo |",
             "|---|---|---|",

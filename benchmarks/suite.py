@@ -20,15 +20,15 @@ it for quick runs) once per seed, each run its own subprocess, one after another
   than PyTorch's default of one per core when another process wants a core.
 
 Nobody stops at the bar: every run trains its whole budget (an SB3 run at most
-``--sb3-time-limit`` seconds, where a budget would take hours here: a3c's time ratio to it is then
-an upper bound), and the bar is where the mean return of the last 100 *training* episodes first
-reached it (time from the trainer's start for a3c, from the ``learn`` call for SB3). Then the
-final policy plays ``--eval-episodes`` (20) deterministic episodes (``a3c.evaluate_policy``;
-SB3's ``evaluate_policy`` with the VecNormalize statistics frozen). Each run writes its JSON, with
-date, command, machine, settings and learning curve, to ``OUT/suite_runs/``; ``--resume`` skips
-the runs already there, so a suite can run in pieces. Then, per family, everything in
-``suite_runs`` is merged into ``OUT/suite_FAMILY.json`` and a PNG grid of learning curves, and
-benchmarks/RESULTS.md is regenerated.
+``--sb3-time-limit`` seconds, where a budget would take hours here: where runs cut short decide
+the peer's median, a3c's time ratio to it is an upper bound), and the bar is where the mean
+return of the last 100 *training* episodes first reached it (time from the trainer's start for
+a3c, from the ``learn`` call for SB3). Then the final policy plays ``--eval-episodes`` (20)
+deterministic episodes (``a3c.evaluate_policy``; SB3's ``evaluate_policy`` with the VecNormalize
+statistics frozen). Each run writes its JSON, with date, command, machine, settings and learning
+curve, to ``OUT/suite_runs/``; ``--resume`` skips the runs already there, so a suite can run in
+pieces. Then, per family, everything in ``suite_runs`` is merged into ``OUT/suite_FAMILY.json``
+and a PNG grid of learning curves, and benchmarks/RESULTS.md is regenerated.
 """
 
 from __future__ import annotations
@@ -338,24 +338,25 @@ def time_ratio(
 ) -> tuple[float | None, bool]:
     """Our median time to the bar over theirs, and whether that is only an upper bound.
     ``None`` unless both medians reached it (an unsolved seed counts as infinitely slow, as in
-    ``benchmarks.time_to_solve``), with one exception: a peer's run stopped by its time limit
-    before it reached the bar would have taken longer than it ran, so its wall time bounds its
-    time to the bar from below; where the peer's median is such a bound, ours over it bounds
-    the ratio from above."""
-    a, b = median_time(ours), median_time(theirs)
+    ``benchmarks.time_to_solve``). A peer's run stopped by its time limit before the bar would
+    have reached it later than the limit, if ever: counted at the limit instead of infinitely
+    slow, the peer's median becomes a lower bound of the true one. Where that bound is below the
+    median as measured, the runs cut short decide the median, and ours over the bound is an upper
+    bound of the ratio (the conservative side: it never flatters a3c)."""
+    a = median_time(ours)
     if a is None:
         return None, False
-    if b is not None:
-        return a / b, False
     lower = median_time(
         [
-            {"solved": True, "time_to_solve_s": r["wall_s"]}
+            {"solved": True, "time_to_solve_s": r["settings"]["time_limit_s"]}
             if not r["solved"] and r.get("time_limited")
             else r
             for r in theirs
         ]
     )
-    return (None, False) if lower is None else (a / lower, True)
+    if lower is None:
+        return None, False
+    return a / lower, lower != median_time(theirs)
 
 
 def summarize(out_dir: Path, family: str) -> dict[str, Any] | None:
@@ -505,6 +506,13 @@ def env_ids(names: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("envs", nargs="*", help=f"families ({', '.join(FAMILIES)}) or env ids")
@@ -532,7 +540,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--sb3-time-limit",
-        type=float,
+        type=non_negative,
         default=0.0,
         help="stop each SB3 run after this many seconds of training (0: none), for budgets that "
         "take hours here; a run cut short says so, and a3c's time ratio to a peer whose median "

@@ -139,28 +139,51 @@ def test_time_ratio():
 
 
 def test_a_peer_stopped_by_its_time_limit_bounds_the_ratio():
-    """An SB3 run cut short before the bar took longer than it ran: a3c's ratio to a median of
-    such runs is at most ours over their wall times, and marked a bound in the report."""
+    """An SB3 run cut short before the bar would have reached it after its limit, if ever:
+    counted there, the peer's median is a lower bound, and a3c's ratio over it an upper bound,
+    reported as one wherever the runs cut short decide the median."""
     ours = [{"solved": True, "time_to_solve_s": t} for t in (10.0, 20.0, 30.0)]
 
-    def theirs(*runs):  # (time to the bar or None, wall seconds, stopped by the limit)
+    def theirs(*runs):  # (time to the bar or None, stopped by a limit of that many s or None)
         return [
-            {"solved": t is not None, "time_to_solve_s": t, "wall_s": w, "time_limited": cut}
-            for t, w, cut in runs
+            {
+                "solved": t is not None,
+                "time_to_solve_s": t,
+                "time_limited": limit is not None,
+                "settings": {} if limit is None else {"time_limit_s": limit},
+            }
+            for t, limit in runs
         ]
 
-    # two cut at 100 s and 80 s unsolved, one solved at 60 s: the median is at least 80 s
-    cut = theirs((None, 100.0, True), (60.0, 70.0, False), (None, 80.0, True))
+    # two cut unsolved at 100 s and 80 s, one solved at 60 s: the median is at least 80 s
+    cut = theirs((None, 100.0), (60.0, None), (None, 80.0))
     assert suite.time_ratio(ours, cut) == (20.0 / 80.0, True)
-    # a run that trained its whole budget without the bar is infinitely slow, as before
-    whole = theirs((None, 100.0, False), (None, 90.0, False), (None, 80.0, True))
-    assert suite.time_ratio(ours, whole) == (None, False)
-    # a peer's median that reached the bar is a ratio, not a bound, cut runs or not
-    solved = theirs((40.0, 100.0, False), (None, 10.0, True), (50.0, 80.0, False))
-    assert suite.time_ratio(ours, solved) == (20.0 / 50.0, False)
-
+    # a run that trained its whole budget without the bar stays infinitely slow
+    assert suite.time_ratio(ours, theirs((None, None), (None, None), (None, 80.0))) == (
+        None,
+        False,
+    )
+    # the median as measured is 50, but the run cut at 10 s might have been the median one:
+    # the ratio is at most 20 / 40, not 20 / 50
+    assert suite.time_ratio(ours, theirs((40.0, None), (None, 10.0), (50.0, None))) == (
+        20.0 / 40.0,
+        True,
+    )
+    # cut runs that cannot move the median (cut after it) leave the ratio exact
+    assert suite.time_ratio(ours, theirs((40.0, None), (None, 90.0), (50.0, None))) == (
+        20.0 / 50.0,
+        False,
+    )
+    # a run that reached the bar before it was cut keeps its time to the bar (30, not 35)
+    assert suite.time_ratio(ours, theirs((30.0, 35.0), (None, 10.0), (50.0, None))) == (
+        20.0 / 30.0,
+        True,
+    )
     assert suite.settings_of("sb3-a2c", "Acrobot-v1", 1000, 20, 1, 600.0)["time_limit_s"] == 600.0
-    assert "time_limit_s" not in suite.settings_of("sb3-a2c", "Acrobot-v1", 1000, 20, 1)
+    for no_limit in (None, 0.0):  # the command line's default is 0: no limit, as before
+        assert "time_limit_s" not in suite.settings_of(
+            "sb3-a2c", "Acrobot-v1", 1000, 20, 1, no_limit
+        )
     assert "time_limit_s" not in suite.settings_of("a3c", "CartPole-v1", 1000, 20, 1, 600.0)
 
 
@@ -172,10 +195,16 @@ def test_the_report_marks_runs_stopped_by_the_time_limit_and_bounded_ratios(tmp_
     _run_json(tmp_path, "Acrobot-v1", "sb3-a2c", 0, None, **row)
     summary = suite.summarize(tmp_path, "classic")
     (env,) = summary["envs"]
-    assert env["ratios"] == {"sb3-a2c": 10.0 / 40.2} and env["ratio_bounds"] == ["sb3-a2c"]
+    assert env["ratios"] == {"sb3-a2c": 10.0 / 40.0} and env["ratio_bounds"] == ["sb3-a2c"]
     text = "\n".join(report._suite(summary, "s"))
-    assert "| sb3-a2c | 1,000 (ran 300: 1 stopped at 40 s) | 0/1 |" in text
+    assert "| sb3-a2c | 1,000 (1 stopped at 40 s, after 300) | 0/1 |" in text
     assert "| Acrobot-v1 | <= 0.25 | n/a |" in text
+    # --resume: the same limit resumes, another is another run
+    planned = [("Acrobot-v1", "sb3-a2c", 0, limited)]
+    assert suite.plan_runs(tmp_path, planned, resume=True) == []
+    other = suite.settings_of("sb3-a2c", "Acrobot-v1", 1000, 20, 1, 50.0)
+    with pytest.raises(SystemExit, match="other settings"):
+        suite.plan_runs(tmp_path, [("Acrobot-v1", "sb3-a2c", 0, other)], resume=True)
 
 
 def test_an_sb3_run_stops_at_its_time_limit():
@@ -188,8 +217,11 @@ def test_an_sb3_run_stops_at_its_time_limit():
     run = train_sb3("a2c", "CartPole-v1", 0, 10_000_000, 475.0, time_limit_s=2.0)
     assert run.time_limited and 2.0 <= run.wall_s < 10.0 and time.perf_counter() - start < 30.0
     assert 0 < run.model.num_timesteps < 10_000_000
-    whole = train_sb3("a2c", "CartPole-v1", 0, 2_000, time_limit_s=60.0)
-    assert not whole.time_limited and whole.model.num_timesteps == 2_000
+    # a budget used up on the step the limit is checked is not a run cut short
+    whole = train_sb3("a2c", "CartPole-v1", 0, 8, time_limit_s=1e-9)
+    assert not whole.time_limited and whole.model.num_timesteps >= 8
+    with pytest.raises(SystemExit):
+        suite.main(["CartPole-v1", "--sb3-time-limit", "-5"])
 
 
 def test_resume_skips_made_runs_and_refuses_other_settings(tmp_path):
