@@ -2,6 +2,7 @@
 
 import ast
 import dataclasses
+import importlib.util
 import json
 import os
 import subprocess
@@ -210,8 +211,21 @@ def write_package(folder: Path, name: str, body: str) -> None:
     (folder / name / "__init__.py").write_text(body)
 
 
-@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
-def test_env_module_in_the_working_directory_trains_with_spawned_workers(tmp_path, start_method):
+HAS_RAY = importlib.util.find_spec("ray") is not None
+
+
+@pytest.mark.parametrize(
+    "backend_options",
+    [
+        ["--start-method", "spawn"],
+        ["--start-method", "forkserver"],
+        # a local Ray's worker processes import the module from the driver's working directory
+        pytest.param(
+            ["--backend", "ray"], marks=pytest.mark.skipif(not HAS_RAY, reason="needs ray")
+        ),
+    ],
+)
+def test_env_module_in_the_working_directory_trains_with_spawned_workers(tmp_path, backend_options):
     # TwoStep's source, copied from the fixture (not imported: that would register its ids here)
     fixture = (Path(__file__).parent / "fixtures" / "custom_envs.py").read_text()
     env_source = next(
@@ -230,8 +244,7 @@ def test_env_module_in_the_working_directory_trains_with_spawned_workers(tmp_pat
         "MyTwoStep-v0",
         "--env-module",
         "mypkg",
-        "--start-method",
-        start_method,
+        *backend_options,
         "--workers",
         "1",
         "--total-steps",
