@@ -281,8 +281,9 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
         "the first time it did (median over seeds, an unsolved seed infinitely slow; steps over "
         "solved seeds). *Last-100*: that mean at the end of training; *eval*: "
         f"{'/'.join(map(str, sorted(episodes)))} deterministic episodes of the final policy; "
-        "both medians over seeds. *Published*: the RL-Zoo's own score (benchmark.md). Bars "
-        "marked * are the RL-Zoo A2C published score at 1M steps."
+        "both medians over seeds. *Published*: the RL-Zoo's own score (benchmark.md: one run, "
+        "deterministic evaluation, after the zoo's budget); a peer *not run here* has only that "
+        "row, source *zoo*. Bars marked * are the RL-Zoo A2C published score at 1M steps."
         + (
             f" SB3 ran with {'/'.join(map(str, sorted(threads)))} PyTorch thread(s)"
             " (`--sb3-threads`); a3c's workers take one each."
@@ -326,6 +327,14 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
                 f" {_number(c['median_final_last100'])} | {_number(c['median_eval'])} |"
                 f" {_number(published)} | {source} |"
             )
+        # a peer that did not run here (MuJoCo's 1M steps of SB3 take about 25 minutes each):
+        # its published score at the zoo's budget, the comparison for those envs
+        for peer, score in (("sb3-a2c", env["zoo_a2c"]), ("sb3-ppo", env["zoo_ppo"])):
+            if score is not None and peer not in env["contenders"] and "zoo_budgets" in env:
+                lines.append(
+                    f"| {env['env']} | {bar} | {peer} (not run here: the zoo's published score) |"
+                    f" {env['zoo_budgets'][peer]:,} | - | - | - | - | - | {_number(score)} | zoo |"
+                )
         for peer, note in env["peer_notes"].items():
             if note and peer in env["contenders"]:
                 notes.append(f"- {env['env']}, {peer}: {note}.")

@@ -409,6 +409,11 @@ def summarize(out_dir: Path, family: str) -> dict[str, Any] | None:
                 "zoo_budget": zoo_budget(env.env_id),
                 "zoo_a2c": env.zoo_a2c,
                 "zoo_ppo": env.zoo_ppo,
+                # the budgets the published scores were trained with
+                "zoo_budgets": {
+                    f"sb3-{algo}": int(zoo_hyperparameters(algo, env.env_id)["n_timesteps"])
+                    for algo in ("a2c", "ppo")
+                },
                 "note": env.note,
                 "peer_notes": {
                     f"sb3-{algo}": zoo_hyperparameters(algo, env.env_id)["note"]

@@ -129,6 +129,27 @@ def test_suite_report_has_a_ratio_row_per_env_a_peer_ran_on(tmp_path):
     assert "a3c / sb3-a2c" not in alone and "No SB3 run on these envs yet" in alone
 
 
+def test_suite_report_gives_a_peer_that_did_not_run_its_published_score(tmp_path):
+    """Where SB3 did not run on an env (MuJoCo's long runs), the table still sets a3c beside the
+    zoo's published score at the zoo's budget, in a row that says it was not run here; a peer
+    that ran gets no such row, and an env the zoo has no score for gets none either."""
+    _run_json(tmp_path, "Hopper-v5", "a3c", 0, 10.0, steps=1000)
+    _run_json(tmp_path, "HalfCheetah-v5", "a3c", 0, 10.0, steps=1000)
+    sb3_config = {"preset": None, "torch_threads": 1}
+    _run_json(tmp_path, "HalfCheetah-v5", "sb3-a2c", 0, 40.0, steps=1000, config=sb3_config)
+    _run_json(tmp_path, "Reacher-v5", "a3c", 0, 10.0, steps=1000)
+    text = "\n".join(report._suite(suite.summarize(tmp_path, "mujoco"), "s"))
+    not_run = [row for row in text.splitlines() if row.startswith("|") and "not run here" in row]
+    assert not_run == [
+        "| HalfCheetah-v5 | 3041* | sb3-ppo (not run here: the zoo's published score) |"
+        " 1,000,000 | - | - | - | - | - | 5,819.1 | zoo |",
+        "| Hopper-v5 | 733* | sb3-a2c (not run here: the zoo's published score) | 1,000,000 |"
+        " - | - | - | - | - | 733.5 | zoo |",
+        "| Hopper-v5 | 733* | sb3-ppo (not run here: the zoo's published score) | 1,000,000 |"
+        " - | - | - | - | - | 2,410.4 | zoo |",
+    ]
+
+
 def test_time_ratio():
     def rows(*times):
         return [{"solved": t is not None, "time_to_solve_s": t, "wall_s": 50.0} for t in times]
