@@ -7,7 +7,9 @@ Each contender trains for the same number of environment steps (ours: the env's 
 evaluation, TensorBoard and the early stop off; SB3 A2C: RL-Zoo hyper-parameters, for Atari its
 ``atari`` entry: 16 games, CnnPolicy, RMSpropTFLike). Raw: one environment with the same
 preprocessing as training (Atari: frame skip 4 with max-pooling, 84x84 grayscale, 4 stacked
-frames) stepped with random actions on one core, the ceiling of one worker. A step is an agent
+frames) stepped with random actions on one core, the ceiling of one worker; and as many copies
+as ``--max-workers`` stepped at once, their steps/s summed, the ceiling of the cores together
+(measured, since the cores share caches, memory and the host). A step is an agent
 step (4 emulator frames on Atari). Each run is its own subprocess. Prints steps/s and the ratios;
 writes JSON and regenerates benchmarks/RESULTS.md.
 """
@@ -16,9 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +38,35 @@ RAW = "raw env (same preprocessing), random actions, 1 core"
 RAW_VECTOR = "raw AtariVectorEnv (the preset's games per worker), random actions, 1 core"
 
 
+def at_once(name: str, processes: int) -> str:
+    """The row of ``processes`` copies of a raw contender run side by side, one per core."""
+    return name.replace("1 core", f"{processes} processes at once, summed")
+
+
+def wait_for_each_other(meeting: Path, processes: int, timeout_s: float = 120.0) -> None:
+    """Block until ``processes`` copies have called this with the same folder, just before
+    their timed loops: copies run side by side then share the cores for the whole of each one's
+    measurement. A copy that never comes (it failed) stops the others after ``timeout_s``."""
+    (meeting / str(os.getpid())).touch()
+    deadline = time.monotonic() + timeout_s
+    while len(list(meeting.iterdir())) < processes:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the other copies did not reach {meeting} within {timeout_s:g} s")
+        time.sleep(0.01)
+
+
 def plural(workers: int) -> str:
     return f"a3c, {workers} worker{'s' if workers > 1 else ''}"
 
 
-def raw_env(env_id: str, steps: int) -> float:
+def raw_env(env_id: str, steps: int, ready: Callable[[], None] = lambda: None) -> float:
+    """Steps/s of one env with random actions; ``ready`` is called just before the clock starts."""
     from a3c.envs import EnvFactory
 
     env = EnvFactory(env_id)()  # Atari: the training preprocessing
     env.reset(seed=0)
     env.action_space.seed(0)
+    ready()
     start = time.perf_counter()
     for _ in range(steps):
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
@@ -51,7 +75,7 @@ def raw_env(env_id: str, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def raw_group(env_id: str, steps: int) -> float:
+def raw_group(env_id: str, steps: int, ready: Callable[[], None] = lambda: None) -> float:
     """Atari: the preset's games per worker in one ``AtariVectorEnv`` (with a3c's stacking and
     clipping), random actions, on one core: the ceiling of one worker on the vector path."""
     from a3c.ale_vector import AleVectorGroup
@@ -63,6 +87,7 @@ def raw_group(env_id: str, steps: int) -> float:
     group.reset()
     rng = np.random.default_rng(0)
     rounds = max(1, steps // n)
+    ready()
     start = time.perf_counter()
     for _ in range(rounds):
         group.step(rng.integers(int(group.action_space.n), size=n))
@@ -127,13 +152,19 @@ def main() -> None:
     parser.add_argument("--max-workers", type=int, default=2)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--single", nargs=2, metavar=("WHAT", "ARG"), help=argparse.SUPPRESS)
+    parser.add_argument("--together", nargs=2, metavar=("DIR", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
         what, arg = args.single
+
+        def ready() -> None:  # start the clock with the other copies, past everyone's set-up
+            if args.together:
+                wait_for_each_other(Path(args.together[0]), int(args.together[1]))
+
         if what == "raw":
-            value = raw_env(args.env, args.steps)
+            value = raw_env(args.env, args.steps, ready)
         elif what == "raw-vector":
-            value = raw_group(args.env, args.steps)
+            value = raw_group(args.env, args.steps, ready)
         elif what == "a3c":
             value = ours(args.env, args.steps, int(arg))
         elif what == "a3c-wrappers":
@@ -143,43 +174,49 @@ def main() -> None:
         print(json.dumps(value))
         return
 
-    def measure(what: str, arg: str = "0") -> float:
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.throughput",
-                "--env",
-                args.env,
-                "--steps",
-                str(args.steps),
-                "--single",
-                what,
-                arg,
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if out.returncode != 0:
-            raise SystemExit(f"{what} failed:\n{out.stderr}")
-        return float(out.stdout.strip().splitlines()[-1])
+    def measure(what: str, arg: str = "0", processes: int = 1) -> float:
+        """Steps/s of one contender in its own subprocess; with ``processes`` > 1, that many
+        copies at once, their steps/s summed (what the cores give together, not one core's
+        figure times the cores: they share caches, memory bandwidth and the host)."""
+        command = [sys.executable, "-m", "benchmarks.throughput", "--env", args.env]
+        command += ["--steps", str(args.steps), "--single", what, arg]
+        with tempfile.TemporaryDirectory() as meeting:
+            if processes > 1:
+                command += ["--together", meeting, str(processes)]
+            runs = [
+                subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(processes)
+            ]
+            total = 0.0
+            for run in runs:
+                out, err = run.communicate()
+                if run.returncode != 0:
+                    for other in runs:  # no copy left waiting for this one
+                        other.kill()
+                    raise SystemExit(f"{what} failed:\n{err}")
+                total += float(out.strip().splitlines()[-1])
+        return total
 
     rows: list[dict[str, Any]] = []
     print(f"{args.env}, {args.steps:,} steps per run; {machine()}")
     workers = range(1, args.max_workers + 1)
-    contenders = [(RAW, "raw", "0"), ("SB3 A2C (RL-Zoo)", "sb3", "0")]
+    cores = args.max_workers
+    together = cores > 1  # the raw ceiling of the cores together, measured
+    contenders = [(RAW, "raw", "0", 1)] + [(at_once(RAW, cores), "raw", "0", cores)] * together
+    contenders.append(("SB3 A2C (RL-Zoo)", "sb3", "0", 1))
     # the AtariVectorEnv rows where the game takes that path (Breakout, needing FIRE, does not)
     atari = EnvFactory(args.env).is_atari and ale_vector_unavailable(EnvFactory(args.env)) is None
     if atari:  # the Gymnasium-wrapper path beside the AtariVectorEnv one
-        contenders.append((RAW_VECTOR, "raw-vector", "0"))
+        contenders.append((RAW_VECTOR, "raw-vector", "0", 1))
+        contenders += [(at_once(RAW_VECTOR, cores), "raw-vector", "0", cores)] * together
         contenders += [
-            (f"{plural(w)}, Gymnasium wrappers", "a3c-wrappers", str(w)) for w in workers
+            (f"{plural(w)}, Gymnasium wrappers", "a3c-wrappers", str(w), 1) for w in workers
         ]
     contenders += [
-        (plural(w) + (", AtariVectorEnv" if atari else ""), "a3c", str(w)) for w in workers
+        (plural(w) + (", AtariVectorEnv" if atari else ""), "a3c", str(w), 1) for w in workers
     ]
-    for name, what, arg in contenders:
-        value = measure(what, arg)
+    for name, what, arg, processes in contenders:
+        value = measure(what, arg, processes)
         rows.append({"name": name, "steps_per_s": value})
         print(f"  {name:34s} {value:>10,.0f} steps/s", flush=True)
     by_name = {row["name"]: row["steps_per_s"] for row in rows}
@@ -189,18 +226,26 @@ def main() -> None:
         f"{best} / SB3 A2C": by_name[best] / by_name["SB3 A2C (RL-Zoo)"],
         f"{best} / 1 worker": by_name[best] / by_name[one],
         f"{best} / raw env on one core": by_name[best] / by_name[RAW],
-        f"{best} / (raw env x {args.max_workers} cores)": by_name[best]
-        / (args.max_workers * by_name[RAW]),
+        f"{best} / (raw env x {cores} cores)": by_name[best] / (cores * by_name[RAW]),
     }
+    if together:
+        ratios[f"{best} / {at_once(RAW, cores)}"] = by_name[best] / by_name[at_once(RAW, cores)]
+        ratios[f"{at_once(RAW, cores)} / (raw env x {cores} cores)"] = by_name[
+            at_once(RAW, cores)
+        ] / (cores * by_name[RAW])
     if atari:
         wrappers = plural(args.max_workers) + ", Gymnasium wrappers"
         ratios[f"{best} / {wrappers}"] = by_name[best] / by_name[wrappers]
         one_wrapper = plural(1) + ", Gymnasium wrappers"
         ratios[f"{one} / {one_wrapper}"] = by_name[one] / by_name[one_wrapper]
         ratios[f"{RAW_VECTOR} / {RAW}"] = by_name[RAW_VECTOR] / by_name[RAW]
-        ratios[f"{best} / (raw vector x {args.max_workers} cores)"] = by_name[best] / (
-            args.max_workers * by_name[RAW_VECTOR]
+        ratios[f"{best} / (raw vector x {cores} cores)"] = by_name[best] / (
+            cores * by_name[RAW_VECTOR]
         )
+        if together:
+            ratios[f"{best} / {at_once(RAW_VECTOR, cores)}"] = (
+                by_name[best] / by_name[at_once(RAW_VECTOR, cores)]
+            )
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
     data = {

@@ -48,6 +48,29 @@ def test_report_lists_every_contender_and_ratio(tmp_path):
     assert "**0.20** (5.0x sooner)" in text
 
 
+# --- the throughput benchmark ----------------------------------------------------------------
+@pytest.mark.slow
+def test_throughput_measures_the_raw_env_on_both_cores_at_once(tmp_path):
+    """The raw ceiling of two cores is two copies stepped side by side (they start together,
+    past their imports, or one waits for the other forever: the timeout), summed; the ratios
+    are over the figures of the same run."""
+    out = tmp_path / "results"
+    args = ["--env", "CartPole-v1", "--steps", "3000", "--max-workers", "2", "--out-dir", str(out)]
+    cmd = [sys.executable, "-m", "benchmarks.throughput", *args]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "throughput_CartPole-v1.json").read_text())
+    rows = {row["name"]: row["steps_per_s"] for row in data["rows"]}
+    one = rows["raw env (same preprocessing), random actions, 1 core"]
+    both = rows["raw env (same preprocessing), random actions, 2 processes at once, summed"]
+    assert one > 0 and both > 0
+    ratios = data["ratios"]
+    at_once = "raw env (same preprocessing), random actions, 2 processes at once, summed"
+    assert ratios[f"a3c, 2 workers / {at_once}"] == rows["a3c, 2 workers"] / both
+    assert ratios[f"{at_once} / (raw env x 2 cores)"] == both / (2 * one)
+    assert at_once in (tmp_path / "RESULTS.md").read_text()
+
+
 # --- the suite benchmark ---------------------------------------------------------------------
 def _run_json(out_dir, env_id, contender, seed, times, budget=1000, **row):
     """A run's JSON as the suite writes it, with the fields the merge reads."""

@@ -290,6 +290,9 @@ def test_chaos_a_worker_killed_every_half_second_the_run_solves_and_logs_every_r
     tmp_path,
 ):
     run = tmp_path / "r"
+    # Output to files, not pipes: hundreds of restarts write more than a pipe holds, and the
+    # trainer would block on a full pipe that nobody reads until the run ends.
+    out, err_file = (tmp_path / "stdout").open("w"), (tmp_path / "stderr").open("w")
     proc = subprocess.Popen(
         [
             *TRAIN,
@@ -318,9 +321,8 @@ def test_chaos_a_worker_killed_every_half_second_the_run_solves_and_logs_every_r
             "--run-name",
             "r",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=out,
+        stderr=err_file,
     )
     rng, kills = random.Random(0), 0
     try:
@@ -332,10 +334,12 @@ def test_chaos_a_worker_killed_every_half_second_the_run_solves_and_logs_every_r
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(rng.choice(workers), signal.SIGKILL)
                     kills += 1
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err
+        out.close()
+        err_file.close()
+    assert proc.returncode == 0, (tmp_path / "stderr").read_text()[-5000:]
     summary = json.loads((run / "summary.json").read_text())
     assert kills > 3  # more than the default --max-restarts allows
     assert summary["solved_step"] is not None
