@@ -229,10 +229,9 @@ def main() -> None:
         f"{best} / (raw env x {cores} cores)": by_name[best] / (cores * by_name[RAW]),
     }
     if together:
-        ratios[f"{best} / {at_once(RAW, cores)}"] = by_name[best] / by_name[at_once(RAW, cores)]
-        ratios[f"{at_once(RAW, cores)} / (raw env x {cores} cores)"] = by_name[
-            at_once(RAW, cores)
-        ] / (cores * by_name[RAW])
+        raw_all = at_once(RAW, cores)
+        ratios[f"{best} / {raw_all}"] = by_name[best] / by_name[raw_all]
+        ratios[f"{raw_all} / (raw env x {cores} cores)"] = by_name[raw_all] / (cores * by_name[RAW])
     if atari:
         wrappers = plural(args.max_workers) + ", Gymnasium wrappers"
         ratios[f"{best} / {wrappers}"] = by_name[best] / by_name[wrappers]
@@ -243,9 +242,8 @@ def main() -> None:
             cores * by_name[RAW_VECTOR]
         )
         if together:
-            ratios[f"{best} / {at_once(RAW_VECTOR, cores)}"] = (
-                by_name[best] / by_name[at_once(RAW_VECTOR, cores)]
-            )
+            vector_all = at_once(RAW_VECTOR, cores)
+            ratios[f"{best} / {vector_all}"] = by_name[best] / by_name[vector_all]
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
     data = {

@@ -51,9 +51,8 @@ def test_report_lists_every_contender_and_ratio(tmp_path):
 # --- the throughput benchmark ----------------------------------------------------------------
 @pytest.mark.slow
 def test_throughput_measures_the_raw_env_on_both_cores_at_once(tmp_path):
-    """The raw ceiling of two cores is two copies stepped side by side (they start together,
-    past their imports, or one waits for the other forever: the timeout), summed; the ratios
-    are over the figures of the same run."""
+    """The raw ceiling of two cores is two real copies stepped side by side (their clocks start
+    together, past their set-up), summed; the ratios are over the figures of the same run."""
     out = tmp_path / "results"
     args = ["--env", "CartPole-v1", "--steps", "3000", "--max-workers", "2", "--out-dir", str(out)]
     cmd = [sys.executable, "-m", "benchmarks.throughput", *args]
