@@ -35,12 +35,12 @@ PARTS: dict[str, list[tuple[tuple[str, str], tuple[str, str]]]] = {
         (("a3c/envs.py", "step"), WORKER),
         (("a3c/ale_vector.py", "step"), WORKER),
     ],
-    "rollout forward passes (policy and value, no grad)": [
+    "rollout forward passes (policy and value; a CNN's keep their graph for the update)": [
         (("a3c/networks.py", "step"), WORKER),
         (("a3c/networks.py", "value"), WORKER),
     ],
     "action sampling": [(("a3c/distributions.py", "sample"), WORKER)],
-    "update forward pass (with grad) and loss": [
+    "update forward pass (an MLP re-runs the rollout with grad) and loss": [
         (("a3c/networks.py", "sequence"), WORKER),
         (("a3c/losses.py", "a3c_loss"), WORKER),
         (("a3c/distributions.py", "log_prob"), WORKER),

@@ -9,7 +9,9 @@ evaluation, TensorBoard and the early stop off; SB3 A2C: RL-Zoo hyper-parameters
 preprocessing as training (Atari: frame skip 4 with max-pooling, 84x84 grayscale, 4 stacked
 frames) stepped with random actions on one core, the ceiling of one worker; and as many copies
 as ``--max-workers`` stepped at once, their steps/s summed, the ceiling of the cores together
-(measured, since the cores share caches, memory and the host). A step is an agent
+(measured, since the cores share caches, memory and the host). On Atari, ours also runs with
+the update re-running the rollout's forward pass, as an MLP's update does, beside the CNN's
+default of back-propagating through the rollout's own passes. A step is an agent
 step (4 emulator frames on Atari). Each run is its own subprocess. Prints steps/s and the ratios;
 writes JSON and regenerates benchmarks/RESULTS.md.
 """
@@ -36,6 +38,7 @@ from benchmarks.time_to_solve import train_a3c
 
 RAW = "raw env (same preprocessing), random actions, 1 core"
 RAW_VECTOR = "raw AtariVectorEnv (the preset's games per worker), random actions, 1 core"
+REPLAY = ", the update re-running the forward pass"
 
 
 def at_once(name: str, processes: int) -> str:
@@ -96,7 +99,14 @@ def raw_group(env_id: str, steps: int, ready: Callable[[], None] = lambda: None)
     return rounds * n / elapsed
 
 
-def ours(env_id: str, steps: int, workers: int, **overrides: Any) -> float:
+def ours(
+    env_id: str, steps: int, workers: int, replay_rollout: bool = False, **overrides: Any
+) -> float:
+    if replay_rollout:  # the forked workers inherit the patched module
+        import a3c.worker
+
+        a3c.worker.keeps_rollout_graph = lambda model: False
+        overrides["start_method"] = "fork"
     agent = train_a3c(env_id, workers=workers, total_steps=steps, stop_at_return=None, **overrides)
     assert agent.summary is not None
     return agent.summary.global_step / agent.summary.wall_time
@@ -167,6 +177,8 @@ def main() -> None:
             value = raw_group(args.env, args.steps, ready)
         elif what == "a3c":
             value = ours(args.env, args.steps, int(arg))
+        elif what == "a3c-replay":
+            value = ours(args.env, args.steps, int(arg), replay_rollout=True)
         elif what == "a3c-wrappers":
             value = ours(args.env, args.steps, int(arg), atari_vector=False)
         else:
@@ -215,6 +227,10 @@ def main() -> None:
     contenders += [
         (plural(w) + (", AtariVectorEnv" if atari else ""), "a3c", str(w), 1) for w in workers
     ]
+    if atari:  # the CNN's two ways to the loss's forward pass, side by side
+        contenders += [
+            (f"{plural(w)}, AtariVectorEnv{REPLAY}", "a3c-replay", str(w), 1) for w in workers
+        ]
     for name, what, arg, processes in contenders:
         value = measure(what, arg, processes)
         rows.append({"name": name, "steps_per_s": value})
@@ -238,6 +254,8 @@ def main() -> None:
         one_wrapper = plural(1) + ", Gymnasium wrappers"
         ratios[f"{one} / {one_wrapper}"] = by_name[one] / by_name[one_wrapper]
         ratios[f"{RAW_VECTOR} / {RAW}"] = by_name[RAW_VECTOR] / by_name[RAW]
+        for name in (one, best):
+            ratios[f"{name} / {name}{REPLAY}"] = by_name[name] / by_name[name + REPLAY]
         ratios[f"{best} / (raw vector x {cores} cores)"] = by_name[best] / (
             cores * by_name[RAW_VECTOR]
         )

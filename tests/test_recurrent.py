@@ -215,3 +215,75 @@ def test_lstm_policy_survives_save_and_load(tmp_path):
         b, state_b = loaded.predict(obs, state_b, start, deterministic=True)
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(state_a[0], state_b[0])
+
+
+class BrightOrDark(gym.Env):
+    """84x84 RGB frames, bright or dark at random; reward 1 for action 1 on a bright frame or 0
+    on a dark one. Episodes of 6 steps end by time limit, so truncation's bootstrap runs too."""
+
+    observation_space = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._observe(), {}
+
+    def _observe(self):
+        self.bright = bool(self.np_random.integers(2))
+        return np.full((84, 84, 3), 200 if self.bright else 20, np.uint8)
+
+    def step(self, action):
+        reward = float(int(action) == int(self.bright))
+        self.t += 1
+        return self._observe(), reward, False, self.t >= 6, {}
+
+
+@pytest.mark.parametrize("lstm", [False, True])
+def test_a_cnn_worker_keeps_the_rollouts_graph_and_pushes_the_gradient_a_replay_would(
+    monkeypatch, lstm
+):
+    """A CNN's update back-propagates through the rollout's own forward passes instead of a
+    second, batched one: the gradients pushed are those of replaying the rollout, update by
+    update (the LSTM's too, through its state across the rollout and its episode starts)."""
+    config = Config(
+        network="cnn", lstm=lstm, lstm_size=8, n_steps=4, envs_per_worker=2, total_steps=10_000
+    )
+
+    def pushed_gradients(keep_graph: bool) -> list[list[torch.Tensor]]:
+        monkeypatch.setattr("a3c.worker.keeps_rollout_graph", lambda model: keep_graph)
+        factory = EnvFactory(
+            "BrightOrDark", env_maker="test_recurrent:BrightOrDark", make_env=BrightOrDark
+        )
+        env = factory()
+        torch.manual_seed(0)
+        model = build_model(config, env.observation_space, env.action_space)
+        pushed = []
+
+        class Recording(SharedGlobalModel):
+            def push(self, rank, grads, *args, **kwargs):
+                pushed.append([g.clone() for g in grads])
+                return super().push(rank, grads, *args, **kwargs)
+
+        gm = Recording(model, [SharedRMSprop(list(model.parameters()))], 1e-3, "constant", 10_000)
+
+        class Records:
+            def put(self, record):
+                pass
+
+        class Never:
+            def is_set(self):
+                return False
+
+        worker = run_worker(0, config, gm, factory, Never(), 0.0, records=Records())
+        for _ in range(5):  # 40 steps: several episodes end inside rollouts
+            next(worker)
+        worker.close()
+        return pushed
+
+    kept, replayed = pushed_gradients(True), pushed_gradients(False)
+    assert len(kept) == len(replayed) == 5
+    for kept_update, replayed_update in zip(kept, replayed, strict=True):
+        assert sum(float(g.abs().sum()) for g in kept_update) > 0
+        for g_kept, g_replayed in zip(kept_update, replayed_update, strict=True):
+            torch.testing.assert_close(g_kept, g_replayed, rtol=1e-4, atol=1e-6)
