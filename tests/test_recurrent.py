@@ -1,6 +1,7 @@
 """CNN bodies and LSTM policies: shapes, the paper's layer sizes, state handling, truncated BPTT,
 the worker's carrying of the state across rollouts, and ``predict(obs, state, episode_start)``."""
 
+import importlib
 import itertools
 
 import gymnasium as gym
@@ -16,8 +17,9 @@ from a3c.envs import EnvFactory
 from a3c.global_model import SharedGlobalModel
 from a3c.networks import ActorCritic
 from a3c.shared_optim import SharedRMSprop
+from a3c.spaces import observation_space_of
 from a3c.trainer import build_model
-from a3c.worker import run_worker
+from a3c.worker import keeps_rollout_graph, run_worker
 
 FRAMES = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
 
@@ -231,7 +233,9 @@ class BrightOrDark(gym.Env):
 
     def _observe(self):
         self.bright = bool(self.np_random.integers(2))
-        return np.full((84, 84, 3), 200 if self.bright else 20, np.uint8)
+        frame = np.full(self.observation_space.shape, 20, np.uint8)
+        frame[: 42 if self.bright else 2] = 200  # not uniform: the convolutions' gradients differ
+        return frame
 
     def step(self, action):
         reward = float(int(action) == int(self.bright))
@@ -239,25 +243,54 @@ class BrightOrDark(gym.Env):
         return self._observe(), reward, False, self.t >= 6, {}
 
 
-@pytest.mark.parametrize("lstm", [False, True])
+class BrightOrDarkStack(BrightOrDark):
+    """The same with 4 stacked 84x84 frames, channels first (as the Atari games come)."""
+
+    observation_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+
+
+@pytest.mark.parametrize(
+    "env, settings",
+    [
+        ("test_recurrent:BrightOrDark", {}),
+        ("test_recurrent:BrightOrDark", dict(lstm=True, lstm_size=8)),
+        (
+            "test_recurrent:BrightOrDarkStack",
+            dict(shared_trunk=False, normalize_obs=True, normalize_reward=True),
+        ),
+        ("space_envs:DictCue", {}),  # a CNN for its image part, an MLP after
+    ],
+    ids=["frames", "lstm", "stack-separate-critic-normalised", "structured"],
+)
 def test_a_cnn_worker_keeps_the_rollouts_graph_and_pushes_the_gradient_a_replay_would(
-    monkeypatch, lstm
+    env, settings
 ):
     """A CNN's update back-propagates through the rollout's own forward passes instead of a
     second, batched one: the gradients pushed are those of replaying the rollout, update by
-    update (the LSTM's too, through its state across the rollout and its episode starts)."""
+    update (the LSTM's too, through its state across the rollout and its episode starts).
+    Gradients unclipped, so that a path off by a factor could not be clipped to the same norm."""
     config = Config(
-        network="cnn", lstm=lstm, lstm_size=8, n_steps=4, envs_per_worker=2, total_steps=10_000
+        n_steps=4, envs_per_worker=2, total_steps=10_000, max_grad_norm=None, **settings
     )
+    module, name = env.split(":")
+    make_env = getattr(importlib.import_module(module), name)
 
     def pushed_gradients(keep_graph: bool) -> list[list[torch.Tensor]]:
-        monkeypatch.setattr("a3c.worker.keeps_rollout_graph", lambda model: keep_graph)
-        factory = EnvFactory(
-            "BrightOrDark", env_maker="test_recurrent:BrightOrDark", make_env=BrightOrDark
-        )
-        env = factory()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("a3c.worker.keeps_rollout_graph", lambda model: keep_graph)
+            if keep_graph:  # and never the replay
+                patch.setattr(ActorCritic, "sequence", no_replay)
+            return train_five_updates()
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError("the update with the rollout's graph replayed the rollout")
+
+    def train_five_updates() -> list[list[torch.Tensor]]:
+        factory = EnvFactory(name, env_maker=env, make_env=make_env)
+        probe = factory()
         torch.manual_seed(0)
-        model = build_model(config, env.observation_space, env.action_space)
+        model = build_model(config, observation_space_of(probe), probe.action_space)
+        assert keeps_rollout_graph(model)  # the library's own choice for this network (unpatched)
         pushed = []
 
         class Recording(SharedGlobalModel):
@@ -282,8 +315,11 @@ def test_a_cnn_worker_keeps_the_rollouts_graph_and_pushes_the_gradient_a_replay_
         return pushed
 
     kept, replayed = pushed_gradients(True), pushed_gradients(False)
+    assert not keeps_rollout_graph(tiny_model())  # an MLP re-runs its rollout, batched
     assert len(kept) == len(replayed) == 5
     for kept_update, replayed_update in zip(kept, replayed, strict=True):
         assert sum(float(g.abs().sum()) for g in kept_update) > 0
         for g_kept, g_replayed in zip(kept_update, replayed_update, strict=True):
-            torch.testing.assert_close(g_kept, g_replayed, rtol=1e-4, atol=1e-6)
+            # equal up to float sums taken in another order (per step against batched)
+            scale = float(g_replayed.abs().max())
+            torch.testing.assert_close(g_kept, g_replayed, rtol=1e-3, atol=1e-4 * scale)

@@ -344,6 +344,11 @@ class Network(nn.Module):
     def is_recurrent(self) -> bool:
         return self.lstm is not None
 
+    @property
+    def is_convolutional(self) -> bool:
+        """Whether a CNN reads the observation (or an image part of a structured one)."""
+        return self.body != "mlp" or any(part.image for part in self.parts or ())
+
     def initial_state(self, batch_size: int) -> RecurrentState:
         """The state at the start of an episode: zeros, or ``()`` for a feed-forward model."""
         if self.lstm is None:

@@ -189,7 +189,9 @@ def run_worker(
                 returns_seen.flatten() if config.normalize_reward and finite else None,
             )
             log.update(T * N, loss, grad_norm, lr, finite, global_model.global_step)
-            obs_buf[0] = obs_buf[T]  # the next rollout starts where this one ended
+            # The next rollout starts where this one ended. Only after the backward: the graph
+            # may hold views of obs_buf's rows, and numpy's writes escape autograd's checks.
+            obs_buf[0] = obs_buf[T]
             yield
         global_model.flush()
     finally:
@@ -224,7 +226,7 @@ def keeps_rollout_graph(model: ActorCritic) -> bool:
     so the update needs no second pass: about 15% less network time on Atari. A small MLP is
     cheaper to re-run once, batched over the rollout, than to back-propagate through T small
     graphs (the re-run is about 1.7x faster at MuJoCo's sizes)."""
-    return model.body != "mlp"
+    return model.is_convolutional
 
 
 def detach_state(state: RecurrentState) -> RecurrentState:
