@@ -131,6 +131,23 @@ def test_lstm_needs_the_shared_trunk():
         A3C("CartPole-v1", lstm=True)
 
 
+def run_updates(config: Config, gm: SharedGlobalModel, factory: EnvFactory, updates: int) -> None:
+    """Worker 0's first ``updates`` rollouts and updates, in this thread."""
+
+    class Records:
+        def put(self, record):
+            pass
+
+    class Never:
+        def is_set(self):
+            return False
+
+    worker = run_worker(0, config, gm, factory, Never(), 0.0, records=Records())
+    for _ in range(updates):
+        next(worker)
+    worker.close()
+
+
 def test_worker_carries_the_state_across_rollouts_and_resets_it_at_episode_starts(monkeypatch):
     config = Config(lstm=True, lstm_size=8, hidden_sizes=(8,), n_steps=3, total_steps=10_000)
     factory = EnvFactory("CartPole-v1")
@@ -151,19 +168,7 @@ def test_worker_carries_the_state_across_rollouts_and_resets_it_at_episode_start
         return original_sequence(self, obs, state, episode_starts)
 
     monkeypatch.setattr(ActorCritic, "sequence", recording_sequence)
-
-    class Records:
-        def put(self, record):
-            pass
-
-    class Never:
-        def is_set(self):
-            return False
-
-    worker = run_worker(0, config, gm, factory, Never(), 0.0, records=Records())
-    for _ in range(40):  # 40 rollouts of 3 steps: several CartPole episodes end in between
-        next(worker)
-    worker.close()
+    run_updates(config, gm, factory, 40)  # rollouts of 3 steps: several CartPole episodes end
     assert rollouts[0][1][0].all() and not rollouts[0][0][0].any()  # a fresh first episode
     carried = 0
     for (_, _, last), (first, _, _) in itertools.pairwise(rollouts):
@@ -299,19 +304,7 @@ def test_a_cnn_worker_keeps_the_rollouts_graph_and_pushes_the_gradient_a_replay_
                 return super().push(rank, grads, *args, **kwargs)
 
         gm = Recording(model, [SharedRMSprop(list(model.parameters()))], 1e-3, "constant", 10_000)
-
-        class Records:
-            def put(self, record):
-                pass
-
-        class Never:
-            def is_set(self):
-                return False
-
-        worker = run_worker(0, config, gm, factory, Never(), 0.0, records=Records())
-        for _ in range(5):  # 40 steps: several episodes end inside rollouts
-            next(worker)
-        worker.close()
+        run_updates(config, gm, factory, 5)  # 40 steps: several episodes end inside rollouts
         return pushed
 
     kept, replayed = pushed_gradients(True), pushed_gradients(False)
