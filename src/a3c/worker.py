@@ -223,7 +223,8 @@ def keeps_rollout_graph(model: ActorCritic) -> bool:
     """Where the loss's forward pass comes from: the same for the gradient, not for the time.
 
     A CNN keeps the graph of the rollout's own forward passes (the same theta', the same inputs),
-    so the update needs no second pass: about 15% less network time on Atari. A small MLP is
+    so the update needs no second pass: about a tenth less network time on Pong, though the
+    backward through T small batches costs more than one over the rollout. A small MLP is
     cheaper to re-run once, batched over the rollout, than to back-propagate through T small
     graphs (the re-run is about 1.7x faster at MuJoCo's sizes)."""
     return model.is_convolutional
