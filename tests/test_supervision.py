@@ -228,6 +228,33 @@ def test_a_lock_held_by_a_killed_process_is_released_on_its_behalf(start_method)
     assert taken.is_set() and waiter.exitcode == 0
 
 
+def _acquire_unrecorded_and_wait(lock, flag):
+    lock._lock.acquire()  # as a process killed before it could record itself as the owner
+    flag.set()
+    time.sleep(60)
+
+
+def test_a_lock_taken_by_a_process_killed_before_it_recorded_itself_is_released():
+    """The gap between acquiring the lock and writing the owner's pid: a worker killed there
+    (the chaos test's hundreds of kills found it) left the lock held by nobody recorded, and
+    every other worker blocked on it for good."""
+    context = mp.get_context("fork")
+    lock, holding, taken = OwnedLock(context), SharedFlag(context), SharedFlag(context)
+    assert not lock.release_if_held_by(12345)  # free: nothing to release
+    holder = context.Process(target=_acquire_unrecorded_and_wait, args=(lock, holding))
+    holder.start()
+    wait_for(holding.is_set, 30, "the lock taken")
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    waiter = context.Process(target=_take, args=(lock, taken))
+    waiter.start()
+    time.sleep(0.5)
+    assert not taken.is_set()  # blocked by the dead, unrecorded holder
+    assert lock.release_if_held_by(holder.pid, grace=0.2)
+    waiter.join(timeout=10)
+    assert taken.is_set() and waiter.exitcode == 0
+
+
 def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes(tmp_path):
     run = tmp_path / "r"
     rng = random.Random(0)

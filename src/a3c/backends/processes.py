@@ -61,13 +61,27 @@ class OwnedLock:
         self._owner.value = 0
         self._lock.release()
 
-    def release_if_held_by(self, pid: int) -> bool:
-        """Release the lock if the (dead) process ``pid`` holds it."""
-        if self._owner.value != pid:
-            return False
-        self._owner.value = 0
-        self._lock.release()
-        return True
+    def release_if_held_by(self, pid: int, grace: float = 1.0) -> bool:
+        """Release the lock if the (dead) process ``pid`` holds it.
+
+        A process killed between acquiring the lock and recording itself, or between clearing
+        its record and releasing, leaves the lock held with no owner recorded. A live process
+        crosses those gaps in microseconds, so a lock held by nobody recorded for ``grace``
+        seconds is held by a dead process, and is released too."""
+        if self._owner.value == pid:
+            self._owner.value = 0
+            self._lock.release()
+            return True
+        deadline = time.monotonic() + grace
+        while self._owner.value == 0:
+            if self._lock.acquire(block=False):  # free: nothing to release
+                self._lock.release()
+                return False
+            if time.monotonic() > deadline:
+                self._lock.release()
+                return True
+            time.sleep(0.005)
+        return False  # held by a process that recorded itself: alive, or released in its turn
 
 
 class SharedFlag:
