@@ -60,11 +60,10 @@ def test_throughput_measures_the_raw_env_on_both_cores_at_once(tmp_path):
     assert done.returncode == 0, done.stderr
     data = json.loads((out / "throughput_CartPole-v1.json").read_text())
     rows = {row["name"]: row["steps_per_s"] for row in data["rows"]}
-    one = rows["raw env (same preprocessing), random actions, 1 core"]
-    both = rows["raw env (same preprocessing), random actions, 2 processes at once, summed"]
+    at_once = "raw env (same preprocessing), random actions, 2 processes at once, summed"
+    one, both = rows["raw env (same preprocessing), random actions, 1 core"], rows[at_once]
     assert one > 0 and both > 0
     ratios = data["ratios"]
-    at_once = "raw env (same preprocessing), random actions, 2 processes at once, summed"
     assert ratios[f"a3c, 2 workers / {at_once}"] == rows["a3c, 2 workers"] / both
     assert ratios[f"{at_once} / (raw env x 2 cores)"] == both / (2 * one)
     assert at_once in (tmp_path / "RESULTS.md").read_text()
