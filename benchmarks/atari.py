@@ -36,7 +36,7 @@ from a3c.plots import read_csv, rolling_mean
 from benchmarks.report import RESULTS, measured, save_results
 
 #: the config fields a run's figures are shown with: the algorithm's own after the common ones
-SETTINGS = ("algo", "network", "lstm", "optimizer", "lr", "total_steps", "n_steps")
+SETTINGS = ("algo", "network", "cnn_precision", "lstm", "optimizer", "lr", "total_steps", "n_steps")
 ALGO_SETTINGS = {
     "a3c": ("vf_coef", "ent_coef"),
     "value-based": ("target_interval", "epsilon_anneal_steps", "final_epsilons"),
@@ -132,7 +132,8 @@ def report(run_dir: Path, target: float | None) -> dict[str, Any]:
         "workers": config["workers"],
         "envs_per_worker": config["envs_per_worker"],
         # what a reader needs to redo the run: the preset, then these
-        "settings": {key: config[key] for key in settings_of(config)},
+        # (runs older than a setting lack it)
+        "settings": {key: config[key] for key in settings_of(config) if key in config},
         "target": target,
         "hours": float(evals["wall_time"][-1]) / 3600,
         "steps": int(evals["global_step"][-1]),

@@ -4,11 +4,12 @@ optimizer, the copies between the local and the global model.
     python -m benchmarks.profile_worker --env PongNoFrameskip-v4 --steps 40000
     python -m benchmarks.profile_worker --env PongNoFrameskip-v4 --steps 40000 --atari-vector false
 
-One worker (the ``sync`` backend, in this process, one intra-op thread as every worker has)
-trains the env's preset for ``--steps`` agent steps under cProfile. The worker loop's parts are
-read from the profile as the cumulative time of the functions that do them; what no part names
-(the rollout's bookkeeping, returns, logging) is "the rest". cProfile adds a little to every
-Python call, so the shares are of a slightly slowed run; the steps/s printed is of that run.
+One worker (the ``sync`` backend, in this process, set up as a worker process is: one intra-op
+thread, freed memory kept) trains the env's preset for ``--steps`` agent steps under cProfile.
+The worker loop's parts are read from the profile as the cumulative time of the functions that
+do them; what no part names (the rollout's bookkeeping, returns, logging) is "the rest". cProfile
+adds a little to every Python call, so the shares are of a slightly slowed run; the steps/s
+printed is of that run.
 Writes JSON to benchmarks/results/ and prints a table.
 """
 
@@ -78,11 +79,10 @@ def total_time(stats: pstats.Stats, where: tuple[str, str]) -> float:
 
 
 def profile(env_id: str, steps: int, atari_vector: bool | None) -> dict[str, Any]:
-    import torch
-
     from a3c import A3C
+    from a3c.backends.base import set_up_worker_process
 
-    torch.set_num_threads(1)
+    set_up_worker_process()  # this process is the worker: set up as a worker process is
     overrides: dict[str, Any] = dict(
         backend="sync",
         workers=1,

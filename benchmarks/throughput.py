@@ -11,7 +11,9 @@ frames) stepped with random actions on one core, the ceiling of one worker; and 
 as ``--max-workers`` stepped at once, their steps/s summed, the ceiling of the cores together
 (measured, since the cores share caches, memory and the host). On Atari, ours also runs with
 the update re-running the rollout's forward pass, as an MLP's update does, beside the CNN's
-default of back-propagating through the rollout's own passes. A step is an agent
+default of back-propagating through the rollout's own passes; with malloc returning freed memory
+to the kernel (its default, which the workers change); and with the CNN in bfloat16
+(``cnn_precision``). A step is an agent
 step (4 emulator frames on Atari). Each run is its own subprocess. Prints steps/s and the ratios;
 writes JSON and regenerates benchmarks/RESULTS.md.
 """
@@ -39,6 +41,8 @@ from benchmarks.time_to_solve import train_a3c
 RAW = "raw env (same preprocessing), random actions, 1 core"
 RAW_VECTOR = "raw AtariVectorEnv (the preset's games per worker), random actions, 1 core"
 REPLAY = ", the update re-running the forward pass"
+MMAP = ", freed memory returned to the kernel"
+BF16 = ", bfloat16 CNN"
 
 
 def at_once(name: str, processes: int) -> str:
@@ -100,12 +104,22 @@ def raw_group(env_id: str, steps: int, ready: Callable[[], None] = lambda: None)
 
 
 def ours(
-    env_id: str, steps: int, workers: int, replay_rollout: bool = False, **overrides: Any
+    env_id: str,
+    steps: int,
+    workers: int,
+    replay_rollout: bool = False,
+    return_freed_memory: bool = False,
+    **overrides: Any,
 ) -> float:
-    if replay_rollout:  # the forked workers inherit the patched module
+    # The forked workers inherit the patched modules.
+    if replay_rollout:
         import a3c.worker
 
         a3c.worker.keeps_rollout_graph = lambda model: False
+    if return_freed_memory:  # malloc's own behaviour
+        import a3c.backends.base
+
+        a3c.backends.base.keep_freed_memory = lambda: False
     # Fork for every row (Linux's default up to Python 3.13), so that the rows compare alike.
     overrides.setdefault("start_method", "fork")
     agent = train_a3c(env_id, workers=workers, total_steps=steps, stop_at_return=None, **overrides)
@@ -180,6 +194,10 @@ def main() -> None:
             value = ours(args.env, args.steps, int(arg))
         elif what == "a3c-replay":
             value = ours(args.env, args.steps, int(arg), replay_rollout=True)
+        elif what == "a3c-mmap":
+            value = ours(args.env, args.steps, int(arg), return_freed_memory=True)
+        elif what == "a3c-bf16":
+            value = ours(args.env, args.steps, int(arg), cnn_precision="bfloat16")
         elif what == "a3c-wrappers":
             value = ours(args.env, args.steps, int(arg), atari_vector=False)
         else:
@@ -228,10 +246,11 @@ def main() -> None:
     contenders += [
         (plural(w) + (", AtariVectorEnv" if atari else ""), "a3c", str(w), 1) for w in workers
     ]
-    if atari:  # the CNN's two ways to the loss's forward pass, side by side
-        contenders += [
-            (f"{plural(w)}, AtariVectorEnv{REPLAY}", "a3c-replay", str(w), 1) for w in workers
-        ]
+    if atari:  # the CNN's two ways to the loss's forward pass, side by side, and its options
+        for variant, what in ((REPLAY, "a3c-replay"), (MMAP, "a3c-mmap"), (BF16, "a3c-bf16")):
+            contenders += [
+                (f"{plural(w)}, AtariVectorEnv{variant}", what, str(w), 1) for w in workers
+            ]
     for name, what, arg, processes in contenders:
         value = measure(what, arg, processes)
         rows.append({"name": name, "steps_per_s": value})
@@ -257,12 +276,16 @@ def main() -> None:
         ratios[f"{RAW_VECTOR} / {RAW}"] = by_name[RAW_VECTOR] / by_name[RAW]
         for name in (one, best):
             ratios[f"{name} / {name}{REPLAY}"] = by_name[name] / by_name[name + REPLAY]
+            ratios[f"{name} / {name}{MMAP}"] = by_name[name] / by_name[name + MMAP]
+            ratios[f"{name}{BF16} / {name}"] = by_name[name + BF16] / by_name[name]
         ratios[f"{best} / (raw vector x {cores} cores)"] = by_name[best] / (
             cores * by_name[RAW_VECTOR]
         )
         if together:
             vector_all = at_once(RAW_VECTOR, cores)
             ratios[f"{best} / {vector_all}"] = by_name[best] / by_name[vector_all]
+            raw_all = at_once(RAW, cores)
+            ratios[f"{best}{BF16} / {raw_all}"] = by_name[best + BF16] / by_name[raw_all]
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
     data = {

@@ -49,6 +49,23 @@ def test_report_lists_every_contender_and_ratio(tmp_path):
 
 
 # --- the throughput benchmark ----------------------------------------------------------------
+def test_a_throughput_ratio_just_short_of_a_target_is_not_printed_as_the_target(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    data = {
+        "env": "PongNoFrameskip-v4",
+        "steps": 1000,
+        "date": "2026-12-05",
+        "machine": "2 CPU cores",
+        "rows": [{"name": "a3c", "steps_per_s": 2364.1}, {"name": "raw", "steps_per_s": 4728.9}],
+        "ratios": {"a3c / raw": 2364.1 / 4728.9, "raw / a3c": 4728.9 / 2364.1},
+    }
+    (results / "throughput_PongNoFrameskip-v4.json").write_text(json.dumps(data))
+    text = write_report(results).read_text()
+    assert "- a3c / raw: **0.499**" in text  # 0.49993, which two decimals would make 0.50
+    assert "- raw / a3c: **2.000**" in text  # 2.00029
+
+
 @pytest.mark.slow
 def test_throughput_measures_the_raw_env_on_both_cores_at_once(tmp_path):
     """The raw ceiling of two cores is two real copies stepped side by side (their clocks start

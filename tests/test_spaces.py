@@ -91,8 +91,10 @@ def test_multi_actions_and_structured_observations_learn(tmp_path, env, steps, r
     assert agent.summary.mean_last100 > max(14.0, random_score + 5.5)
 
 
-def test_a_dict_observation_with_an_image_and_a_cue_is_read_whole(tmp_path):
-    agent = A3C(space_envs.DictCue, **quick(tmp_path, total_steps=60_000, normalize_obs=False))
+@pytest.mark.parametrize("cnn_precision", ["float32", "bfloat16"])
+def test_a_dict_observation_with_an_image_and_a_cue_is_read_whole(tmp_path, cnn_precision):
+    settings = quick(tmp_path, total_steps=60_000, normalize_obs=False, cnn_precision=cnn_precision)
+    agent = A3C(space_envs.DictCue, **settings)
     agent.learn()
 
     def greedy(cue: int, bright: int) -> int:

@@ -173,6 +173,13 @@ class Config:
         "512) or 'mlp' (hidden_sizes); 'auto' takes cnn for image observations, else mlp.",
         choices=("auto", "mlp", "cnn", "nature_cnn"),
     )
+    cnn_precision: str = _f(
+        "float32",
+        "The CNN's arithmetic: 'bfloat16' runs its convolutions and dense layer under "
+        "torch.autocast, forward and backward (for CPUs with AVX-512 BF16 or AMX); the weights, "
+        "their gradients, the optimizer, the LSTM and the heads stay float32.",
+        choices=("float32", "bfloat16"),
+    )
     lstm: bool = _f(False, "Add an LSTM after the body (the paper's A3C-LSTM).")
     lstm_size: int = _f(256, "LSTM cells.")
     hidden_sizes: tuple[int, ...] = _f(

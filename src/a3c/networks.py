@@ -40,6 +40,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 INITS = ("orthogonal", "normal", "torch")
 BODIES = ("mlp", "cnn", "nature_cnn")
+PRECISIONS = ("float32", "bfloat16")
 
 RecurrentState = tuple[Tensor, ...]  # () for feed-forward models, (h, c) for an LSTM
 
@@ -159,9 +160,32 @@ def smallest_frame(kind: str) -> int:
     return side
 
 
-def cnn(kind: str, obs_shape: tuple[int, ...]) -> tuple[nn.Sequential, int]:
+class CNN(nn.Sequential):
+    """A convolutional body. With ``precision="bfloat16"`` its layers run under
+    :func:`torch.autocast` (their backward too, as autograd follows the forward's dtypes) and it
+    hands float32 features on: the weights and their gradients stay float32, so the optimizer,
+    the shared model and checkpoints do not change, and a checkpoint loads at either precision.
+    """
+
+    def __init__(self, *layers: nn.Module, precision: str = "float32") -> None:
+        super().__init__(*layers)
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}: expected one of {PRECISIONS}")
+        self.precision = precision
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.precision == "float32":
+            return super().forward(x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return super().forward(x).float()
+
+
+def cnn(
+    kind: str, obs_shape: tuple[int, ...], precision: str = "float32"
+) -> tuple[nn.Sequential, int]:
     """The paper's CNN (``cnn``: 16 8x8/4, 32 4x4/2, 256 units) or DQN's (``nature_cnn``: 32 8x8/4,
-    64 4x4/2, 64 3x3/1, 512 units) over channel-first frames; returns it and its output width."""
+    64 4x4/2, 64 3x3/1, 512 units) over channel-first frames, at ``precision`` (:class:`CNN`);
+    returns it and its output width."""
     if len(obs_shape) != 3:
         raise ValueError(f"a CNN needs (channels, height, width) frames, not {obs_shape}")
     if kind not in CNNS:
@@ -182,7 +206,7 @@ def cnn(kind: str, obs_shape: tuple[int, ...]) -> tuple[nn.Sequential, int]:
     with torch.no_grad():
         flat = nn.Sequential(*layers)(torch.zeros(1, *obs_shape)).shape[1]
     layers += [nn.Linear(flat, width), nn.ReLU()]
-    return nn.Sequential(*layers), width
+    return CNN(*layers, precision=precision), width
 
 
 class StructuredEncoder(nn.Module):
@@ -202,6 +226,7 @@ class StructuredEncoder(nn.Module):
         activation: str,
         cnn_kind: str,
         scale_images: bool,
+        cnn_precision: str = "float32",
     ) -> None:
         super().__init__()
         self.scale_images = scale_images
@@ -213,7 +238,7 @@ class StructuredEncoder(nn.Module):
                 continue
             layout = image_layout(part.shape)
             assert layout is not None
-            net, out = cnn(cnn_kind, channels_first(part.shape, layout))
+            net, out = cnn(cnn_kind, channels_first(part.shape, layout), cnn_precision)
             self.images.append((part.start, part.size, part.shape, layout))
             self.cnns.append(net)
             width += out
@@ -274,8 +299,10 @@ class Network(nn.Module):
         normalize_reward: bool,
         pixels: bool,
         structure: gym.Space | None = None,
+        cnn_precision: str = "float32",
     ) -> None:
         super().__init__()
+        self.cnn_precision = cnn_precision
         if body not in BODIES:
             raise ValueError(f"unknown body {body!r}: expected one of {BODIES}")
         # A structured observation (Dict, Tuple, one-hots) arrives flat: an MLP-style input
@@ -318,12 +345,13 @@ class Network(nn.Module):
                 activation,
                 self.image_body,
                 scale_images=self.obs_rms is None,  # the normaliser replaces the scaling
+                cnn_precision=self.cnn_precision,
             )
             return nn.Sequential(encoder), encoder.width
         if self.body == "mlp":
             return mlp(int(np.prod(self.obs_shape)), hidden_sizes, activation)
         assert self.image_layout is not None
-        return cnn(self.body, channels_first(self.obs_shape, self.image_layout))
+        return cnn(self.body, channels_first(self.obs_shape, self.image_layout), self.cnn_precision)
 
     def scale_rewards(self, rewards: Tensor, clip: float = 10.0) -> Tensor:
         """Rewards divided by the running std of the discounted return, clipped (the identity
@@ -414,8 +442,11 @@ class ActorCritic(Network):
         lstm_size: int | None = None,
         pixels: bool = False,
         structure: gym.Space | None = None,
+        cnn_precision: str = "float32",
     ) -> None:
-        super().__init__(obs_shape, body, normalize_obs, normalize_reward, pixels, structure)
+        super().__init__(
+            obs_shape, body, normalize_obs, normalize_reward, pixels, structure, cnn_precision
+        )
         if lstm_size is not None and not shared_trunk:
             raise ValueError("an LSTM needs the shared trunk")
         self.distribution = distribution
@@ -586,8 +617,9 @@ class QNetwork(Network):
         body: str = "mlp",
         pixels: bool = False,
         structure: gym.Space | None = None,
+        cnn_precision: str = "float32",
     ) -> None:
-        super().__init__(obs_shape, body, normalize_obs, False, pixels, structure)
+        super().__init__(obs_shape, body, normalize_obs, False, pixels, structure, cnn_precision)
         self.distribution = distribution
         body_module, width = self.make_body(hidden_sizes, activation)
         self.q = nn.Sequential(body_module, nn.Linear(width, distribution.n))

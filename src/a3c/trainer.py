@@ -134,6 +134,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
             body=body,
             pixels=observation_space.dtype == np.uint8,
             structure=structure,
+            cnn_precision=config.cnn_precision,
         )
     return ActorCritic(
         obs_shape,
@@ -153,6 +154,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
         lstm_size=config.lstm_size if config.lstm else None,
         pixels=observation_space.dtype == np.uint8,
         structure=structure,
+        cnn_precision=config.cnn_precision,
     )
 
 

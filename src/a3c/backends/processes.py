@@ -38,7 +38,7 @@ from a3c.backends.base import (
     Task,
     TaskFailure,
     exhaust,
-    set_single_thread,
+    set_up_worker_process,
     supervise,
 )
 
@@ -133,7 +133,7 @@ def _process_main(task: Task, conn: Connection, trainer: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_trainer(trainer)
-    set_single_thread()
+    set_up_worker_process()
     try:
         exhaust(task, _PipeSink(conn))
     except BaseException as exc:

@@ -47,7 +47,7 @@ from a3c.backends.base import (
     Supervisor,
     Task,
     TaskFailure,
-    set_single_thread,
+    set_up_worker_process,
     supervise,
 )
 from a3c.config import Config
@@ -332,7 +332,7 @@ class _TaskActor:
     """Runs one task (created through ``ray.remote``)."""
 
     def __init__(self, task: Task) -> None:
-        set_single_thread()
+        set_up_worker_process()
         self.records: list[Any] = []
         self.steps = task.fn(*task.args, records=self)
 
