@@ -1,3 +1,5 @@
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from a3c.distributions import Categorical
 from a3c.global_model import SharedGlobalModel
 from a3c.networks import ActorCritic, RunningMeanStd, image_layout, smallest_frame
 from a3c.shared_optim import SharedRMSprop
-from a3c.trainer import build_model
+from a3c.trainer import build_model, check_bfloat16
 
 
 def test_running_mean_std_merges_batches_exactly():
@@ -247,3 +249,19 @@ def test_a_bfloat16_cnn_computes_in_bfloat16_and_keeps_float32_weights_and_gradi
 def test_an_unknown_cnn_precision_is_refused():
     with pytest.raises(ValueError, match="cnn_precision"):
         Config(cnn_precision="float16").validate()
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+def test_a_bfloat16_cnn_on_a_cpu_without_bfloat16_kernels_is_warned_of(monkeypatch, kernels):
+    space, actions = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(6)
+    mixed = build_model(Config(cnn_precision="bfloat16"), space, actions)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: kernels)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_bfloat16(mixed)
+        check_bfloat16(build_model(Config(), space, actions))  # float32: nothing to say
+    messages = [str(w.message) for w in caught]
+    if kernels:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and "slower than in float32" in messages[0]

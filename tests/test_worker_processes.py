@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import torch
+from helpers import small_run
 
 from a3c import A3C
 from a3c.backends import base
@@ -66,17 +67,8 @@ def test_every_worker_process_sets_itself_up_and_the_users_process_is_left_alone
         return True
 
     monkeypatch.setattr(base, "keep_freed_memory", keep_freed_memory)
-    agent = A3C(
-        "CartPole-v1",
-        workers=2,
-        total_steps=2_000,
-        eval_interval=0,
-        checkpoint_interval=0,
-        progress=False,
-        tensorboard=False,
-        start_method="fork",
-        run_dir=str(tmp_path / "run"),
-    )
+    settings = small_run(tmp_path / "run", eval_interval=0, checkpoint_interval=0)
+    agent = A3C("CartPole-v1", **{**settings, "start_method": "fork"})
     agent.learn()
     pids = {int(p.name) for p in marks.iterdir()}
     assert len(pids) == 2 and os.getpid() not in pids

@@ -19,6 +19,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from a3c.algorithms import worker_loop
 from a3c.backends import Backend, BackendError, Task, TaskFailure, make_backend
@@ -250,6 +251,19 @@ def check_cores(workers: int, backend: str) -> None:
         )
 
 
+def check_bfloat16(model: Model) -> None:
+    """Warn where a bfloat16 CNN would run slower than float32: oneDNN has no bfloat16 kernels
+    for this CPU (it needs AVX-512, fast with AVX-512 BF16 or AMX)."""
+    bfloat16 = any(getattr(m, "precision", "float32") == "bfloat16" for m in model.modules())
+    if bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        warnings.warn(
+            "--cnn-precision bfloat16 on a CPU without oneDNN's bfloat16 kernels (AVX-512): the "
+            "CNN will run slower than in float32",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 class Trainer:
     """Runs training from a model and its optimizer statistics until ``config.total_steps``."""
 
@@ -344,6 +358,7 @@ class Trainer:
         except OSError as exc:
             raise ValueError(f"cannot write the run directory {self.run_dir}: {exc}") from exc
         check_cores(config.workers, config.backend)
+        check_bfloat16(self.model)
         backend = make_backend(config)
         try:
             self._check_env_travels(backend)
