@@ -284,7 +284,6 @@ def main() -> None:
         if together:
             vector_all = at_once(RAW_VECTOR, cores)
             ratios[f"{best} / {vector_all}"] = by_name[best] / by_name[vector_all]
-            raw_all = at_once(RAW, cores)
             ratios[f"{best}{BF16} / {raw_all}"] = by_name[best + BF16] / by_name[raw_all]
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")

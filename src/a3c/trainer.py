@@ -50,7 +50,7 @@ from a3c.evaluation import (
 )
 from a3c.global_model import GlobalModel
 from a3c.monitor import History, Monitor
-from a3c.networks import ActorCritic, Model, QNetwork, takes_frames
+from a3c.networks import CNN, ActorCritic, Model, QNetwork, takes_frames
 from a3c.plots import plot_runs
 from a3c.shared_optim import SharedAdam, SharedOptimizer, SharedRMSprop, SharedRMSpropTF
 from a3c.spaces import is_structured
@@ -254,7 +254,7 @@ def check_cores(workers: int, backend: str) -> None:
 def check_bfloat16(model: Model) -> None:
     """Warn where a bfloat16 CNN would run slower than float32: oneDNN has no bfloat16 kernels
     for this CPU (it needs AVX-512, fast with AVX-512 BF16 or AMX)."""
-    bfloat16 = any(getattr(m, "precision", "float32") == "bfloat16" for m in model.modules())
+    bfloat16 = any(isinstance(m, CNN) and m.precision == "bfloat16" for m in model.modules())
     if bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
         warnings.warn(
             "--cnn-precision bfloat16 on a CPU without oneDNN's bfloat16 kernels (AVX-512): the "
