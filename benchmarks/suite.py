@@ -305,6 +305,23 @@ def config_json(config: Any) -> dict[str, Any]:
     return data
 
 
+def same_settings(made: dict[str, Any], planned: dict[str, Any]) -> bool:
+    """Whether a run made with ``made`` is a run of ``planned``. A config option added to a3c
+    after the run was made is missing from its settings; at its default it changes nothing."""
+    from a3c import Config
+
+    made_config, planned_config = made.get("a3c_config"), planned.get("a3c_config")
+    if made_config is None or planned_config is None:
+        return made == planned
+    defaults = Config().to_dict()
+    added = {
+        key: value
+        for key, value in planned_config.items()
+        if key not in made_config and key in defaults and defaults[key] == value
+    }
+    return {**made, "a3c_config": {**made_config, **added}} == planned
+
+
 def plan_runs(
     out_dir: Path, planned: list[tuple[str, str, int, dict[str, Any]]], resume: bool
 ) -> list[tuple[str, str, int, dict[str, Any]]]:
@@ -317,8 +334,8 @@ def plan_runs(
         path = run_path(out_dir, env_id, contender, seed)
         if not path.exists():
             todo.append((env_id, contender, seed, settings))
-        elif json.loads(path.read_text())["settings"] != settings:
-            clashes.append(f"{path} ({json.loads(path.read_text())['settings']} != {settings})")
+        elif not same_settings(made := json.loads(path.read_text())["settings"], settings):
+            clashes.append(f"{path} ({made} != {settings})")
     if clashes:
         raise SystemExit(
             "--resume: runs already made with other settings (remove them or use another "

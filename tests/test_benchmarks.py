@@ -309,8 +309,16 @@ def test_an_a3c_run_made_before_its_preset_changed_is_not_resumed(tmp_path):
     path = _run_json(tmp_path, "CartPole-v1", "a3c", 0, 5.0, budget=1000)
     planned = [("CartPole-v1", "a3c", 0, settings)]
     assert suite.plan_runs(tmp_path, planned, resume=True) == []
-    # The same run on disk, but trained when the preset's lr was another
+    # A run made before an option existed: at the option's default it is the same run
     run = json.loads(path.read_text())
+    assert run["settings"]["a3c_config"]["cnn_precision"] == "float32"
+    del run["settings"]["a3c_config"]["cnn_precision"]
+    path.write_text(json.dumps(run))
+    assert suite.plan_runs(tmp_path, planned, resume=True) == []
+    bf16 = {**settings, "a3c_config": {**config, "cnn_precision": "bfloat16"}}
+    with pytest.raises(SystemExit, match="other settings"):
+        suite.plan_runs(tmp_path, [("CartPole-v1", "a3c", 0, bf16)], resume=True)
+    # The same run on disk, but trained when the preset's lr was another
     run["settings"]["a3c_config"]["lr"] = config["lr"] * 2
     path.write_text(json.dumps(run))
     with pytest.raises(SystemExit, match="other settings"):
