@@ -265,3 +265,41 @@ def test_a_bfloat16_cnn_on_a_cpu_without_bfloat16_kernels_is_warned_of(monkeypat
         assert messages == []
     else:
         assert len(messages) == 1 and "slower than in float32" in messages[0]
+
+
+def test_pull_and_snapshot_read_the_statistics_only_between_merges():
+    """A pull or a checkpoint that comes while a push merges the statistics (under the counter
+    lock) waits for the merge, so it never takes a new mean with an old variance."""
+    import threading
+
+    model = ActorCritic((4,), Categorical(2), normalize_obs=True)
+    global_model = SharedGlobalModel(
+        model,
+        [SharedRMSprop(list(model.parameters()))],
+        1e-3,
+        "constant",
+        100,
+        counter_lock=threading.Lock(),
+    )
+    local_model = global_model.new_local_model()
+    done: dict[str, object] = {}
+    with global_model.counter_lock:  # a merge half done: the mean written, not yet the var
+        model.obs_rms.mean.fill_(5.0)
+        readers = [
+            threading.Thread(
+                target=lambda: done.setdefault("pull", global_model.pull(local_model))
+            ),
+            threading.Thread(target=lambda: done.setdefault("snapshot", global_model.snapshot())),
+        ]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(timeout=0.3)
+        assert not done and all(reader.is_alive() for reader in readers)  # they wait
+        model.obs_rms.var.fill_(9.0)
+    for reader in readers:
+        reader.join(timeout=10)
+    assert set(done) == {"pull", "snapshot"}
+    assert torch.all(local_model.obs_rms.mean == 5.0) and torch.all(local_model.obs_rms.var == 9.0)
+    saved = done["snapshot"].model  # type: ignore[attr-defined]
+    assert torch.all(saved["obs_rms.mean"] == 5.0) and torch.all(saved["obs_rms.var"] == 9.0)

@@ -74,6 +74,25 @@ def test_the_encoder_gives_each_image_its_cnn_and_reads_every_column():
     assert all(changed)
 
 
+def test_a_normaliser_starts_as_the_image_scaling_it_replaces_in_a_structured_observation():
+    """Before its first statistics a normaliser divides the images of a Dict by 255, as the
+    encoder does without one, and leaves the other columns alone (it was dividing by 1: the
+    pixels were clipped to 10 in every worker's first rollout)."""
+    from a3c.distributions import Categorical
+    from a3c.networks import ActorCritic
+
+    space = nested_space()
+    flat = (gym.spaces.flatdim(space),)
+    normalised = ActorCritic(flat, Categorical(3), body="cnn", structure=space, normalize_obs=True)
+    plain = ActorCritic(flat, Categorical(3), body="cnn", structure=space)
+    plain.load_state_dict(normalised.state_dict(), strict=False)
+    obs = torch.from_numpy(
+        np.stack([gym.spaces.flatten(space, space.sample()) for _ in range(4)])
+    ).float()
+    torch.testing.assert_close(normalised(obs)[1], plain(obs)[1])
+    assert normalised.obs_rms.var[0] == 255.0**2 and normalised.obs_rms.var[-1] == 1.0
+
+
 @pytest.mark.parametrize(
     "env, steps, random_score",
     [

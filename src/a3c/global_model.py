@@ -136,7 +136,10 @@ class SharedGlobalModel:
         self.counters[1] = updates
 
     def snapshot(self) -> Snapshot:
-        return Snapshot.of(self.model, self.optimizers, self.global_step, self.updates)
+        # Under the counter lock, as the statistics are merged: a checkpoint never keeps a new
+        # mean with an old variance (the weights may still move under Hogwild, as in the paper).
+        with self.counter_lock or contextlib.nullcontext():
+            return Snapshot.of(self.model, self.optimizers, self.global_step, self.updates)
 
     def policy_lags(self) -> dict[int, int]:
         return {}  # not measured in shared memory
@@ -154,10 +157,15 @@ class SharedGlobalModel:
     @torch.no_grad()
     def pull(self, local_model: Model) -> None:
         """theta' <- theta: copy global weights (and normaliser statistics) into ``local_model``."""
-        for tensor, shared in zip(
-            local_model.state_tensors(), self.model.state_tensors(), strict=True
-        ):
-            tensor.copy_(shared)
+        local, shared = local_model.state_tensors(), self.model.state_tensors()
+        n_params = len(self.params)
+        for tensor, source in zip(local[:n_params], shared[:n_params], strict=True):
+            tensor.copy_(source)
+        # The statistics (the buffers) under the lock they are merged under: one consistent
+        # (mean, var, count), not a mean from after a merge and a var from before it.
+        with self.counter_lock or contextlib.nullcontext():
+            for tensor, source in zip(local[n_params:], shared[n_params:], strict=True):
+                tensor.copy_(source)
 
     def push(
         self,

@@ -91,6 +91,7 @@ class RunningMeanStd(nn.Module):
 
     ``count`` starts at zero: until the first update the normaliser divides by ``scale`` (mean 0,
     std ``scale``; 1: the identity), and the first update replaces those initial statistics.
+    ``scale`` is a number or one per element (the image parts of a structured observation).
     """
 
     mean: Tensor
@@ -98,13 +99,18 @@ class RunningMeanStd(nn.Module):
     count: Tensor
 
     def __init__(
-        self, shape: tuple[int, ...], clip: float = 10.0, eps: float = 1e-8, scale: float = 1.0
+        self,
+        shape: tuple[int, ...],
+        clip: float = 10.0,
+        eps: float = 1e-8,
+        scale: float | Tensor = 1.0,
     ) -> None:
         super().__init__()
         self.clip = clip
         self.eps = eps
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
-        self.register_buffer("var", torch.full(shape, float(scale) ** 2, dtype=torch.float64))
+        var = torch.as_tensor(scale, dtype=torch.float64).square().expand(shape).clone()
+        self.register_buffer("var", var)
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -317,7 +323,7 @@ class Network(nn.Module):
         self.pixels = pixels
         # The normaliser works in the observation's own layout, the CNN on channels first.
         self.obs_rms = (
-            RunningMeanStd(tuple(obs_shape), scale=255.0 if pixels else 1.0)
+            RunningMeanStd(tuple(obs_shape), scale=self._pixel_scale(obs_shape, pixels))
             if normalize_obs
             else None
         )
@@ -334,6 +340,17 @@ class Network(nn.Module):
                 )
         self.lstm = None
         self._state_tensors: list[Tensor] | None = None
+
+    def _pixel_scale(self, obs_shape: tuple[int, ...], pixels: bool) -> float | Tensor:
+        """What the normaliser divides by before its first update: 255 for frames (the scaling
+        it replaces, also for the images of a structured observation), 1 elsewhere."""
+        if self.parts is None:
+            return 255.0 if pixels else 1.0
+        scale = torch.ones(obs_shape, dtype=torch.float64)
+        for part in self.parts:
+            if part.image:
+                scale[part.start : part.start + part.size] = 255.0
+        return scale
 
     def make_body(self, hidden_sizes: Sequence[int], activation: str) -> tuple[nn.Sequential, int]:
         """A fresh body for these observations (an MLP, or the CNN named by ``body``) and its
