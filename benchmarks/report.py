@@ -279,8 +279,9 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
         "",
         *sources,
         "",
-        "Every run trains its whole budget (the RL-Zoo A2C `n_timesteps`, the family defaults "
-        "twice that by default: *steps trained* says, and where it says so an SB3 run stopped at "
+        "Every run trains its whole budget (the RL-Zoo A2C `n_timesteps`; the family defaults "
+        "twice the budget of the env's preset, its `total_steps`, by default: *steps trained* "
+        "says, and where it says so an SB3 run stopped at "
         "its time limit, unsolved here if it had not reached the bar by then), nobody stops at "
         "the bar. *Reached*: seeds "
         "whose mean return of the last 100 training episodes got to the bar; time and steps are "

@@ -343,6 +343,11 @@ def test_suite_budgets_are_the_zoo_a2c_budgets():
     }
     assert suite.run_budget("a3c", "CartPole-v1", scale=0.01) == 5_000
     assert suite.run_budget("a3c-defaults", "CartPole-v1", scale=0.01) == 10_000
+    # the family defaults: twice the budget of the env's preset, not of the zoo
+    assert suite.run_budget("a3c", "LunarLander-v3") == 200_000
+    assert suite.run_budget("a3c-defaults", "LunarLander-v3") == 2 * 1_000_000
+    assert suite.run_budget("a3c-defaults", "Acrobot-v1") == 2 * 300_000
+    assert suite.preset_budget("Unpreset-Acrobot-v1") == 1_000_000  # no preset, no zoo entry
     assert suite.run_budget("sb3-ppo", "Acrobot-v1", steps=2_000, defaults_factor=3) == 2_000
     assert suite.run_budget("a3c-defaults", "Acrobot-v1", steps=2_000, defaults_factor=3) == 6_000
     # the zoo has no A2C entry for these: its default, said so
