@@ -122,6 +122,33 @@ def test_backpropagation_runs_through_the_rollout_and_stops_at_episode_starts():
     assert grad[:2].abs().sum() == 0 and grad[2:].abs().sum() > 0
 
 
+def test_lstm_input_norm_feeds_the_lstm_unit_scale_features_whatever_their_size():
+    """With ``lstm_input_norm`` the LSTM sees each row's features layer-normalised: a body whose
+    output has grown a thousandfold feeds it the same input (it would saturate the gates)."""
+    seen = []
+    normed = lstm_model(lstm_input_norm=True)
+    plain = lstm_model()
+    for model in (normed, plain):
+        model.lstm.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    obs = torch.randn(3, 4)
+    for model in (normed, plain):
+        model.step(obs)
+        # the body's features grown 1000x, on a constant offset
+        model.actor_body.register_forward_hook(lambda module, args, out: 1000.0 * out + 50.0)
+        model.step(obs)
+    normed_before, normed_after, plain_before, plain_after = seen
+    torch.testing.assert_close(normed_before.mean(-1), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        normed_before.std(-1, unbiased=False), torch.ones(3), atol=1e-3, rtol=0
+    )
+    torch.testing.assert_close(normed_after, normed_before, atol=1e-3, rtol=0)
+    assert plain_after.abs().mean() > 100 * plain_before.abs().mean()
+    assert {"lstm_norm.weight", "lstm_norm.bias"} <= set(normed.state_dict())
+    assert not any(k.startswith("lstm_norm") for k in plain.state_dict())
+    with pytest.raises(ValueError, match="add --lstm"):
+        Config(lstm_input_norm=True).validate()
+
+
 def test_lstm_needs_the_shared_trunk():
     with pytest.raises(ValueError, match="shared trunk"):
         lstm_model(shared_trunk=False)

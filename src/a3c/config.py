@@ -182,6 +182,11 @@ class Config:
     )
     lstm: bool = _f(False, "Add an LSTM after the body (the paper's A3C-LSTM).")
     lstm_size: int = _f(256, "LSTM cells.")
+    lstm_input_norm: bool = _f(
+        False,
+        "Layer-normalise the LSTM's input (the body's features): an unbounded CNN output can "
+        "grow into a constant that saturates the gates.",
+    )
     hidden_sizes: tuple[int, ...] = _f(
         (64, 64),
         "MLP hidden layer sizes, e.g. 64,64; none ('' or []) makes the policy linear in the "
@@ -353,6 +358,8 @@ class Config:
                 "an LSTM needs the shared trunk: add --shared-trunk (shared_trunk=True); the "
                 "presets and family defaults of vector tasks have separate networks",
             )
+        if self.lstm_input_norm and not self.lstm:
+            raise bad("lstm_input_norm", "normalises an LSTM's input: add --lstm")
         if len(self.final_epsilons) != len(self.final_epsilon_probs) or not self.final_epsilons:
             raise bad("final_epsilons", "needs one probability each in final_epsilon_probs")
         if not all(0.0 <= e <= 1.0 for e in (*self.final_epsilons, self.eval_epsilon)):

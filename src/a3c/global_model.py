@@ -161,6 +161,8 @@ class SharedGlobalModel:
         n_params = len(self.params)
         for tensor, source in zip(local[:n_params], shared[:n_params], strict=True):
             tensor.copy_(source)
+        if len(shared) == n_params:
+            return  # no statistics (nor any other buffer): no lock to take
         # The statistics (the buffers) under the lock they are merged under: one consistent
         # (mean, var, count), not a mean from after a merge and a var from before it.
         with self.counter_lock or contextlib.nullcontext():

@@ -460,6 +460,7 @@ class ActorCritic(Network):
         pixels: bool = False,
         structure: gym.Space | None = None,
         cnn_precision: str = "float32",
+        lstm_input_norm: bool = False,
     ) -> None:
         super().__init__(
             obs_shape, body, normalize_obs, normalize_reward, pixels, structure, cnn_precision
@@ -472,7 +473,10 @@ class ActorCritic(Network):
         self.std_mode = std_mode
         self.min_std = min_std
         self.actor_body, actor_out = self.make_body(hidden_sizes, activation)
+        self.lstm_norm: nn.LayerNorm | None = None
         if lstm_size is not None:
+            if lstm_input_norm:
+                self.lstm_norm = nn.LayerNorm(actor_out)
             self.lstm = nn.LSTMCell(actor_out, lstm_size)
             actor_out = lstm_size
         if shared_trunk:
@@ -539,6 +543,8 @@ class ActorCritic(Network):
         if episode_start is not None:
             keep = (~episode_start).to(h.dtype).unsqueeze(-1)
             h, c = h * keep, c * keep
+        if self.lstm_norm is not None:
+            features = self.lstm_norm(features)
         h, c = self.lstm(features, (h, c))
         return h, (h, c)
 

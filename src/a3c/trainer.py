@@ -153,6 +153,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
         normalize_reward=config.normalize_reward,
         body=body,
         lstm_size=config.lstm_size if config.lstm else None,
+        lstm_input_norm=config.lstm_input_norm,
         pixels=observation_space.dtype == np.uint8,
         structure=structure,
         cnn_precision=config.cnn_precision,
