@@ -112,14 +112,12 @@ def zoo_budget(env_id: str) -> int:
 
 
 def preset_budget(env_id: str) -> int:
-    """The budget the env's bundled preset is meant for (its ``total_steps``), or the zoo
-    budget where it has no preset or the preset does not say."""
-    from a3c.config import available_presets, env_preset_name, load_preset
+    """The budget the env's own preset (as ``A3C(env_id)`` finds it) is meant for, its
+    ``total_steps``; the zoo budget where the env has no preset."""
+    from a3c.config import resolve_config
 
-    name = env_preset_name(env_id)
-    if name not in available_presets():
-        return zoo_budget(env_id)
-    return int(load_preset(name).get("total_steps") or zoo_budget(env_id))
+    config = resolve_config(env_id=env_id)
+    return config.total_steps if config.preset is not None else zoo_budget(env_id)
 
 
 def run_budget(
