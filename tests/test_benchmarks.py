@@ -9,6 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from benchmarks import report, suite
 from benchmarks.peers import _zoo_table, sb3_kwargs, zoo_hyperparameters
@@ -468,3 +469,21 @@ def test_an_atari_run_resumes_only_as_its_own_env_and_algorithm(tmp_path):
     # each algorithm's figures are shown with its own settings
     assert "target_interval" in settings_of({"algo": "nstep_q"})
     assert "ent_coef" in settings_of({}) and "target_interval" not in settings_of({})
+
+
+def test_cnn_feature_spread_is_zero_for_one_frame_and_grows_with_different_frames():
+    """The diagnostic's spread: 0 where every frame is the same, above 0 for frames of play;
+    its random-play frames are the agent's own observations, the same on every call."""
+    pytest.importorskip("ale_py")
+    from a3c import A3C
+    from benchmarks.cnn_features import ENV_ID, feature_stats, random_play_frames
+
+    agent = A3C(ENV_ID, seed=0, tensorboard=False, progress=False)
+    frames = random_play_frames(agent, 40)
+    assert frames.shape == (40, *agent.observation_space.shape)
+    assert torch.equal(frames, random_play_frames(agent, 40))
+    same = feature_stats(agent, frames[:1].expand(8, *frames.shape[1:]))
+    assert same["spread"] == pytest.approx(0.0, abs=1e-6)
+    played = feature_stats(agent, frames)
+    assert played["spread"] > 0.001 and played["norm"] > 0
+    assert played["width"] == 256 and 0 <= played["dead"] < 256
