@@ -64,7 +64,7 @@ FAMILIES: dict[str, Family] = {
             # A small entropy bonus keeps the noise from collapsing onto an early gait: without
             # it Hopper levelled off near 380 on 2 seeds of 3; with 0.002 it passed 733 on 4 of
             # 4. 0.01 passed too, lower, and left Reacher and InvertedDoublePendulum too noisy
-            # for their bars. It costs LunarLanderContinuous (docs/environments.md).
+            # for their bars. It costs the Box2D tasks (docs/environments.md).
             ent_coef=0.002,
             normalize_obs=True,
             normalize_reward=True,
