@@ -2,20 +2,20 @@
 after a short training run.
 
     python -m benchmarks.cnn_features --steps 400000
-    python -m benchmarks.cnn_features --preset PongNoFrameskip-v4.lstm --set optim_eps=0.1
+    python -m benchmarks.cnn_features --preset PongNoFrameskip-v4.lstm --optim-eps 0.1
 
-For each preset (with the ``--set`` overrides), train ``--steps`` from seed 0 and run the CNN
-body over the same ``--frames`` frames of random play (a fixed seed). Printed per run: the
-features' mean norm, their *spread* (the mean distance of a frame's features from their mean
-over the frames, divided by that mean's norm: near 0 means the CNN sees every frame alike) and
-how many of them are zero on every frame. A diagnostic of the Pong LSTM preset, whose CNN does
-not learn (docs/atari-and-recurrent.md); the training runs are ordinary runs, nothing is timed.
+For each preset (with any config option of ``a3c train``, e.g. ``--optim-eps 0.1``), train
+``--steps`` from seed 0 and run the CNN body over the same ``--frames`` frames of random play (a
+fixed seed). Printed per run: the features' mean norm, their *spread* (the mean distance of a
+frame's features from their mean over the frames, divided by that mean's norm: near 0 means the
+CNN sees every frame alike) and how many of them are zero on every frame. A diagnostic of the
+Pong LSTM preset, whose CNN does not learn (docs/atari-and-recurrent.md); the training runs are
+ordinary runs, nothing is timed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from a3c import A3C
-from a3c.envs import EnvFactory
+from a3c.cli import add_config_options
 
 ENV_ID = "PongNoFrameskip-v4"
 PRESETS = ("PongNoFrameskip-v4", "PongNoFrameskip-v4.lstm")
@@ -32,7 +32,7 @@ PRESETS = ("PongNoFrameskip-v4", "PongNoFrameskip-v4.lstm")
 def random_play_frames(agent: A3C, n: int) -> torch.Tensor:
     """``n`` observations of random play in the agent's own environment (its wrappers), the
     same on every call: the game from reset seed 1, the actions drawn from seed 0."""
-    env = EnvFactory.from_config(agent.config)()
+    env = agent.env_factory()
     rng = np.random.default_rng(0)
     env.reset(seed=1)
     frames = []
@@ -89,22 +89,15 @@ def measure(preset: str, overrides: dict[str, Any], steps: int, n_frames: int) -
     }
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    key, _, value = text.partition("=")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value  # a bare string: --set optimizer=adam
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", action="append", help=f"default: {', '.join(PRESETS)}")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--steps", type=int, default=400_000)
     parser.add_argument("--frames", type=int, default=200)
+    add_config_options(parser)  # only the options given land in the namespace
     args = parser.parse_args()
-    overrides = dict(parse_override(text) for text in args.set)
+    own = {"preset", "steps", "frames"}
+    overrides = {k: v for k, v in vars(args).items() if k not in own}
     print(f"{ENV_ID}, seed 0, {args.steps:,} steps; features over {args.frames} random frames")
     print("| preset | overrides | steps | norm before -> after | spread before -> after | dead |")
     print("|---|---|---|---|---|---|")
