@@ -94,6 +94,31 @@ def test_resume_continues_step_count_optimizer_state_and_schedule(tmp_path):
     assert last_lr < 0.1 * config.get("lr", 1e-3)
 
 
+@pytest.mark.parametrize("schedule", ["constant", "linear"])
+def test_entropy_schedule_gives_each_update_its_beta(tmp_path, monkeypatch, schedule):
+    import a3c.worker
+
+    betas = []
+
+    def recording_loss(*args, **kwargs):
+        betas.append(args[6])  # a3c_loss(log_probs, entropies, values, returns, adv, vf, ent, ...)
+        return a3c_loss(*args, **kwargs)
+
+    a3c_loss = a3c.worker.a3c_loss
+    monkeypatch.setattr(a3c.worker, "a3c_loss", recording_loss)
+    config = small_run(
+        tmp_path, backend="sync", ent_coef=0.01, ent_schedule=schedule, total_steps=2_000
+    )
+    A3C("CartPole-v1", **config).learn()
+    # sync workers take turns: update k starts at global step k * n_steps * envs_per_worker
+    batch = config["n_steps"] * config["envs_per_worker"]
+    expected = [
+        0.01 * (1 - k * batch / 2_000) if schedule == "linear" else 0.01 for k in range(len(betas))
+    ]
+    assert len(betas) == 2_000 // batch
+    assert betas == pytest.approx(expected, abs=1e-12)
+
+
 def test_resume_picks_the_newest_complete_checkpoint(tmp_path):
     agent = A3C("CartPole-v1", **small_run(tmp_path, backend="sync", run_name="r")).learn()
     folder = agent.run_dir / "checkpoints"

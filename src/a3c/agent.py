@@ -123,7 +123,10 @@ class A3C:
         if self.config.lr_anneal_steps is None:
             # The schedule's horizon is fixed by the first training: training on (learn again,
             # resume with more steps) continues it instead of stretching it anew.
-            if self.global_step > 0 and self.config.lr_schedule == "linear":
+            if self.global_step > 0 and "linear" in (
+                self.config.lr_schedule,
+                self.config.ent_schedule,
+            ):
                 warnings.warn(
                     "this agent's checkpoint predates lr_anneal_steps: its linear schedule is "
                     f"stretched to total_steps {self.config.total_steps:,} from here on",

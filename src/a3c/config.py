@@ -93,6 +93,12 @@ class Config:
     gamma: float = _f(0.99, "Discount factor.")
     gae_lambda: float = _f(1.0, "GAE lambda; 1.0 gives the paper's n-step return.")
     ent_coef: float = _f(0.01, "Entropy bonus coefficient beta.")
+    ent_schedule: str = _f(
+        "constant",
+        "'linear' anneals the entropy bonus to 0 at lr_anneal_steps, as a linear lr_schedule "
+        "anneals the learning rate: exploration early, a precise policy late.",
+        choices=("constant", "linear"),
+    )
     vf_coef: float = _f(0.5, "Value loss coefficient.")
     value_loss: str = _f(
         "mse", "Critic (value-based: Q) loss: 'mse' or 'huber'.", choices=("mse", "huber")
@@ -403,7 +409,7 @@ class Config:
 
     @property
     def lr_horizon(self) -> int:
-        """The step at which a linear learning-rate schedule reaches 0."""
+        """The step at which a linear learning-rate (or entropy) schedule reaches 0."""
         return self.total_steps if self.lr_anneal_steps is None else self.lr_anneal_steps
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import torch
 
 from a3c.config import Config
 from a3c.envs import EnvFactory, make_env_group
-from a3c.global_model import GlobalModel
+from a3c.global_model import GlobalModel, learning_rate
 from a3c.losses import a3c_loss, clip_grad_norm
 from a3c.networks import ActorCritic, RecurrentState, select_state
 from a3c.returns import gae_advantages, n_step_returns, running_returns
@@ -171,7 +171,13 @@ def run_worker(
                 returns.flatten(),
                 advantages.flatten(),
                 config.vf_coef,
-                config.ent_coef,
+                # beta, annealed like the learning rate where ent_schedule is linear
+                learning_rate(
+                    config.ent_coef,
+                    config.ent_schedule,
+                    global_model.global_step,
+                    config.lr_horizon,
+                ),
                 config.value_loss,
             )
             grads = local_gradients(loss.total, params)
