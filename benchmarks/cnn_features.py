@@ -73,6 +73,10 @@ def measure(preset: str, overrides: dict[str, Any], steps: int, n_frames: int) -
             tensorboard=False,
             **overrides,
         )
+        if agent.config.lr_anneal_steps is None:
+            # The first ``steps`` of the preset's own run: a linear schedule anneals over the
+            # preset's budget, not over this short run.
+            agent.config = agent.config.replace(lr_anneal_steps=agent.config.total_steps)
         frames = random_play_frames(agent, n_frames)
         before = feature_stats(agent, frames)
         agent.learn(total_steps=steps)
