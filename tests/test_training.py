@@ -98,13 +98,12 @@ def test_resume_continues_step_count_optimizer_state_and_schedule(tmp_path):
 def test_entropy_schedule_gives_each_update_its_beta(tmp_path, monkeypatch, schedule):
     import a3c.worker
 
-    betas = []
+    a3c_loss, betas = a3c.worker.a3c_loss, []
 
     def recording_loss(*args, **kwargs):
         betas.append(args[6])  # a3c_loss(log_probs, entropies, values, returns, adv, vf, ent, ...)
         return a3c_loss(*args, **kwargs)
 
-    a3c_loss = a3c.worker.a3c_loss
     monkeypatch.setattr(a3c.worker, "a3c_loss", recording_loss)
     config = small_run(
         tmp_path, backend="sync", ent_coef=0.01, ent_schedule=schedule, total_steps=2_000
