@@ -82,12 +82,13 @@ class Snapshot(NamedTuple):
         )
 
 
-def learning_rate(base_lr: float, schedule: str, step: int, horizon: int) -> float:
-    """``constant``, or ``linear`` annealing to zero at step ``horizon`` (the paper anneals to
-    0)."""
+def annealed(base: float, schedule: str, step: int, horizon: int) -> float:
+    """``base`` at global step ``step`` under ``schedule``: ``constant``, or ``linear`` annealing
+    to zero at step ``horizon`` (the paper anneals the learning rate to 0; ``ent_schedule``
+    anneals the entropy bonus the same way)."""
     if schedule == "linear":
-        return base_lr * max(0.0, 1.0 - step / horizon)
-    return base_lr
+        return base * max(0.0, 1.0 - step / horizon)
+    return base
 
 
 class SharedGlobalModel:
@@ -148,7 +149,7 @@ class SharedGlobalModel:
         pass  # pushes are applied before ``push`` returns
 
     def learning_rate(self) -> float:
-        return learning_rate(self.base_lr, self.lr_schedule, self.global_step, self.lr_horizon)
+        return annealed(self.base_lr, self.lr_schedule, self.global_step, self.lr_horizon)
 
     def new_local_model(self) -> Model:
         """A private copy (``deepcopy`` allocates fresh, unshared memory)."""

@@ -18,7 +18,7 @@ import torch
 
 from a3c.config import Config
 from a3c.envs import EnvFactory, make_env_group
-from a3c.global_model import GlobalModel, learning_rate
+from a3c.global_model import GlobalModel, annealed
 from a3c.losses import a3c_loss, clip_grad_norm
 from a3c.networks import ActorCritic, RecurrentState, select_state
 from a3c.returns import gae_advantages, n_step_returns, running_returns
@@ -172,7 +172,7 @@ def run_worker(
                 advantages.flatten(),
                 config.vf_coef,
                 # beta, annealed like the learning rate where ent_schedule is linear
-                learning_rate(
+                annealed(
                     config.ent_coef,
                     config.ent_schedule,
                     global_model.global_step,
