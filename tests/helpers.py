@@ -5,8 +5,12 @@ import csv
 import gymnasium as gym
 import numpy as np
 
+from a3c.config import Config
 from a3c.distributions import make_distribution
+from a3c.envs import EnvFactory
+from a3c.global_model import SharedGlobalModel
 from a3c.networks import ActorCritic
+from a3c.worker import run_worker
 
 
 def tiny_model(discrete: bool = True, **kwargs) -> ActorCritic:
@@ -47,3 +51,20 @@ def read_rows(path):
     """The rows of a CSV log as dicts."""
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+def run_updates(config: Config, gm: SharedGlobalModel, factory: EnvFactory, updates: int) -> None:
+    """Worker 0's first ``updates`` rollouts and updates, in this thread."""
+
+    class Records:
+        def put(self, record):
+            pass
+
+    class Never:
+        def is_set(self):
+            return False
+
+    worker = run_worker(0, config, gm, factory, Never(), 0.0, records=Records())
+    for _ in range(updates):
+        next(worker)
+    worker.close()

@@ -56,3 +56,27 @@ def test_lstm_solves_the_memory_task(tmp_path):
     agent.learn()
     assert agent.summary.solved_step is not None, agent.summary
     assert agent.summary.best_mean_last100 >= 475
+
+
+@pytest.mark.slow
+def test_state_dependent_noise_finds_the_mountain_car_flag(tmp_path):
+    """gSDE's noise, drawn once per rollout, pushes the car the same way for a rollout at a time.
+    On the processes backend (2026-12-05, 200k steps) it found the flag on 49 seeds of 50, the
+    family's white noise on 29 of 40; the sync backend gives the same run on every machine
+    (seeds 0-7 all solved with either noise, gSDE's seed 0 at 80k steps)."""
+    agent = A3C(
+        "MountainCarContinuous-v0",
+        preset="defaults",
+        std_mode="sde",
+        init_log_std=-1.0,
+        seed=0,
+        backend="sync",
+        total_steps=200_000,
+        stop_at_return=90.0,
+        run_dir=str(tmp_path),
+        progress=False,
+        tensorboard=False,
+        eval_interval=0,
+    ).learn()
+    summary = agent.summary
+    assert summary.solved_step is not None, summary

@@ -4,10 +4,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_model
+from helpers import run_updates, tiny_model
 
 from a3c.config import Config
-from a3c.distributions import Categorical
+from a3c.distributions import Categorical, DiagGaussian, make_distribution
+from a3c.envs import EnvFactory
 from a3c.global_model import SharedGlobalModel
 from a3c.networks import ActorCritic, RunningMeanStd, image_layout, smallest_frame
 from a3c.shared_optim import SharedRMSprop
@@ -40,12 +41,97 @@ def test_normaliser_statistics_are_saved_with_the_weights():
     assert {"obs_rms.mean", "obs_rms.var", "obs_rms.count"} <= set(model.state_dict())
 
 
-@pytest.mark.parametrize("std_mode", ["softplus", "state_independent"])
+@pytest.mark.parametrize("std_mode", ["softplus", "state_independent", "sde"])
 def test_gaussian_head_respects_bounds_and_std_floor(std_mode):
     model = tiny_model(discrete=False, std_mode=std_mode, min_std=0.05, init_log_std=-20.0)
     (mean, std), value = model(torch.randn(64, 4) * 100)
     assert mean.abs().max() <= 2.0 and std.min() >= 0.05 - 1e-7
     assert value.shape == (64,)
+
+
+def gsde_model() -> ActorCritic:
+    space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    model = ActorCritic((4,), make_distribution(space), (8,), std_mode="sde", init_log_std=-1.0)
+    with torch.no_grad():  # a different std for each weight
+        model.log_std.add_(torch.linspace(-0.5, 0.5, model.log_std.numel()).view_as(model.log_std))
+    return model
+
+
+def test_gsde_noise_is_the_features_times_a_matrix_drawn_per_row_and_rollout():
+    model = gsde_model()
+    obs = torch.randn(3, 4)
+    features = model.actor_body(model._features(obs))
+    (mean, std), _ = model(obs)  # no matrices drawn: the normal with gSDE's marginal std
+    # each action is a sum of features times independent N(0, sigma^2) weights
+    torch.testing.assert_close(std**2, features.pow(2) @ (2 * model.log_std).exp())
+
+    model.reset_noise(3, torch.Generator().manual_seed(0))
+    (mean_1, std_1, noise), _ = model(obs)
+    torch.testing.assert_close((mean_1, std_1), (mean, std))
+    for row in range(3):
+        torch.testing.assert_close(noise[row], features[row] @ model.exploration[row])
+    action = model.distribution.sample((mean_1, std_1, noise))
+    torch.testing.assert_close(action, mean + noise)
+    # the same matrices until the next draw: the same state gets the same action
+    torch.testing.assert_close(model(obs)[0][2], noise)
+    model.reset_noise(3, torch.Generator().manual_seed(1))
+    assert not torch.allclose(model(obs)[0][2], noise)
+    # another batch size (the update's T * N rows) gets the marginal only
+    assert len(model(torch.randn(6, 4))[0]) == 2
+    assert not any("exploration" in key for key in model.state_dict())
+
+
+def test_gsde_noise_has_the_std_its_log_prob_scores():
+    model = gsde_model()
+    obs = torch.randn(1, 4).expand(20_000, 4)
+    model.reset_noise(20_000, torch.Generator().manual_seed(0))
+    (_, std, noise), _ = model(obs)
+    torch.testing.assert_close(noise.std(0), std[0], rtol=0.03, atol=0)
+    assert (noise.mean(0).abs() < 0.03 * std[0]).all()
+
+
+def test_gsde_trains_the_std_matrix_and_the_mean_not_the_features_through_the_std():
+    model = gsde_model()
+    obs = torch.randn(5, 4)
+    (mean, std), _ = model(obs)
+    model.distribution.entropy((mean, std)).sum().backward()  # depends on the std alone
+    assert model.log_std.grad is not None and model.log_std.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.actor_body.parameters())
+    model.zero_grad()
+    actions = torch.zeros(5, 2)
+    model.distribution.log_prob(model(obs)[0], actions).sum().backward()
+    assert all(p.grad.abs().sum() > 0 for p in model.actor_body.parameters())
+
+
+def test_the_worker_draws_gsde_noise_at_each_rollout_start_and_acts_with_it(monkeypatch):
+    config = Config(std_mode="sde", hidden_sizes=(8,), n_steps=4, envs_per_worker=3)
+    factory = EnvFactory("Pendulum-v1")
+    env = factory()
+    model = build_model(config, env.observation_space, env.action_space)
+    gm = SharedGlobalModel(model, [SharedRMSprop(list(model.parameters()))], 1e-3, "constant", 1)
+    events = []
+    reset_noise, sample = ActorCritic.reset_noise, DiagGaussian.sample
+
+    def recording_reset(self, rows, generator=None):
+        reset_noise(self, rows, generator)
+        events.append(("draw", self.exploration.clone()))
+
+    def recording_sample(self, params, generator=None):
+        action = sample(self, params, generator)
+        events.append(("act", (params, action)))
+        return action
+
+    monkeypatch.setattr(ActorCritic, "reset_noise", recording_reset)
+    monkeypatch.setattr(DiagGaussian, "sample", recording_sample)
+    run_updates(config, gm, factory, 3)
+    assert [kind for kind, _ in events] == (["draw"] + ["act"] * 4) * 3
+    draws = [matrices for kind, matrices in events if kind == "draw"]
+    assert all(d.shape == (3, 8, 1) for d in draws)
+    assert not torch.equal(draws[0], draws[1])
+    for kind, recorded in events:
+        if kind == "act":
+            (mean, _, noise), action = recorded
+            torch.testing.assert_close(action, mean + noise)
 
 
 def test_separate_actor_and_critic_have_their_own_parameters():

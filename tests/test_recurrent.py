@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_model
+from helpers import run_updates, tiny_model
 
 from a3c import A3C
 from a3c.config import Config
@@ -19,7 +19,7 @@ from a3c.networks import ActorCritic
 from a3c.shared_optim import SharedRMSprop
 from a3c.spaces import observation_space_of
 from a3c.trainer import build_model
-from a3c.worker import keeps_rollout_graph, run_worker
+from a3c.worker import keeps_rollout_graph
 
 FRAMES = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
 
@@ -156,23 +156,6 @@ def test_lstm_needs_the_shared_trunk():
         Config(lstm=True, shared_trunk=False).validate()
     with pytest.raises(ValueError, match="shared trunk"):  # a preset's separate networks
         A3C("CartPole-v1", lstm=True)
-
-
-def run_updates(config: Config, gm: SharedGlobalModel, factory: EnvFactory, updates: int) -> None:
-    """Worker 0's first ``updates`` rollouts and updates, in this thread."""
-
-    class Records:
-        def put(self, record):
-            pass
-
-    class Never:
-        def is_set(self):
-            return False
-
-    worker = run_worker(0, config, gm, factory, Never(), 0.0, records=Records())
-    for _ in range(updates):
-        next(worker)
-    worker.close()
 
 
 def test_worker_carries_the_state_across_rollouts_and_resets_it_at_episode_starts(monkeypatch):

@@ -217,10 +217,12 @@ class Config:
     )
     std_mode: str = _f(
         "state_independent",
-        "Box actions: std from a learned log-std or from softplus of a head.",
-        choices=("state_independent", "softplus"),
+        "Box actions: std from a learned log-std, from softplus of a head, or 'sde': generalized "
+        "state-dependent exploration (gSDE; noise = the actor's last features times a matrix of "
+        "learned std, drawn anew for each rollout).",
+        choices=("state_independent", "softplus", "sde"),
     )
-    init_log_std: float = _f(0.0, "Initial log-std (state_independent).")
+    init_log_std: float = _f(0.0, "Initial log-std (state_independent, and each weight of sde's).")
     min_std: float = _f(1e-3, "Floor on the standard deviation.")
     # --- execution ---------------------------------------------------------------------------
     workers: int = _f(2, "Number of asynchronous actor-learners.")

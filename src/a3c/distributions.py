@@ -172,6 +172,8 @@ class DiagGaussian(ActionDistribution):
 
     Samples are unbounded; :meth:`to_env` clips them to the bounds, and :meth:`log_prob` scores the
     unclipped sample, so the gradient is that of the distribution actually sampled from.
+    ``params`` are ``(mean, std)``, or ``(mean, std, noise)`` where the policy drew the noise
+    itself (gSDE): :meth:`sample` then returns ``mean + noise``.
     """
 
     def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
@@ -181,7 +183,9 @@ class DiagGaussian(ActionDistribution):
         self.action_dtype = torch.float32
 
     def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
-        mean, std = params
+        mean, std = params[:2]
+        if len(params) == 3:  # the noise is given (gSDE: drawn for the rollout, not each step)
+            return mean + params[2]
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
         return mean + std * noise
 
@@ -189,7 +193,7 @@ class DiagGaussian(ActionDistribution):
         return params[0]
 
     def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
-        mean, std = params
+        mean, std = params[:2]
         z = (actions - mean) / std
         return (-0.5 * z.pow(2) - std.log() - _LOG_SQRT_2PI).sum(dim=-1)
 

@@ -434,7 +434,9 @@ class ActorCritic(Network):
 
     Discrete actions get logits. Box actions get a mean, ``tanh``-squashed and scaled to the bounds
     (seed 000: ``mu = tanh * bound``) or linear, and a standard deviation from ``softplus`` of a
-    head (seed 000) or from a learned state-independent log-std, floored at ``min_std``.
+    head (seed 000), from a learned state-independent log-std, or from generalized
+    state-dependent exploration (``"sde"``, Raffin et al., 2022: the noise is the actor's last
+    features times a random matrix drawn for each rollout), floored at ``min_std``.
     """
 
     action_center: Tensor
@@ -489,6 +491,9 @@ class ActorCritic(Network):
 
         self.log_std: nn.Parameter | None = None
         self.std_head: nn.Linear | None = None
+        # gSDE's noise matrices, one per row (environment), drawn for a rollout by reset_noise:
+        # exploration state, not weights, so neither saved nor pulled from the global model.
+        self.exploration: Tensor | None = None
         if isinstance(distribution, LogitsDistribution):
             self.policy_head = nn.Linear(actor_out, distribution.logits_dim)
         elif isinstance(distribution, DiagGaussian):
@@ -502,6 +507,11 @@ class ActorCritic(Network):
                 self.std_head = nn.Linear(actor_out, action_dim)
             elif std_mode == "state_independent":
                 self.log_std = nn.Parameter(torch.full((action_dim,), float(init_log_std)))
+            elif std_mode == "sde":
+                # the std of each noise weight, from each feature to each action
+                self.log_std = nn.Parameter(
+                    torch.full((actor_out, action_dim), float(init_log_std))
+                )
             else:
                 raise ValueError(f"unknown std_mode {std_mode!r}")
         else:
@@ -611,10 +621,28 @@ class ActorCritic(Network):
             mean = out
         if self.std_head is not None:
             std = F.softplus(self.std_head(actor)) + self.min_std
-        else:
-            assert self.log_std is not None
-            std = self.log_std.exp().clamp_min(self.min_std).expand_as(mean)
-        return (mean, std)
+            return (mean, std)
+        assert self.log_std is not None
+        if self.std_mode != "sde":
+            return (mean, self.log_std.exp().clamp_min(self.min_std).expand_as(mean))
+        # gSDE: noise = z W with W ~ N(0, sigma^2) per entry, so each action is normal with
+        # variance z^2 . sigma^2 given the features z. They are not trained through the noise.
+        features = actor.detach()
+        std = (features.pow(2) @ (2 * self.log_std).exp()).sqrt().clamp_min(self.min_std)
+        if self.exploration is None or self.exploration.shape[0] != features.shape[0]:
+            return (mean, std)
+        noise = torch.bmm(features.unsqueeze(1), self.exploration).squeeze(1)
+        return (mean, std, noise)
+
+    def reset_noise(self, rows: int, generator: torch.Generator | None = None) -> None:
+        """Draw gSDE's noise matrices for the next ``rows``-row steps (one per environment; the
+        worker draws them at each rollout's start). A no-op for other policies."""
+        if self.std_mode != "sde" or self.log_std is None:
+            return
+        with torch.no_grad():
+            shape = (rows, *self.log_std.shape)
+            normal = torch.randn(shape, generator=generator, dtype=self.log_std.dtype)
+            self.exploration = normal * self.log_std.exp()
 
 
 class QNetwork(Network):

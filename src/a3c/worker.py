@@ -86,6 +86,8 @@ def run_worker(
         while not stop.is_set() and global_model.global_step < config.total_steps:
             # Synchronise thread-specific parameters theta' = theta.
             global_model.pull(local_model)
+            # gSDE draws its exploration noise once per rollout (a no-op for other policies).
+            local_model.reset_noise(N, generator)
             state = detach_state(state)  # truncated BPTT: gradients stop at the rollout's start
             rollout_state = state
 
