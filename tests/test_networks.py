@@ -63,7 +63,8 @@ def test_gsde_noise_is_the_features_times_a_matrix_drawn_per_row_and_rollout():
     features = model.actor_body(model._features(obs))
     (mean, std), _ = model(obs)  # no matrices drawn: the normal with gSDE's marginal std
     # each action is a sum of features times independent N(0, sigma^2) weights
-    torch.testing.assert_close(std**2, features.pow(2) @ (2 * model.log_std).exp())
+    variance = features.pow(2) @ (2 * model.log_std).exp()
+    torch.testing.assert_close(std**2, variance + model.min_std**2)
 
     model.reset_noise(3, torch.Generator().manual_seed(0))
     (mean_1, std_1, noise), _ = model(obs)
@@ -103,35 +104,64 @@ def test_gsde_trains_the_std_matrix_and_the_mean_not_the_features_through_the_st
     assert all(p.grad.abs().sum() > 0 for p in model.actor_body.parameters())
 
 
-def test_the_worker_draws_gsde_noise_at_each_rollout_start_and_acts_with_it(monkeypatch):
+def test_gsde_std_has_a_finite_gradient_where_every_feature_is_zero():
+    model = gsde_model()
+    actor = torch.zeros(2, 8)  # dead ReLUs, say
+    actor[1] = 1.0
+    _, std = model._dist_params(actor)
+    std.log().sum().backward()
+    assert torch.isfinite(model.log_std.grad).all()
+    assert std[0].tolist() == pytest.approx([model.min_std] * 2)
+
+
+@pytest.mark.parametrize("lstm", [False, True], ids=["mlp", "lstm"])
+def test_the_worker_draws_gsde_noise_at_each_rollout_start_and_acts_with_it(monkeypatch, lstm):
+    """Each rollout's first step follows a fresh draw, and every step's noise is that step's
+    features times the rollout's matrices (an LSTM's update keeps the rollout's graph)."""
     config = Config(std_mode="sde", hidden_sizes=(8,), n_steps=4, envs_per_worker=3)
+    if lstm:
+        config = Config(**{**vars(config), "lstm": True, "lstm_size": 8, "shared_trunk": True})
     factory = EnvFactory("Pendulum-v1")
     env = factory()
     model = build_model(config, env.observation_space, env.action_space)
     gm = SharedGlobalModel(model, [SharedRMSprop(list(model.parameters()))], 1e-3, "constant", 1)
     events = []
-    reset_noise, sample = ActorCritic.reset_noise, DiagGaussian.sample
+    reset_noise, dist_params = ActorCritic.reset_noise, ActorCritic._dist_params
+    sample = DiagGaussian.sample
 
     def recording_reset(self, rows, generator=None):
         reset_noise(self, rows, generator)
-        events.append(("draw", self.exploration.clone()))
+        events.append(("draw", self.exploration))
+
+    def recording_dist_params(self, actor):
+        params = dist_params(self, actor)
+        if len(params) == 3:
+            events.append(("noise", (actor.detach(), self.exploration, params[2].detach())))
+        return params
 
     def recording_sample(self, params, generator=None):
-        action = sample(self, params, generator)
-        events.append(("act", (params, action)))
-        return action
+        events.append(("act", len(params)))
+        return sample(self, params, generator)
 
     monkeypatch.setattr(ActorCritic, "reset_noise", recording_reset)
+    monkeypatch.setattr(ActorCritic, "_dist_params", recording_dist_params)
     monkeypatch.setattr(DiagGaussian, "sample", recording_sample)
     run_updates(config, gm, factory, 3)
-    assert [kind for kind, _ in events] == (["draw"] + ["act"] * 4) * 3
-    draws = [matrices for kind, matrices in events if kind == "draw"]
+    acting = [kind if kind == "draw" else (kind, data) for kind, data in events if kind != "noise"]
+    assert acting == ["draw", *[("act", 3)] * 4] * 3  # every action got its rollout's noise
+    draws = [data for kind, data in events if kind == "draw"]
     assert all(d.shape == (3, 8, 1) for d in draws)
     assert not torch.equal(draws[0], draws[1])
-    for kind, recorded in events:
-        if kind == "act":
-            (mean, _, noise), action = recorded
-            torch.testing.assert_close(action, mean + noise)
+    current, checked = None, 0
+    for kind, data in events:
+        if kind == "draw":
+            current = data
+        elif kind == "noise":
+            features, matrices, noise = data
+            assert matrices is current
+            torch.testing.assert_close(noise, torch.bmm(features.unsqueeze(1), current).squeeze(1))
+            checked += 1
+    assert checked >= 12
 
 
 def test_separate_actor_and_critic_have_their_own_parameters():

@@ -627,8 +627,11 @@ class ActorCritic(Network):
             return (mean, self.log_std.exp().clamp_min(self.min_std).expand_as(mean))
         # gSDE: noise = z W with W ~ N(0, sigma^2) per entry, so each action is normal with
         # variance z^2 . sigma^2 given the features z. They are not trained through the noise.
+        # min_std^2 inside the root, as SB3's epsilon: a row of all-zero features (dead ReLUs)
+        # would otherwise give sqrt'(0) and a NaN gradient.
         features = actor.detach()
-        std = (features.pow(2) @ (2 * self.log_std).exp()).sqrt().clamp_min(self.min_std)
+        variance = features.pow(2) @ (2 * self.log_std).exp()
+        std = (variance + self.min_std**2).sqrt()
         if self.exploration is None or self.exploration.shape[0] != features.shape[0]:
             return (mean, std)
         noise = torch.bmm(features.unsqueeze(1), self.exploration).squeeze(1)
