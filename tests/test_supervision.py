@@ -18,6 +18,7 @@ import torch.multiprocessing as mp
 
 from a3c import A3C
 from a3c.backends import ProcessesBackend
+from a3c.backends.base import Task
 from a3c.backends.processes import OwnedLock, SharedFlag
 from a3c.checkpoint import latest_checkpoint, load_checkpoint
 from a3c.trainer import TrainingError
@@ -226,6 +227,41 @@ def test_a_lock_held_by_a_killed_process_is_released_on_its_behalf(start_method)
     assert lock.release_if_held_by(holder.pid)
     waiter.join(timeout=10)
     assert taken.is_set() and waiter.exitcode == 0
+
+
+def _hold_the_lock_forever(lock, holding, *, records):
+    with lock:
+        holding.set()
+        while True:  # ignores the stop flag, as a worker stuck inside a push would
+            time.sleep(0.01)
+            yield
+
+
+def test_a_task_abandoned_while_holding_a_lock_leaves_it_free():
+    """A run's exception (a user's callback raising) or a stop timeout kills the tasks still
+    running, one possibly inside a push; the trainer then takes the same lock to save the final
+    checkpoint. The kill used to leave the lock held, and that save waited for good."""
+    backend = ProcessesBackend("fork")
+    backend.stop_timeout = 0.5
+    lock, stop = backend.lock(), backend.event()
+    holding = backend.event()
+
+    class Supervisor:
+        def handle(self, record):
+            pass
+
+        def tick(self):
+            if holding.is_set():
+                stop.set()
+
+        def restart(self, failure):
+            return False
+
+    task = Task("holder", _hold_the_lock_forever, (lock, holding))
+    failures = backend.run([task], Supervisor(), stop)
+    assert [f.error for f in failures] == ["Timeout"]  # still holding the lock when killed
+    assert lock._lock.acquire(timeout=5)
+    lock._lock.release()
 
 
 def _acquire_unrecorded_and_wait(lock, flag):

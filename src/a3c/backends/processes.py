@@ -203,6 +203,11 @@ class _Process:
         if self.process.is_alive():  # SIGKILL: tasks ignore SIGTERM (see _process_main)
             self.process.kill()
             self.process.join(timeout=2)
+            if not self.process.is_alive():
+                # Killed perhaps in the middle of a push: the trainer takes the same lock for
+                # the final checkpoint, and would wait for it forever.
+                for lock in self.backend.locks:
+                    lock.release_if_held_by(self.process.pid or 0)
         if self.conn is not None:
             self.conn.close()
             self.conn = None
