@@ -190,14 +190,17 @@ class _Process:
         if code == 0:
             return None
         if code is not None and code < 0:
-            # Killed from outside, possibly inside a critical section: free what it held.
-            for lock in self.backend.locks:
-                lock.release_if_held_by(pid or 0)
+            self._free_locks()  # killed from outside, possibly inside a critical section
             signame = signal.Signals(-code).name
             return TaskFailure(name, signame, f"{name} (pid {pid}) was killed by {signame}")
         if self.reported is not None:
             return TaskFailure(name, *self.reported)
         return TaskFailure(name, f"exit code {code}", f"{name} (pid {pid}) exited with {code}")
+
+    def _free_locks(self) -> None:
+        """Release the locks this (dead) process held."""
+        for lock in self.backend.locks:
+            lock.release_if_held_by(self.process.pid or 0)
 
     def kill(self) -> None:
         if self.process.is_alive():  # SIGKILL: tasks ignore SIGTERM (see _process_main)
@@ -206,8 +209,7 @@ class _Process:
             if not self.process.is_alive():
                 # Killed perhaps in the middle of a push: the trainer takes the same lock for
                 # the final checkpoint, and would wait for it forever.
-                for lock in self.backend.locks:
-                    lock.release_if_held_by(self.process.pid or 0)
+                self._free_locks()
         if self.conn is not None:
             self.conn.close()
             self.conn = None
