@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -197,6 +198,46 @@ def test_a_hung_environment_trips_the_watchdog_and_is_killed(tmp_path, monkeypat
     assert time.time() - started < 30
     assert children_of(os.getpid()) == []  # the hung workers were killed, not left behind
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")["global_step"] > 0
+
+
+def test_a_worker_killed_after_the_run_has_ended_is_reported_and_the_run_stands(
+    tmp_path, monkeypatch, capsys
+):
+    """One worker hangs in its environment while the other trains to the end; once the stop
+    request is out (the last steps logged), the hung worker is SIGKILLed, as a user's ``kill``
+    or the OOM killer would. The run had ended: it completes, with the kill reported."""
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.setenv("A3C_TEST_HANG_MARKER", str(tmp_path / "hung"))
+    monkeypatch.setattr(ProcessesBackend, "stop_timeout", 30.0)  # the kill comes first
+    agent = A3C("HangOnce-v0", **settings(tmp_path, backend="processes", total_steps=6_000))
+    done: dict[str, object] = {}
+
+    def kill_the_hung_worker_once_the_run_has_ended():
+        updates = tmp_path / "run" / "updates.csv"
+        wait_for(
+            lambda: (
+                updates.exists() and int(updates.read_text().split()[-1].split(",")[1]) >= 6_000
+            ),
+            60,
+            "the last steps",
+        )
+        assert (tmp_path / "hung").exists()
+        wait_for(lambda: len(children_of(os.getpid())) == 1, 20, "the healthy worker to stop")
+        (hung,) = children_of(os.getpid())
+        os.kill(hung, signal.SIGKILL)
+        done["killed"] = hung
+
+    killer = threading.Thread(target=kill_the_hung_worker_once_the_run_has_ended)
+    killer.start()
+    started = time.time()
+    summary = agent.learn().summary
+    killer.join()
+    assert "killed" in done and time.time() - started < 30  # not the stop timeout, nor the hang
+    assert summary.global_step >= 6_000
+    err = capsys.readouterr().err
+    assert "was killed by SIGKILL" in err and "the run had ended, so it stands" in err
+    assert "after the stop request" in (tmp_path / "run" / "failures.log").read_text()
+    assert (tmp_path / "run" / "summary.json").exists()
 
 
 def _hold_and_wait(lock, flag):

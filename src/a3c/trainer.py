@@ -495,14 +495,21 @@ class Trainer:
                     supervision.log_policy_lag(global_model.global_step)
                 except BackendError as exc:
                     supervision.abort("backend", type(exc).__name__, str(exc))
-                for failure in failures:  # those that came after the stop request
+                # Those that came after the stop request. A worker killed from outside once the
+                # run had ended (its steps done, or solved) loses at most its last records: it is
+                # reported, and the run stands.
+                ended = not monitor.errors and not signals
+                forgiven = [f for f in failures if ended and _killed(f)]
+                for failure in failures:
                     monitor.failure(
                         failure.name,
                         failure.error,
                         failure.message,
                         supervision.last_step,
-                        "after the stop request",
+                        "after the stop request"
+                        + ("; the run had ended, so it stands" if failure in forgiven else ""),
                     )
+                failures = [f for f in failures if f not in forgiven]
                 completed = (
                     not failures
                     and not monitor.errors
@@ -588,6 +595,11 @@ class Trainer:
             )
             raise TrainingError(f"training failed; {saved}\n{details}")
         self.callbacks.on_training_end(summary)
+
+
+def _killed(failure: TaskFailure) -> bool:
+    """Whether a task was killed from outside (``kill``, the OOM killer), not crashed."""
+    return failure.error in ("SIGKILL", "SIGTERM")
 
 
 class _SignalReceived:
