@@ -2,15 +2,17 @@
 after a short training run.
 
     python -m benchmarks.cnn_features --steps 400000
-    python -m benchmarks.cnn_features --preset PongNoFrameskip-v4.lstm --optim-eps 0.1
+    python -m benchmarks.cnn_features --preset PongNoFrameskip-v4.lstm --network cnn \\
+        --screen-size 84
 
 For each preset (with any config option of ``a3c train``, e.g. ``--optim-eps 0.1``), train
 ``--steps`` from seed 0 and run the CNN body over the same ``--frames`` frames of random play (a
 fixed seed). Printed per run: the features' mean norm, their *spread* (the mean distance of a
 frame's features from their mean over the frames, divided by that mean's norm: near 0 means the
 CNN sees every frame alike) and how many of them are zero on every frame. A diagnostic of the
-Pong LSTM preset, whose CNN does not learn (docs/atari-and-recurrent.md); the training runs are
-ordinary runs, nothing is timed.
+Pong LSTM preset, whose CNN did not learn with the paper's network (``--network cnn
+--screen-size 84``) and does with ``elu_cnn`` (docs/atari-and-recurrent.md); the training runs
+are ordinary runs, nothing is timed.
 """
 
 from __future__ import annotations

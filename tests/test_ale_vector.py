@@ -93,6 +93,12 @@ def test_unstacked_frames_and_unclipped_rewards():
     assert seen["some_but_not_all_ended"] >= 2  # one game reset while the other went on
 
 
+def test_smaller_frames_are_the_same_on_both_paths():
+    factory = EnvFactory("PongNoFrameskip-v4", screen_size=42, max_episode_steps=200, **QUIET)
+    assert same_games(factory, 2, 450)["truncated"] == 4
+    assert AleVectorGroup(factory, 1, seed=0).observation_space.shape == (4, 42, 42)
+
+
 def test_every_setting_is_pinned_not_taken_from_atari_vector_env_defaults(monkeypatch):
     import ale_py.vector_env
 
@@ -107,7 +113,9 @@ def test_every_setting_is_pinned_not_taken_from_atari_vector_env_defaults(monkey
     AleVectorGroup(EnvFactory("ALE/Pong-v5"), 2, seed=0).close()
     AleVectorGroup(EnvFactory("PongNoFrameskip-v4", frame_skip=3, noop_max=7), 2, seed=0).close()
     AleVectorGroup(EnvFactory("ALE/Pong-v5", repeat_action_probability=0.1), 2, seed=0).close()
-    v5, v4, sticky = made
+    AleVectorGroup(EnvFactory("ALE/Pong-v5", screen_size=42), 2, seed=0).close()
+    v5, v4, sticky, small = made
+    assert small["img_height"] == small["img_width"] == 42 and v5["img_height"] == 84
     assert v5["repeat_action_probability"] == 0.25 and v4["repeat_action_probability"] == 0.0
     assert sticky["repeat_action_probability"] == 0.1
     assert v4["frameskip"] == 3 and v5["frameskip"] == 4
@@ -118,7 +126,7 @@ def test_every_setting_is_pinned_not_taken_from_atari_vector_env_defaults(monkey
         assert kwargs["reward_clipping"] is False and kwargs["use_fire_reset"] is False
         assert kwargs["episodic_life"] is False and kwargs["stack_num"] == 1
         assert kwargs["maxpool"] is True and kwargs["full_action_space"] is False
-        assert kwargs["num_threads"] == 1
+        assert kwargs["num_threads"] == 1 and kwargs["grayscale"] is True
 
 
 def test_the_vector_path_is_taken_where_the_game_allows_it():

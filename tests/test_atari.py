@@ -109,13 +109,18 @@ def test_unknown_atari_id_is_one_clear_error_and_names_the_extra_when_ale_py_is_
         EnvFactory("ALE/NoSuchGame-v5")()
 
 
-@pytest.mark.parametrize("lstm", [False, True], ids=["cnn", "cnn-lstm"])
-def test_pong_smoke_training(tmp_path, lstm):
-    """A short run of the Pong preset: the CNN (and CNN-LSTM) agent trains on 2 workers,
+@pytest.mark.parametrize(
+    "preset, body, frame",
+    [("PongNoFrameskip-v4", "cnn", 84), ("PongNoFrameskip-v4.lstm", "elu_cnn", 42)],
+    ids=["cnn", "cnn-lstm"],
+)
+def test_pong_smoke_training(tmp_path, preset, body, frame):
+    """A short run of each Pong preset: the CNN (and CNN-LSTM) agent trains on 2 workers,
     evaluates whole games with unclipped scores, checkpoints, and acts from raw frames."""
+    lstm = preset.endswith(".lstm")
     agent = A3C(
         "PongNoFrameskip-v4",
-        lstm=lstm,
+        preset=preset,
         envs_per_worker=2,
         total_steps=3_000,
         eval_interval=1_500,
@@ -125,7 +130,8 @@ def test_pong_smoke_training(tmp_path, lstm):
         tensorboard=False,
         run_dir=str(tmp_path),
     )
-    assert agent.model.body == "cnn" and agent.model.is_recurrent == lstm
+    assert agent.model.body == body and agent.model.is_recurrent == lstm
+    assert agent.observation_space.shape == (4, frame, frame)
     agent.learn()
     assert agent.summary.global_step >= 3_000
     evals = read_csv(agent.run_dir / "eval.csv")

@@ -145,6 +145,7 @@ def test_a_preset_extends_another_and_overrides_its_fields(tmp_path):
     assert all(getattr(breakout, name) == getattr(pong, name) for name in same)
     lstm = resolve_config("ALE/Breakout-v5", preset="ALE-Breakout-v5.lstm")
     assert lstm.lstm and lstm.env_id == "ALE/Breakout-v5" and lstm.total_steps == 10_000_000
+    assert lstm.network == "elu_cnn" and lstm.screen_size == 42
     mine = tmp_path / "mine.toml"
     mine.write_text('extends = "PongNoFrameskip-v4"\nlr = 1e-3\n')
     assert load_preset(str(mine)) == {**load_preset("PongNoFrameskip-v4"), "lr": 1e-3}

@@ -326,6 +326,9 @@ def test_the_smallest_frames_each_cnn_takes():
             build_model(
                 Config(network=network), gym.spaces.Box(0, 255, (side - 1, side), np.uint8), actions
             )
+    assert smallest_frame("elu_cnn") == 1  # padded 3x3 convolutions take any frame
+    tiny = build_model(Config(network="elu_cnn"), gym.spaces.Box(0, 255, (1, 1), np.uint8), actions)
+    assert tiny(torch.zeros(1, 1, 1, dtype=torch.uint8))[1].shape == (1,)
 
 
 @pytest.mark.parametrize("network", ["cnn", "nature_cnn"])

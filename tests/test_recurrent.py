@@ -56,10 +56,25 @@ def test_nature_cnn_has_dqns_layers():
     assert [(f.in_features, f.out_features) for f in fc] == [(64 * 7 * 7, 512)]
 
 
+def test_elu_cnn_has_four_padded_elu_convolutions_and_no_dense_layer():
+    model = ActorCritic((4, 84, 84), Categorical(6), body="elu_cnn", pixels=True, lstm_size=256)
+    convs = [m for m in model.actor_body if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0]) for c in convs] == [
+        (32, 3, 2, 1)
+    ] * 4
+    assert sum(isinstance(m, torch.nn.ELU) for m in model.actor_body) == 4
+    assert not any(isinstance(m, torch.nn.Linear) for m in model.actor_body)
+    assert model.lstm is not None and model.lstm.input_size == 32 * 6 * 6  # 84 -> 42, 21, 11, 6
+    # ELU features can be negative: not the all-positive ReLU features of the other CNNs
+    features = model.actor_body(model._features(torch.randint(0, 256, (2, 4, 84, 84))))
+    assert features.shape == (2, 1152) and (features < 0).any()
+
+
 def test_network_is_chosen_by_the_observation_and_can_be_forced():
     discrete = gym.spaces.Discrete(6)
     assert build_model(Config(), FRAMES, discrete).body == "cnn"
     assert build_model(Config(network="nature_cnn"), FRAMES, discrete).body == "nature_cnn"
+    assert build_model(Config(network="elu_cnn"), FRAMES, discrete).body == "elu_cnn"
     vector = gym.spaces.Box(-1, 1, (4,), np.float32)
     assert build_model(Config(), vector, discrete).body == "mlp"
     with pytest.raises(ValueError, match="channels, height, width"):

@@ -1,8 +1,8 @@
 """Atari games stepped by ale-py's C++ ``AtariVectorEnv``, as an :class:`~a3c.envs.EnvGroup`.
 
 The same games as the Gymnasium wrappers of :class:`~a3c.envs.EnvFactory` give, frame for frame
-(the emulator, frame skip with max-pooling, 84x84 grayscale: pixel-identical), at about 1.26x
-their frames per second on one thread (8 games against one). Every setting is pinned from the
+(the emulator, frame skip with max-pooling, grayscale frames resized: pixel-identical), at about
+1.26x their frames per second on one thread (8 games against one). Every setting is pinned from the
 factory and the id, not taken from ``AtariVectorEnv``'s own defaults (which clip rewards, press
 FIRE at reset and have no sticky actions): sticky actions from the id (v5: 0.25) or
 ``repeat_action_probability``, the id's frame limit (a truncation), the no-op starts.
@@ -106,6 +106,9 @@ class AleVectorGroup:
             autoreset_mode="SameStep",  # a game over returns the next game's first frame
             frameskip=factory.frame_skip,
             maxpool=True,
+            grayscale=True,
+            img_height=factory.screen_size,
+            img_width=factory.screen_size,
             # C++ draws 0 to noop_max - 1 no-ops; Gymnasium's wrapper 1 to noop_max
             noop_max=factory.noop_max + 1 if factory.noop_max > 0 else 0,
             stack_num=1,  # stacked here, with FrameStackObservation's start and life losses
@@ -120,7 +123,7 @@ class AleVectorGroup:
         self.clip_rewards = factory.clip_rewards
         self.terminal_on_life_loss = factory.terminal_on_life_loss
         self.max_episode_steps = factory.max_episode_steps
-        frame_shape = (84, 84)
+        frame_shape = (factory.screen_size, factory.screen_size)
         shape = (self.stack, *frame_shape) if factory.frame_stack > 1 else frame_shape
         self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
         self.action_space = self.env.single_action_space

@@ -58,6 +58,7 @@ class Config:
     # --- Atari (applied to ale-py games only) ------------------------------------------------
     frame_skip: int = _f(4, "Atari: frames per action, max-pooled over the last two.")
     frame_stack: int = _f(4, "Atari: frames stacked into one observation.")
+    screen_size: int = _f(84, "Atari: frames resized to this many grayscale pixels square.")
     noop_max: int = _f(30, "Atari: at most this many no-op actions at the start of a game.")
     clip_rewards: bool = _f(
         True, "Atari: learn from rewards clipped to [-1, 1] (scores unclipped)."
@@ -176,8 +177,9 @@ class Config:
     network: str = _f(
         "auto",
         "Body: 'cnn' (the paper's: 16 8x8/4, 32 4x4/2, 256), 'nature_cnn' (DQN's: 32, 64, 64, "
-        "512) or 'mlp' (hidden_sizes); 'auto' takes cnn for image observations, else mlp.",
-        choices=("auto", "mlp", "cnn", "nature_cnn"),
+        "512), 'elu_cnn' (four 32 3x3/2 with ELU, no dense layer: public A3C-LSTM code's) or "
+        "'mlp' (hidden_sizes); 'auto' takes cnn for image observations, else mlp.",
+        choices=("auto", "mlp", "cnn", "nature_cnn", "elu_cnn"),
     )
     cnn_precision: str = _f(
         "float32",
@@ -305,6 +307,7 @@ class Config:
             "ray_max_in_flight",
             "frame_skip",
             "frame_stack",
+            "screen_size",
             "lstm_size",
             "target_interval",
             "epsilon_anneal_steps",

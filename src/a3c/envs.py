@@ -48,7 +48,8 @@ class EnvFactory:
 
     Atari games (any id that ale-py registers: ``ALE/Pong-v5``, ``PongNoFrameskip-v4``) get the
     standard preprocessing from Gymnasium's own wrappers: up to ``noop_max`` no-op starts, frame
-    skip ``frame_skip`` with max-pooling of the last two frames, 84x84 grayscale, ``frame_stack``
+    skip ``frame_skip`` with max-pooling of the last two frames, grayscale frames resized to
+    ``screen_size`` (84) pixels square, ``frame_stack``
     stacked frames; for learning, rewards clipped to [-1, 1] (``clip_rewards``) and, optionally, a
     lost life taken as terminal (``terminal_on_life_loss``). Scores reported for episodes are
     unclipped and of whole games. ``repeat_action_probability`` overrides the id's sticky actions
@@ -77,6 +78,7 @@ class EnvFactory:
     max_episode_steps: int | None = None
     frame_skip: int = 4
     frame_stack: int = 4
+    screen_size: int = 84
     noop_max: int = 30
     clip_rewards: bool = True
     terminal_on_life_loss: bool = False
@@ -181,7 +183,7 @@ class EnvFactory:
             env,
             noop_max=self.noop_max,
             frame_skip=self.frame_skip,
-            screen_size=84,
+            screen_size=self.screen_size,
             grayscale_obs=True,
             scale_obs=False,  # uint8 frames: 4x smaller rollouts; the network scales them
         )

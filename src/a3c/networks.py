@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -39,7 +39,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
 }
 INITS = ("orthogonal", "normal", "torch")
-BODIES = ("mlp", "cnn", "nature_cnn")
+BODIES = ("mlp", "cnn", "nature_cnn", "elu_cnn")
 PRECISIONS = ("float32", "bfloat16")
 
 RecurrentState = tuple[Tensor, ...]  # () for feed-forward models, (h, c) for an LSTM
@@ -151,18 +151,33 @@ def mlp(in_dim: int, sizes: Sequence[int], activation: str) -> tuple[nn.Sequenti
     return nn.Sequential(*layers), in_dim
 
 
-#: each CNN's convolutions: (out channels, kernel, stride), and its fully connected width
-CNNS: dict[str, tuple[list[tuple[int, int, int]], int]] = {
-    "cnn": ([(16, 8, 4), (32, 4, 2)], 256),
-    "nature_cnn": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
+class CNNSpec(NamedTuple):
+    """A CNN body: its convolutions ``(out channels, kernel, stride, padding)``, their
+    activation, and the width of the fully connected layer after them (``None``: none, the
+    flattened convolutions are the features)."""
+
+    convs: tuple[tuple[int, int, int, int], ...]
+    activation: type[nn.Module]
+    width: int | None
+
+
+CNNS: dict[str, CNNSpec] = {
+    # the paper's (Mnih et al., 2016, after Mnih et al., 2013)
+    "cnn": CNNSpec(((16, 8, 4, 0), (32, 4, 2, 0)), nn.ReLU, 256),
+    # DQN's (Mnih et al., 2015)
+    "nature_cnn": CNNSpec(((32, 8, 4, 0), (64, 4, 2, 0), (64, 3, 1, 0)), nn.ReLU, 512),
+    # the A3C-LSTM of openai/universe-starter-agent and ikostrikov/pytorch-a3c: ELU features
+    # straight into the LSTM, no dense layer (84x84 frames give 32 x 6 x 6 = 1,152 of them)
+    "elu_cnn": CNNSpec(((32, 3, 2, 1),) * 4, nn.ELU, None),
 }
 
 
 def smallest_frame(kind: str) -> int:
-    """The smallest height and width a CNN's convolutions take (``cnn``: 20, ``nature_cnn``: 36)."""
+    """The smallest height and width a CNN's convolutions take (``cnn``: 20, ``nature_cnn``: 36,
+    ``elu_cnn``: 1)."""
     side = 1
-    for _, kernel, stride in reversed(CNNS[kind][0]):
-        side = (side - 1) * stride + kernel
+    for _, kernel, stride, padding in reversed(CNNS[kind].convs):
+        side = max(1, (side - 1) * stride + kernel - 2 * padding)
     return side
 
 
@@ -189,14 +204,15 @@ class CNN(nn.Sequential):
 def cnn(
     kind: str, obs_shape: tuple[int, ...], precision: str = "float32"
 ) -> tuple[nn.Sequential, int]:
-    """The paper's CNN (``cnn``: 16 8x8/4, 32 4x4/2, 256 units) or DQN's (``nature_cnn``: 32 8x8/4,
-    64 4x4/2, 64 3x3/1, 512 units) over channel-first frames, at ``precision`` (:class:`CNN`);
-    returns it and its output width."""
+    """The CNN ``kind`` of :data:`CNNS` over channel-first frames, at ``precision``
+    (:class:`CNN`): the paper's (``cnn``: 16 8x8/4, 32 4x4/2, 256 units), DQN's (``nature_cnn``:
+    32 8x8/4, 64 4x4/2, 64 3x3/1, 512 units) or the ELU one of public A3C-LSTM code (``elu_cnn``:
+    four 32 3x3/2). Returns it and its output width."""
     if len(obs_shape) != 3:
         raise ValueError(f"a CNN needs (channels, height, width) frames, not {obs_shape}")
     if kind not in CNNS:
         raise ValueError(f"unknown CNN {kind!r}")
-    convs, width = CNNS[kind]
+    spec = CNNS[kind]
     if min(obs_shape[1:]) < smallest_frame(kind):
         side = smallest_frame(kind)
         raise ValueError(
@@ -205,13 +221,15 @@ def cnn(
         )
     layers: list[nn.Module] = []
     channels = obs_shape[0]
-    for out_channels, kernel, stride in convs:
-        layers += [nn.Conv2d(channels, out_channels, kernel, stride), nn.ReLU()]
+    for out_channels, kernel, stride, padding in spec.convs:
+        layers += [nn.Conv2d(channels, out_channels, kernel, stride, padding), spec.activation()]
         channels = out_channels
     layers.append(nn.Flatten())
     with torch.no_grad():
-        flat = nn.Sequential(*layers)(torch.zeros(1, *obs_shape)).shape[1]
-    layers += [nn.Linear(flat, width), nn.ReLU()]
+        width = nn.Sequential(*layers)(torch.zeros(1, *obs_shape)).shape[1]
+    if spec.width is not None:
+        layers += [nn.Linear(width, spec.width), spec.activation()]
+        width = spec.width
     return CNN(*layers, precision=precision), width
 
 
