@@ -36,7 +36,17 @@ from a3c.plots import read_csv, rolling_mean
 from benchmarks.report import RESULTS, measured, save_results
 
 #: the config fields a run's figures are shown with: the algorithm's own after the common ones
-SETTINGS = ("algo", "network", "cnn_precision", "lstm", "optimizer", "lr", "total_steps", "n_steps")
+SETTINGS = (
+    "algo",
+    "network",
+    "screen_size",
+    "cnn_precision",
+    "lstm",
+    "optimizer",
+    "lr",
+    "total_steps",
+    "n_steps",
+)
 ALGO_SETTINGS = {
     "a3c": ("vf_coef", "ent_coef"),
     "value-based": ("target_interval", "epsilon_anneal_steps", "final_epsilons"),

@@ -49,9 +49,9 @@ class EnvFactory:
     Atari games (any id that ale-py registers: ``ALE/Pong-v5``, ``PongNoFrameskip-v4``) get the
     standard preprocessing from Gymnasium's own wrappers: up to ``noop_max`` no-op starts, frame
     skip ``frame_skip`` with max-pooling of the last two frames, grayscale frames resized to
-    ``screen_size`` (84) pixels square, ``frame_stack``
-    stacked frames; for learning, rewards clipped to [-1, 1] (``clip_rewards``) and, optionally, a
-    lost life taken as terminal (``terminal_on_life_loss``). Scores reported for episodes are
+    ``screen_size`` (84) pixels square, ``frame_stack`` stacked frames; for learning, rewards
+    clipped to [-1, 1] (``clip_rewards``) and, optionally, a lost life taken as terminal
+    (``terminal_on_life_loss``). Scores reported for episodes are
     unclipped and of whole games. ``repeat_action_probability`` overrides the id's sticky actions
     (v5: 0.25); ``max_episode_steps`` counts agent steps (the ids' own limit of 108,000 frames
     still applies).
