@@ -1,6 +1,7 @@
 """CNN bodies and LSTM policies: shapes, the paper's layer sizes, state handling, truncated BPTT,
 the worker's carrying of the state across rollouts, and ``predict(obs, state, episode_start)``."""
 
+import dataclasses
 import importlib
 import itertools
 
@@ -15,7 +16,7 @@ from a3c.config import Config
 from a3c.distributions import Categorical
 from a3c.envs import EnvFactory
 from a3c.global_model import SharedGlobalModel
-from a3c.networks import ActorCritic
+from a3c.networks import BODIES, ActorCritic
 from a3c.shared_optim import SharedRMSprop
 from a3c.spaces import observation_space_of
 from a3c.trainer import build_model
@@ -68,6 +69,11 @@ def test_elu_cnn_has_four_padded_elu_convolutions_and_no_dense_layer():
     # ELU features can be negative: not the all-positive ReLU features of the other CNNs
     features = model.actor_body(model._features(torch.randint(0, 256, (2, 4, 84, 84))))
     assert features.shape == (2, 1152) and (features < 0).any()
+
+
+def test_the_network_option_offers_every_body_there_is():
+    choices = next(f for f in dataclasses.fields(Config) if f.name == "network").metadata["choices"]
+    assert choices == ("auto", *BODIES)
 
 
 def test_network_is_chosen_by_the_observation_and_can_be_forced():

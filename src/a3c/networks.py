@@ -39,7 +39,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
 }
 INITS = ("orthogonal", "normal", "torch")
-BODIES = ("mlp", "cnn", "nature_cnn", "elu_cnn")
 PRECISIONS = ("float32", "bfloat16")
 
 RecurrentState = tuple[Tensor, ...]  # () for feed-forward models, (h, c) for an LSTM
@@ -170,6 +169,7 @@ CNNS: dict[str, CNNSpec] = {
     # straight into the LSTM, no dense layer (84x84 frames give 32 x 6 x 6 = 1,152 of them)
     "elu_cnn": CNNSpec(((32, 3, 2, 1),) * 4, nn.ELU, None),
 }
+BODIES = ("mlp", *CNNS)
 
 
 def smallest_frame(kind: str) -> int:
