@@ -4,6 +4,7 @@ what cannot work."""
 
 import functools
 import json
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -158,3 +159,62 @@ def test_the_cli_takes_env_kwargs_and_an_env_maker(tmp_path, capsys):
     assert "the defaults of the family" in capsys.readouterr().err
     assert main(["train", "CartPole-v1", *maker, *common]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+class Endless(gym.Env):
+    """Never ends an episode and has no time limit: one reward a step, whatever is done."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 1.0, False, False, {}
+
+
+def test_which_environments_have_a_time_limit():
+    from a3c.envs import EnvFactory, has_time_limit
+
+    assert has_time_limit(gym.make("CartPole-v1"))  # registered with 500 steps
+    assert not has_time_limit(gym.make("CliffWalking-v1"))  # registered with none
+    assert has_time_limit(gym.make("CliffWalking-v1", max_episode_steps=5))
+    assert has_time_limit(EnvFactory("CliffWalking-v1", max_episode_steps=5)())
+    assert not has_time_limit(Endless())
+    assert has_time_limit(
+        EnvFactory("Endless", env_maker="test_env_factories:Endless", max_episode_steps=5)()
+    )
+    pytest.importorskip("ale_py")
+    assert has_time_limit(EnvFactory("PongNoFrameskip-v4")())  # the ALE's 108,000 frames
+
+
+def test_evaluation_cuts_episodes_that_nothing_ends_at_a_cap_and_says_so(tmp_path, monkeypatch):
+    from a3c import evaluate_policy, evaluation
+
+    monkeypatch.setattr(evaluation, "EVAL_STEP_CAP", 50)
+    settings = small_run(tmp_path, total_steps=200, eval_interval=100, eval_episodes=3)
+    agent = A3C(Endless, backend="sync", **settings)
+    cut = r"3 of 3 evaluation episodes had not ended after 50 steps and were cut there: Endless"
+    with pytest.warns(RuntimeWarning, match=cut):
+        agent.learn()  # before the cap, its first evaluation never ended
+    rows = read_rows(next(tmp_path.glob("*/eval.csv")))
+    assert len(rows) == 2  # at 100, and the final one
+    assert all(float(r["mean_length"]) == 50 and float(r["mean_return"]) == 50 for r in rows)
+    with pytest.warns(RuntimeWarning, match="2 of 2 evaluation episodes"):
+        assert evaluate_policy(agent, Endless(), n_episodes=2) == (50.0, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the user's own time limit: kept, and nothing is cut
+        limited = gym.wrappers.TimeLimit(Endless(), 20)
+        assert evaluate_policy(agent, limited, n_episodes=2) == (20.0, 0.0)
+
+
+def test_a_registered_environment_without_a_time_limit_trains_and_ends(tmp_path, capsys):
+    # CliffWalking has no time limit and an untrained greedy policy never reaches its goal: the
+    # final evaluation used to play forever.
+    common = ["--backend", "threads", "--total-steps", "1000", "--no-progress"]
+    assert main(["train", "CliffWalking-v1", *common, "--run-dir", str(tmp_path)]) == 0
+    assert "evaluation episodes had not ended after 10,000 steps" in capsys.readouterr().err
+    (final,) = read_rows(next(tmp_path.glob("*/eval.csv")))
+    assert float(final["mean_length"]) == 10_000

@@ -46,7 +46,10 @@ class Config:
         "'module:name' of the callable that makes the environment (recorded when an agent is "
         "built from one; the agent rebuilds its environment from it when it can be imported).",
     )
-    max_episode_steps: int | None = _f(None, "Override the environment's time limit.")
+    max_episode_steps: int | None = _f(
+        None,
+        "The environment's time limit in steps: overrides its own, or sets one where it has none.",
+    )
     seed: int = _f(0, "Random seed: workers, environments and network initialisation.")
     reward_scale: float = _f(1.0, "Multiply rewards by this for learning (seed 003: 0.01).")
     normalize_obs: bool = _f(False, "Normalise observations with running mean/std (saved).")

@@ -416,6 +416,16 @@ def has_wrapper(env: gym.Env, wrapper: type[gym.Wrapper]) -> bool:
     return False
 
 
+def has_time_limit(env: gym.Env) -> bool:
+    """Whether something ends the episodes of ``env`` however it is played: a ``TimeLimit``
+    (the id's registered limit, or ``max_episode_steps``) or the ALE's frame limit. An
+    environment without one may still end its episodes itself."""
+    if has_wrapper(env, gym.wrappers.TimeLimit):
+        return True
+    spec = env.unwrapped.spec
+    return spec is not None and bool(spec.kwargs.get("max_num_frames_per_episode"))
+
+
 def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
     """The observation (as the environment gives it, before flattening) and action spaces of
     the factory's environment, checked."""

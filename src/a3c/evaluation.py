@@ -6,6 +6,7 @@ The evaluator follows the global step counter (a step cadence, not a sleep-based
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from a3c.envs import EnvFactory
+from a3c.envs import EnvFactory, has_time_limit
 from a3c.global_model import GlobalModel
 from a3c.networks import Model, select_state
 from a3c.spaces import flat_observations
@@ -25,12 +26,16 @@ if TYPE_CHECKING:
     from a3c.worker import RecordSink, StopFlag
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share seeds with training ones
+# Where nothing else ends an episode (no time limit), evaluation cuts it here: a greedy policy
+# that never finishes (walks into a wall forever) would otherwise hold up the run forever.
+EVAL_STEP_CAP = 10_000
 
 
 @dataclass(frozen=True)
 class EvalResult:
     returns: np.ndarray
     lengths: np.ndarray
+    cut: int = 0  # episodes cut at ``max_steps``, not ended by the environment
 
     @property
     def mean(self) -> float:
@@ -53,8 +58,10 @@ def play_episodes(
     deterministic: bool = True,
     generator: torch.Generator | None = None,
     stop: StopFlag | None = None,
+    max_steps: int | None = None,
 ) -> EvalResult:
-    """Play one whole episode in each of ``envs`` (reset with ``seeds``), stepped together.
+    """Play one whole episode in each of ``envs`` (reset with ``seeds``), stepped together; with
+    ``max_steps``, an episode that has not ended by then is cut there (counted in ``cut``).
 
     Raises :class:`EvaluationStopped` as soon as ``stop`` is set: a long evaluation (whole Atari
     games) must not hold up the end of a run."""
@@ -65,6 +72,7 @@ def play_episodes(
     returns = np.zeros(n)
     lengths = np.zeros(n, dtype=np.int64)
     active = list(range(n))
+    cut = 0
     while active:
         if stop is not None and stop.is_set():
             raise EvaluationStopped
@@ -79,10 +87,31 @@ def play_episodes(
             obs[i], reward, terminated, truncated, _ = envs[i].step(env_actions[j])
             returns[i] += float(reward)
             lengths[i] += 1
-            if not (terminated or truncated):
+            if terminated or truncated:
+                continue
+            if max_steps is not None and lengths[i] >= max_steps:
+                cut += 1
+            else:
                 still.append(i)
         active = still
-    return EvalResult(returns, lengths)
+    return EvalResult(returns, lengths, cut)
+
+
+def step_cap(env: gym.Env) -> int | None:
+    """The evaluation's cap on episode length for ``env``: none where a time limit ends its
+    episodes, :data:`EVAL_STEP_CAP` where nothing may."""
+    return None if has_time_limit(env) else EVAL_STEP_CAP
+
+
+def warn_if_cut(result: EvalResult, env_name: str) -> None:
+    if result.cut:
+        warnings.warn(
+            f"{result.cut} of {len(result.returns)} evaluation episodes had not ended after "
+            f"{EVAL_STEP_CAP:,} steps and were cut there: {env_name} has no time limit (give it "
+            "one with max_episode_steps, --max-episode-steps)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def run_episodes(
@@ -114,10 +143,12 @@ def run_episodes(
             envs += [recording_env(env_factory, video_dir, name) for name in names]
         envs += [env_factory() for _ in range(n_episodes - recorded)]
         generator = torch.Generator().manual_seed(seed)
+        seeds = [seed + i for i in range(n_episodes)]
         result = play_episodes(
-            model, envs, [seed + i for i in range(n_episodes)], deterministic, generator, stop
+            model, envs, seeds, deterministic, generator, stop, step_cap(envs[0])
         )
         played = True
+        warn_if_cut(result, env_factory.env_id)
         return result
     finally:
         for env in envs:
@@ -149,13 +180,15 @@ def evaluate_policy(
     if isinstance(env, gym.Env):
         env = flat_observations(env)  # the caller's env, as workers see theirs
         generator = torch.Generator().manual_seed(seed)
+        max_steps = step_cap(env)
         results = [
-            play_episodes(model, [env], [seed + i], deterministic, generator)
+            play_episodes(model, [env], [seed + i], deterministic, generator, None, max_steps)
             for i in range(n_episodes)
         ]
         returns = np.concatenate([r.returns for r in results])
         lengths = np.concatenate([r.lengths for r in results])
-        result = EvalResult(returns, lengths)
+        result = EvalResult(returns, lengths, sum(r.cut for r in results))
+        warn_if_cut(result, env.spec.id if env.spec is not None else "the environment")
     elif isinstance(env, str | EnvFactory):
         factory = EnvFactory(env) if isinstance(env, str) else env
         result = run_episodes(model, factory, n_episodes, deterministic, seed)
