@@ -224,7 +224,11 @@ def main() -> None:
     )
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/atari"))
     parser.add_argument("--report", type=Path, metavar="RUN_DIR", help="only report on a run")
-    parser.add_argument("--note", default="", help="a remark stored with the figures")
+    parser.add_argument(
+        "--note",
+        default="",
+        help="a remark stored with the figures (default: the run's earlier one, when it resumes)",
+    )
     parser.add_argument("overrides", nargs="*", help="extra `a3c train` options, after --")
     args = parser.parse_args()
     preset = env_preset_name(args.env) + ("" if args.algo == "a3c" else f".{args.algo}")
@@ -237,8 +241,10 @@ def main() -> None:
         status = train(args.env, run_dir, args.hours, overrides)
         print(f"a3c train exited with {status}")
     figures = report(run_dir, target)
-    if args.note:
-        figures["note"] = args.note
+    earlier = RESULTS / f"atari_{name.replace('/', '-')}.json"
+    note = args.note or (json.loads(earlier.read_text()).get("note") if earlier.exists() else None)
+    if note:  # a resumed piece keeps what the earlier ones said of the run
+        figures["note"] = note
     save_results(RESULTS, f"atari_{name}", figures)
     print(f"wrote {plot_game(figures['game'])}")
     curve = figures.pop("curve")

@@ -48,6 +48,7 @@ def _zoo_table() -> dict[tuple[str, str], dict[str, Any]]:
     """(algo, env id) -> n_envs, n_timesteps, normalize, constructor kwargs and a note."""
     mujoco = dict(n_envs=1, n_timesteps=1_000_000, normalize=True)  # a2c.yml's mujoco-defaults
     no_a2c = "the zoo has no A2C entry: its default (SB3's defaults, 1M steps)"
+    no_toy_text = "the zoo has no toy text: its default (SB3's defaults, 1M steps)"
     ppo_lunar = dict(
         n_envs=16,
         n_timesteps=1_000_000,
@@ -312,6 +313,12 @@ def _zoo_table() -> dict[tuple[str, str], dict[str, Any]]:
         ),
         ("a2c", "Ant-v5"): dict(mujoco, kwargs={}, note=_older("Ant-v4")),
         ("ppo", "Ant-v5"): dict(mujoco, kwargs={}, note=_older("Ant-v4") + ", untuned"),
+        # --- toy text: the zoo has none -------------------------------------------------------
+        **{
+            (algo, env_id): dict(ZOO_DEFAULT, note=no_toy_text)
+            for algo in ("a2c", "ppo")
+            for env_id in ("Taxi-v4", "FrozenLake-v1", "FrozenLake8x8-v1", "CliffWalking-v1")
+        },
     }
 
 

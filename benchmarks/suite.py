@@ -59,7 +59,12 @@ A3C_PRESETS: dict[str, str | None] = {"a3c": None, "a3c-defaults": "defaults"}
 # What every a3c run sets on top of its preset, besides seed and budget: the benchmarks' settings,
 # and no stop at the bar.
 A3C_RUN_OVERRIDES: dict[str, Any] = dict(BENCHMARK_SETTINGS, stop_at_return=None)
-FAMILIES = {"classic": "classic control", "box2d": "Box2D", "mujoco": "MuJoCo v5"}
+FAMILIES = {
+    "classic": "classic control",
+    "box2d": "Box2D",
+    "mujoco": "MuJoCo v5",
+    "toy_text": "toy text",
+}
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,11 @@ SUITE: dict[str, SuiteEnv] = {
         SuiteEnv(
             "Swimmer-v5", "mujoco", 200.0, 200.6, 281.6, note="zoo scores: as -v3; PPO's older"
         ),
+        # Gymnasium's reward thresholds; CliffWalking has none: -13 is its shortest safe path.
+        SuiteEnv("Taxi-v4", "toy_text", 8.0),
+        SuiteEnv("FrozenLake-v1", "toy_text", 0.70),
+        SuiteEnv("FrozenLake8x8-v1", "toy_text", 0.85),
+        SuiteEnv("CliffWalking-v1", "toy_text", -13.0),
         SuiteEnv("HalfCheetah-v5", "mujoco", 3041.0, 3041.2, 5819.1, True, "zoo scores: as -v3"),
         SuiteEnv("Hopper-v5", "mujoco", 733.0, 733.5, 2410.4, True, "zoo scores: as -v3"),
         SuiteEnv("Walker2d-v5", "mujoco", 582.0, 581.8, 3478.8, True, "zoo scores: as -v3"),

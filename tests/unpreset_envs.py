@@ -17,6 +17,7 @@ STANDARD_IDS = (
     "LunarLander-v3",
     "LunarLanderContinuous-v3",
     "InvertedPendulum-v5",
+    "Taxi-v4",
 )
 
 for _standard in STANDARD_IDS:
