@@ -172,7 +172,9 @@ def evaluate_policy(
 
     ``env`` defaults to the agent's own environment; it may be a Gymnasium id, an
     :class:`~a3c.envs.EnvFactory`, or a ``gym.Env`` instance (Stable-Baselines3's habit), on which
-    the episodes are played one after another (the caller keeps and closes it).
+    the episodes are played one after another (the caller keeps and closes it). On an
+    environment with no time limit, an episode still running after :data:`EVAL_STEP_CAP` steps
+    is cut there, with a warning.
     """
     model = getattr(agent, "model", agent)
     if env is None:

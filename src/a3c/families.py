@@ -43,7 +43,7 @@ _DISCRETE = dict(
 FAMILIES: dict[str, Family] = {
     "discrete": Family("discrete actions on vector observations", _DISCRETE),
     "tabular": Family(
-        "discrete actions on discrete observations: finitely many states (toy text)",
+        "discrete actions on discrete observations, finitely many states: toy text",
         dict(
             _DISCRETE,
             # Taxi's -10 for a wrong pickup or drop-off teaches a policy without an entropy bonus
