@@ -48,11 +48,27 @@ def key_of(item):
     return item.key or "/".join(item.nested_key)  # "loss/policy" comes as a nested key
 
 
+def whole_run(log, timeout=30.0):
+    """The records of a run's ``.wandb`` file once W&B's service has written all of it (its last
+    record is the ``exit``): under load the file once lacked its last rows when ``finish()``
+    had returned (4 eval rows of 6, in a full test run)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        records = list(wandb_records(log))
+        ended = records and records[-1].WhichOneof("record_type") == "exit"
+        if ended or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
+
+
 def read_wandb_run(run_dir):
     (offline,) = sorted((run_dir / "wandb").glob("offline-run-*"))[-1:]
     (log,) = offline.glob("run-*.wandb")
+    records = whole_run(log)
     history, config = [], {}
-    for record in wandb_records(log):
+    for record in records:
         kind = record.WhichOneof("record_type")
         if kind == "history":
             history.append(
