@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 
 from a3c.networks import takes_frames
+from a3c.spaces import leaves
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,8 @@ def family_of(observation_space: gym.Space, action_space: gym.Space) -> str:
 def finite_states(space: gym.Space) -> bool:
     """Whether an observation of ``space`` is one of finitely many states: a ``Discrete`` or
     ``MultiDiscrete`` space, or a ``Tuple``/``Dict`` of those (Blackjack's)."""
-    if isinstance(space, gym.spaces.Tuple):
-        return all(finite_states(part) for part in space.spaces)
-    if isinstance(space, gym.spaces.Dict):
-        return all(finite_states(part) for part in space.spaces.values())
-    return isinstance(space, gym.spaces.Discrete | gym.spaces.MultiDiscrete)
+    finite = gym.spaces.Discrete | gym.spaces.MultiDiscrete
+    return all(isinstance(leaf, finite) for leaf in leaves(space))
 
 
 def describe(family: str) -> str:

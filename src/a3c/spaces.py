@@ -9,6 +9,7 @@ each part its encoder: an image part its own CNN, every other part one shared ML
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,17 +25,23 @@ def is_structured(space: gym.Space) -> bool:
     return not isinstance(space, gym.spaces.Box)
 
 
-def check_observation_space(space: gym.Space) -> None:
-    """Raise ``ValueError`` naming the part a3c cannot take."""
+def leaves(space: gym.Space) -> Iterator[gym.Space]:
+    """The parts of ``space`` that are not a ``Dict`` or a ``Tuple``, in order (nested too)."""
     if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
         for part in space.spaces.values() if isinstance(space, gym.spaces.Dict) else space.spaces:
-            check_observation_space(part)
-        return
-    if not isinstance(space, LEAVES):
-        raise ValueError(
-            f"unsupported observation space {space}: a3c takes Box, Discrete, MultiDiscrete, "
-            "MultiBinary, and Dict or Tuple of those"
-        )
+            yield from leaves(part)
+    else:
+        yield space
+
+
+def check_observation_space(space: gym.Space) -> None:
+    """Raise ``ValueError`` naming the part a3c cannot take."""
+    for leaf in leaves(space):
+        if not isinstance(leaf, LEAVES):
+            raise ValueError(
+                f"unsupported observation space {leaf}: a3c takes Box, Discrete, MultiDiscrete, "
+                "MultiBinary, and Dict or Tuple of those"
+            )
 
 
 @dataclass(frozen=True)
