@@ -146,6 +146,27 @@ def test_presets_command_lists_descriptions(capsys):
     assert "seed-cartpole" in out and "Seed 003" in out
 
 
+@pytest.mark.parametrize("args", [["presets"], ["presets", "CartPole-v1"]])
+def test_a_closed_pipe_ends_quietly(args, tmp_path):
+    """`a3c presets | head`: the reader has gone. The pipe's read end is closed before a3c
+    writes, so its first write fails for certain: no traceback, and SIGPIPE's exit status."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "a3c", *args],
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141  # 128 + SIGPIPE
+
+
 def test_presets_command_shows_the_file_each_preset_lives_in(capsys):
     """Each preset: its name and description, then its file in the installed package."""
     import a3c

@@ -13,6 +13,7 @@ import difflib
 import inspect
 import json
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -604,9 +605,18 @@ def one_line_warnings() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     add_working_directory_to_path()
-    args = parse_args(argv)
-    with one_line_warnings():
-        return _run(args)
+    try:
+        try:
+            args = parse_args(argv)
+            with one_line_warnings():
+                return _run(args)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in Python's flush at exit
+    except BrokenPipeError:
+        # The reader went away (`a3c presets | head`): stop quietly, with the status of a tool
+        # that SIGPIPE ended. Python flushes stdout again at exit, so it goes to /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def _run(args: argparse.Namespace) -> int:
