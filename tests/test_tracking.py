@@ -2,6 +2,7 @@
 metrics TensorBoard gets, the config and the learning curve; a resumed run continues the W&B run."""
 
 import json
+import time
 
 import pytest
 from helpers import small_run
@@ -52,8 +53,6 @@ def whole_run(log, timeout=30.0):
     """The records of a run's ``.wandb`` file once W&B's service has written all of it (its last
     record is the ``exit``): under load the file once lacked its last rows when ``finish()``
     had returned (4 eval rows of 6, in a full test run)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         records = list(wandb_records(log))
