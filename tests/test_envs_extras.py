@@ -1,6 +1,7 @@
 """The optional extras for Gymnasium's Box2D and MuJoCo families (``a3c[box2d]``,
 ``a3c[mujoco]``, ``a3c[all]``): their environments build, step and train headless."""
 
+import importlib.util
 import json
 import os
 import re
@@ -194,6 +195,45 @@ def test_a_missing_dependency_is_one_line_naming_the_extra(env_id, module, extra
     # ale-py prints its banner (two lines) when the game loads, before the wrappers fail
     assert out.stderr == line if extra != "atari" else out.stderr.endswith("Stella]\n" + line)
     assert not (tmp_path / "runs").exists()  # nothing started
+
+
+@pytest.mark.parametrize("env_id", ["phys2d/CartPole-v1", "tabular/Blackjack-v0"])
+def test_gymnasiums_own_jax_environments_name_gymnasiums_extra(env_id, tmp_path):
+    """Gymnasium's jax environments import jax when made: no extra of ours installs it, and the
+    error is not the user's bug, so one line naming Gymnasium's extra, not a traceback."""
+    out = train_without(["jax"], env_id, tmp_path)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr == (
+        f"a3c: error: {env_id} needs Gymnasium's jax extra (No module named 'jax'): "
+        'pip install "gymnasium[jax]"\n'
+    )
+
+
+def test_gymnasiums_shimmy_stand_in_is_one_line(tmp_path):
+    """Gymnasium registers the gym compatibility ids with a function that raises ImportError
+    until shimmy replaces them: its own advice, in one line."""
+    if importlib.util.find_spec("shimmy") is not None:
+        pytest.skip("shimmy is installed: the id is shimmy's environment")
+    with pytest.raises(ValueError) as error:
+        EnvFactory("GymV26Environment-v0")()
+    assert str(error.value) == (
+        "cannot make 'GymV26Environment-v0': To use the gym compatibility environments, run "
+        '`pip install "shimmy[gym-v21]"` or `pip install "shimmy[gym-v26]"`'
+    )
+
+
+def test_gymnasium_extra_for_reads_gymnasiums_metadata():
+    from a3c.envs import gymnasium_extra_for
+
+    assert gymnasium_extra_for("jax", "gymnasium.envs.phys2d.cartpole") == "jax"
+    assert gymnasium_extra_for("jaxlib") == "jax"
+    # pygame-ce installs pygame; three extras do, the environment's subpackage picks one
+    assert gymnasium_extra_for("pygame", "gymnasium.envs.classic_control.cartpole") == (
+        "classic-control"
+    )
+    assert gymnasium_extra_for("pygame", "gymnasium.envs.toy_text.taxi") == "toy-text"
+    assert gymnasium_extra_for("a3c_no_such_module") is None
+    assert gymnasium_extra_for("jax_extras") is None  # a prefix of a name is not the name
 
 
 def test_the_uninstalling_really_uninstalls(tmp_path):

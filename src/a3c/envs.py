@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import functools
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import re
@@ -160,9 +161,14 @@ class EnvFactory:
         except gym.error.DeprecatedEnv as exc:  # an old version: Gymnasium names the new one
             raise ValueError(str(exc)) from exc
         except (gym.error.DependencyNotInstalled, ImportError) as exc:
-            # Gymnasium guards some imports (Box2D, mujoco) and not others (MuJoCo's imageio); a
-            # failed import in an environment no extra covers is the user's bug: its traceback.
-            if isinstance(exc, ImportError) and extra_for(self.env_id) is None:
+            # Gymnasium guards some imports (Box2D, mujoco) and not others (MuJoCo's imageio, its
+            # jax environments' jax); a failed import in an environment that is neither one an
+            # extra of ours covers nor Gymnasium's own is the user's bug: its traceback.
+            if (
+                isinstance(exc, ImportError)
+                and extra_for(self.env_id) is None
+                and not gymnasiums_own(self.env_id)
+            ):
                 raise
             raise ValueError(missing_dependency(self.env_id, exc)) from exc
 
@@ -265,15 +271,63 @@ def extra_for(env_id: str) -> str | None:
     ``"atari"``), from the package its registered entry point lies in; ``None`` if no extra does.
     An id not registered is taken for an Atari game when spelled like one and ale-py, which
     registers them, is missing."""
-    spec = gym.registry.get(env_id)
-    if spec is None:
+    module = entry_point_module(env_id)
+    if module is None:
         return "atari" if looks_atari(env_id) and not ale_py_installed() else None
-    entry = spec.entry_point
-    module = entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", "")
     for package, extra in EXTRAS_BY_ENTRY_POINT.items():
-        if module == package or module.startswith(package + "."):
+        if in_package(module, package):
             return extra
     return None
+
+
+def entry_point_module(env_id: str) -> str | None:
+    """The module of ``env_id``'s registered entry point; ``None`` if the id is not registered."""
+    spec = gym.registry.get(env_id)
+    if spec is None:
+        return None
+    entry = spec.entry_point
+    return entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", "")
+
+
+def in_package(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def gymnasiums_own(env_id: str) -> bool:
+    """Whether ``env_id`` is one of Gymnasium's own environments (its jax ones, the shimmy
+    stand-ins): a failed import there is a missing dependency, not a bug of the user's."""
+    module = entry_point_module(env_id)
+    return module is not None and in_package(module, "gymnasium")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def gymnasium_extra_for(module: str, env_module: str = "") -> str | None:
+    """Gymnasium's extra that installs the top-level ``module`` (``jax``: ``"jax"``), read from
+    Gymnasium's installed metadata; where several do, the one named after the environment's
+    subpackage (``gymnasium.envs.classic_control``: ``"classic-control"``)."""
+    try:
+        requirements = importlib.metadata.requires("gymnasium") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    wanted = _canonical(module)
+    extras = []
+    for requirement in requirements:
+        found = re.match(
+            r"([A-Za-z0-9][A-Za-z0-9._-]*).*\bextra\s*==\s*[\"']([^\"']+)[\"']", requirement
+        )
+        if found is None or found.group(2) in ("all", "testing"):
+            continue
+        distribution = _canonical(found.group(1))  # pygame-ce installs the module pygame
+        if distribution == wanted or distribution.startswith(wanted + "-"):
+            extras.append(found.group(2))
+    parts = env_module.split(".")
+    subpackage = (
+        _canonical(parts[2]) if len(parts) > 2 and parts[:2] == ["gymnasium", "envs"] else ""
+    )
+    return subpackage if subpackage in extras else (extras[0] if extras else None)
 
 
 def missing_dependency(env_id: str, exc: Exception) -> str:
@@ -287,9 +341,17 @@ def missing_dependency(env_id: str, exc: Exception) -> str:
     # a broken install's message may span lines (mujoco's ends with the command that repairs it)
     reason = " ".join(line.strip() for line in text.splitlines() if line.strip())
     reason = reason or type(exc).__name__
-    if extra is None:
-        return f"cannot make {env_id!r}: {reason}"
-    return f'{env_id} needs the {extra} extra ({reason}): pip install "a3c[{extra}]"'
+    if extra is not None:
+        return f'{env_id} needs the {extra} extra ({reason}): pip install "a3c[{extra}]"'
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if missing and gymnasiums_own(env_id):  # one of Gymnasium's extras, not ours (jax)
+        gym_extra = gymnasium_extra_for(missing.split(".")[0], entry_point_module(env_id) or "")
+        if gym_extra is not None:
+            return (
+                f"{env_id} needs Gymnasium's {gym_extra} extra ({reason}): "
+                f'pip install "gymnasium[{gym_extra}]"'
+            )
+    return f"cannot make {env_id!r}: {reason}"
 
 
 class LifeLossTerminal(gym.Wrapper):
