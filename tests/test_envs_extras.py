@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
+from gymnasium.envs.classic_control import CartPoleEnv
 
 from a3c.envs import EnvFactory, EnvGroup, check_spaces
 
@@ -290,6 +291,43 @@ def test_an_import_failing_in_a_users_env_keeps_its_traceback():
             EnvFactory("a3c-test/Broken-v0")()
     finally:
         del gym.registry["a3c-test/Broken-v0"]
+
+
+class RefusesThisVersion(CartPoleEnv):
+    def __init__(self, **kwargs):
+        raise ImportError("`a3c-test/Refuses-v1` is only supported on `foo<3`")
+
+
+def test_an_env_that_refuses_whats_installed_is_one_line_naming_the_newest_version():
+    """An ImportError the constructor raises itself (Gymnasium's MuJoCo v4 ids on mujoco 3) is
+    not a missing package: naming the extra, which is installed, would be wrong advice."""
+    import gymnasium as gym
+
+    gym.register("a3c-test/Refuses-v1", entry_point=RefusesThisVersion)
+    gym.register("a3c-test/Refuses-v2", entry_point=CartPoleEnv)
+    try:
+        with pytest.raises(ValueError) as error:
+            EnvFactory("a3c-test/Refuses-v1")()
+    finally:
+        del gym.registry["a3c-test/Refuses-v1"], gym.registry["a3c-test/Refuses-v2"]
+    assert str(error.value) == (
+        "cannot make 'a3c-test/Refuses-v1': `a3c-test/Refuses-v1` is only supported on `foo<3` "
+        "(the newest version is a3c-test/Refuses-v2)"
+    )
+
+
+def test_pusher_v4_on_mujoco_3_is_refused_not_a_missing_extra():
+    needs("mujoco")
+    import mujoco
+
+    if int(mujoco.__version__.split(".")[0]) < 3:
+        pytest.skip("Pusher-v4 runs on mujoco < 3")
+    with pytest.raises(ValueError) as error:
+        EnvFactory("Pusher-v4")()
+    message = str(error.value)
+    assert message.startswith("cannot make 'Pusher-v4': `Pusher-v4` is only supported on")
+    assert message.endswith("(the newest version is Pusher-v5)")
+    assert "a3c[mujoco]" not in message
 
 
 def test_a_broken_install_is_still_one_line():

@@ -164,6 +164,8 @@ class EnvFactory:
             # Gymnasium guards some imports (Box2D, mujoco) and not others (MuJoCo's imageio, its
             # jax environments' jax); a failed import in an environment that is neither one an
             # extra of ours covers nor Gymnasium's own is the user's bug: its traceback.
+            if refused_by_constructor(self.env_id, exc):  # installed, but not a version it takes
+                raise ValueError(refusal(self.env_id, exc)) from exc
             if (
                 isinstance(exc, ImportError)
                 and extra_for(self.env_id) is None
@@ -328,6 +330,35 @@ def gymnasium_extra_for(module: str, env_module: str = "") -> str | None:
         _canonical(parts[2]) if len(parts) > 2 and parts[:2] == ["gymnasium", "envs"] else ""
     )
     return subpackage if subpackage in extras else (extras[0] if extras else None)
+
+
+def refused_by_constructor(env_id: str, exc: Exception) -> bool:
+    """Whether ``exc`` is a plain ``ImportError`` that the environment's constructor raised
+    itself, not a failed import: Gymnasium's MuJoCo v2-v4 ids refuse ``mujoco>=3`` that way,
+    with the extra installed, so naming the extra would be wrong advice."""
+    if type(exc) is not ImportError or exc.name is not None:
+        return False
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return False
+    code = frame.tb_frame
+    module = entry_point_module(env_id)
+    return code.f_code.co_name != "<module>" and code.f_globals.get("__name__") == module
+
+
+def refusal(env_id: str, exc: Exception) -> str:
+    """One line for an environment that refuses what is installed: its message, and the newest
+    version of the id where a newer one is registered (``Pusher-v4``: ``Pusher-v5``)."""
+    reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    namespace, name, version = gym.envs.registration.parse_env_id(env_id)
+    newest = gym.envs.registration.find_highest_version(namespace, name)
+    if version is not None and newest is not None and newest > version:
+        reason += (
+            f" (the newest version is {gym.envs.registration.get_env_id(namespace, name, newest)})"
+        )
+    return f"cannot make {env_id!r}: {reason}"
 
 
 def missing_dependency(env_id: str, exc: Exception) -> str:
