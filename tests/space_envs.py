@@ -108,3 +108,19 @@ class DiscreteCue(_Episodic):
 
     def _reward(self, action):
         return float(int(action) == self.cue)
+
+
+class UnboundedTarget(_Episodic):
+    """Box actions with no bounds: act the observed target (two numbers in [-3, 3]); reward: minus
+    the mean squared miss (random play with std 0.6 about 0: about -55, best 0). A mean squashed
+    into [-1, 1] could not reach most targets."""
+
+    observation_space = gym.spaces.Box(-3.0, 3.0, (2,), np.float32)
+    action_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+    def _observe(self):
+        return self.np_random.uniform(-3, 3, 2).astype(np.float32)
+
+    def _reward(self, action):
+        self.last_action = np.asarray(action, dtype=np.float64)
+        return -float(np.mean((self.last_action - self.obs) ** 2))

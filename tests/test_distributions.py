@@ -113,7 +113,7 @@ def test_discrete_start_offset_reaches_the_env():
     [
         gym.spaces.MultiBinary((2, 3)),
         gym.spaces.MultiDiscrete([[2, 3], [4, 5]]),
-        gym.spaces.Box(-np.inf, np.inf, (2,)),
+        gym.spaces.Box(-1.0, 1.0, (2, 2)),  # 2-D actions
         gym.spaces.Dict({"a": gym.spaces.Discrete(2)}),
     ],
 )

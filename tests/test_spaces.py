@@ -111,6 +111,30 @@ def test_multi_actions_and_structured_observations_learn(tmp_path, env, steps, r
     assert agent.summary.mean_last100 > max(14.0, random_score + 5.5)
 
 
+def test_unbounded_box_actions_learn_and_reach_the_env_unclipped(tmp_path):
+    """Box actions with infinite bounds (a user's own environment): a Gaussian with a linear
+    mean, as the continuous family has it, whose samples nothing clips."""
+    agent = A3C(space_envs.UnboundedTarget, **quick(tmp_path, total_steps=60_000))
+    assert (agent.config.family, agent.config.gaussian_mean) == ("continuous", "linear")
+    agent.learn()
+    assert agent.summary.mean_last100 > -10.0  # random play about -55, the best 0
+    target = np.array([2.5, -2.8], np.float32)
+    action = agent.predict(target, deterministic=True)[0]
+    # beyond [-1, 1] on both components, where a squashed or clipped mean could not go
+    assert np.all(np.abs(action) > 1.5) and np.all(np.abs(action - target) < 0.8), action
+    agent.save(tmp_path / "agent.pt")
+    loaded = A3C.load(tmp_path / "agent.pt")
+    assert loaded.action_space == space_envs.UnboundedTarget.action_space
+    np.testing.assert_array_equal(loaded.predict(target, deterministic=True)[0], action)
+
+
+def test_a_tanh_mean_is_refused_for_infinite_bounds(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"gaussian_mean='tanh'.*infinite.*use gaussian_mean='linear'"
+    ):
+        A3C(space_envs.UnboundedTarget, **quick(tmp_path, gaussian_mean="tanh"))
+
+
 @pytest.mark.parametrize("cnn_precision", ["float32", "bfloat16"])
 def test_a_dict_observation_with_an_image_and_a_cue_is_read_whole(tmp_path, cnn_precision):
     settings = quick(tmp_path, total_steps=60_000, normalize_obs=False, cnn_precision=cnn_precision)

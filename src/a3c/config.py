@@ -217,7 +217,7 @@ class Config:
     )
     gaussian_mean: str = _f(
         "tanh",
-        "Box actions: mean = tanh scaled to the bounds, or linear.",
+        "Box actions: mean = tanh scaled to the bounds (finite ones only), or linear.",
         choices=("tanh", "linear"),
     )
     std_mode: str = _f(

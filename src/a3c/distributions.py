@@ -207,20 +207,18 @@ class DiagGaussian(ActionDistribution):
 
 def make_distribution(action_space: gym.Space) -> ActionDistribution:
     """The distribution family for ``action_space``: ``Discrete``, ``MultiDiscrete`` and
-    ``MultiBinary`` (1-D), or bounded ``Box``."""
+    ``MultiBinary`` (1-D), or 1-D ``Box`` (bounded or not: an infinite bound clips nothing)."""
     if isinstance(action_space, gym.spaces.Discrete):
         return Categorical(int(action_space.n), int(action_space.start))
     if isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.nvec.ndim == 1:
         return MultiCategorical(action_space.nvec.tolist(), action_space.start.tolist())
     if isinstance(action_space, gym.spaces.MultiBinary) and len(action_space.shape) == 1:
         return Bernoulli(action_space.shape[0])
-    if isinstance(action_space, gym.spaces.Box):
-        if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-            raise ValueError(f"Box action space {action_space} must have finite bounds")
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         return DiagGaussian(action_space.low, action_space.high)
     raise ValueError(
         f"unsupported action space {action_space}: a3c supports Discrete, 1-D MultiDiscrete and "
-        "MultiBinary, and bounded 1-D Box actions"
+        "MultiBinary, and 1-D Box actions"
     )
 
 

@@ -544,12 +544,10 @@ def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
     if isinstance(action_space, multi) and len(action_space.shape) == 1:
         return
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-        bounds = np.concatenate([action_space.low, action_space.high])
-        if np.all(np.isfinite(bounds)):
-            return
+        return  # bounded or not: the Gaussian's samples are clipped to whatever bounds it has
     raise ValueError(
         f"unsupported action space {action_space}: a3c supports Discrete, 1-D MultiDiscrete and "
-        "MultiBinary, and 1-D Box actions with finite bounds"
+        "MultiBinary, and 1-D Box actions"
     )
 
 

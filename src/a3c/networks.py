@@ -519,8 +519,16 @@ class ActorCritic(Network):
             self.policy_head = nn.Linear(actor_out, action_dim)
             low = torch.as_tensor(distribution.low).reshape(-1)
             high = torch.as_tensor(distribution.high).reshape(-1)
-            self.register_buffer("action_center", (high + low) / 2)
-            self.register_buffer("action_half_range", (high - low) / 2)
+            bounded = torch.isfinite(low) & torch.isfinite(high)
+            if gaussian_mean == "tanh" and not bool(bounded.all()):
+                raise ValueError(
+                    "gaussian_mean='tanh' scales the mean to the action bounds, and some are "
+                    f"infinite (low {distribution.low.tolist()}, high "
+                    f"{distribution.high.tolist()}): use gaussian_mean='linear'"
+                )
+            # unused where a bound is infinite (the mean is linear there); kept finite
+            self.register_buffer("action_center", torch.where(bounded, (high + low) / 2, 0.0))
+            self.register_buffer("action_half_range", torch.where(bounded, (high - low) / 2, 1.0))
             if std_mode == "softplus":
                 self.std_head = nn.Linear(actor_out, action_dim)
             elif std_mode == "state_independent":
