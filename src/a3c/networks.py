@@ -526,7 +526,7 @@ class ActorCritic(Network):
                     f"infinite (low {distribution.low.tolist()}, high "
                     f"{distribution.high.tolist()}): use gaussian_mean='linear'"
                 )
-            # unused where a bound is infinite (the mean is linear there); kept finite
+            # unused with an infinite bound (the mean is linear then), but kept finite
             self.register_buffer("action_center", torch.where(bounded, (high + low) / 2, 0.0))
             self.register_buffer("action_half_range", torch.where(bounded, (high - low) / 2, 1.0))
             if std_mode == "softplus":
