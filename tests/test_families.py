@@ -10,6 +10,7 @@ from unpreset_envs import unpreset
 
 from a3c import A3C
 from a3c.cli import main
+from a3c.config import resolve_config
 from a3c.families import FAMILIES, family_of
 
 # Standard tasks under ids no preset matches: what a user's own environment looks like.
@@ -60,6 +61,32 @@ def test_an_env_without_a_preset_gets_its_familys_defaults_and_options_override_
     preset = A3C("CartPole-v1").config  # a preset replaces the family defaults whole
     assert preset.preset == "CartPole-v1" and preset.family is None
     assert preset.envs_per_worker == 16 and preset.stop_at_return == 475.0
+
+
+class Frames(gym.Env):
+    """Frames and two actions: an image environment with no preset."""
+
+    observation_space = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, True, {}
+
+
+def test_image_envs_are_evaluated_at_the_atari_presets_cadence(tmp_path):
+    """Ten episodes every 25k steps is a vector task's cadence; on frames it would take a core
+    from the workers, so the image family evaluates 5 episodes every 250k, as the Atari presets."""
+    config = A3C(Frames, run_dir=str(tmp_path)).config
+    assert config.family == "image"
+    assert (config.eval_interval, config.eval_episodes) == (250_000, 5)
+    pong = resolve_config("PongNoFrameskip-v4", "PongNoFrameskip-v4")
+    assert (pong.eval_interval, pong.eval_episodes) == (250_000, 5)
+    explicit = A3C(Frames, eval_interval=1_000, run_dir=str(tmp_path)).config
+    assert (explicit.eval_interval, explicit.eval_episodes) == (1_000, 5)
 
 
 def test_the_cli_says_which_defaults_a_run_got_and_saves_them(tmp_path, capsys):
