@@ -122,5 +122,4 @@ class UnboundedTarget(_Episodic):
         return self.np_random.uniform(-3, 3, 2).astype(np.float32)
 
     def _reward(self, action):
-        self.last_action = np.asarray(action, dtype=np.float64)
-        return -float(np.mean((self.last_action - self.obs) ** 2))
+        return -float(np.mean((np.asarray(action, dtype=np.float64) - self.obs) ** 2))
