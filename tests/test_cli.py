@@ -99,6 +99,16 @@ def test_train_eval_plot_resume(tmp_path):
     assert json.loads(out.stdout)["global_step"] >= 8000
     assert "resuming" in out.stderr
 
+    # the run directory, as training printed it: its newest checkpoint, named
+    out = a3c("eval", run, "--episodes", "3", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"a3c: evaluating {run / 'checkpoints' / 'final.pt'}\n" in out.stderr
+    assert len(json.loads(out.stdout)["returns"]) == 3
+    (tmp_path / "empty").mkdir()
+    out = a3c("eval", tmp_path / "empty", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == f"a3c: error: no checkpoint in {tmp_path / 'empty' / 'checkpoints'}\n"
+
     other = tmp_path / "other"
     out = a3c(
         "train",

@@ -236,7 +236,9 @@ def build_parser() -> _Parser:
     add_config_options(train)
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint")
-    evaluate.add_argument("checkpoint", help="path to a .pt checkpoint")
+    evaluate.add_argument(
+        "checkpoint", help="path to a .pt checkpoint, or a run directory (its newest checkpoint)"
+    )
     evaluate.add_argument("--episodes", type=_int, default=10, help="episodes (default: 10)")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions")
     evaluate.add_argument("--env", help="evaluate on another environment id")
@@ -441,10 +443,18 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from a3c.agent import A3C
+    from a3c.checkpoint import latest_checkpoint
     from a3c.envs import EnvFactory
     from a3c.evaluation import run_episodes
 
-    agent = A3C.load(args.checkpoint)
+    path = Path(args.checkpoint)
+    if path.is_dir():  # the run directory that training printed: its newest checkpoint
+        newest = latest_checkpoint(path)
+        if newest is None:
+            raise ValueError(f"no checkpoint in {path / 'checkpoints'}")
+        print(f"a3c: evaluating {newest}", file=sys.stderr)
+        path = newest
+    agent = A3C.load(path)
     factory = EnvFactory(args.env, agent.config.env_module) if args.env else agent.env_factory
     video_dir = None
     if args.video:
