@@ -105,8 +105,8 @@ FAMILIES: dict[str, Family] = {
             vf_coef=1.0,
             max_grad_norm=0.5,
             # The Atari presets' cadence. The Config's (10 whole games every 25k steps) is sized
-            # for vector tasks: on frames it costs a core about half the time, and the workers
-            # share the other (ALE/Seaquest-v5's first 200k steps: 153 s against 122 s).
+            # for vector tasks: on frames the evaluator's CNN competes with the workers for the
+            # cores (ALE/Seaquest-v5's first 200k steps: 153 s against 122 s with this one).
             eval_interval=250_000,
             eval_episodes=5,
         ),
