@@ -332,6 +332,11 @@ def gymnasium_extra_for(module: str, env_module: str = "") -> str | None:
     return subpackage if subpackage in extras else (extras[0] if extras else None)
 
 
+def one_line(text: str) -> str:
+    """A message's lines joined into one, for an error that must fit one line."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def refused_by_constructor(env_id: str, exc: Exception) -> bool:
     """Whether ``exc`` is a plain ``ImportError`` that the environment's constructor raised
     itself, not a failed import: Gymnasium's MuJoCo v2-v4 ids refuse ``mujoco>=3`` that way,
@@ -351,7 +356,7 @@ def refused_by_constructor(env_id: str, exc: Exception) -> bool:
 def refusal(env_id: str, exc: Exception) -> str:
     """One line for an environment that refuses what is installed: its message, and the newest
     version of the id where a newer one is registered (``Pusher-v4``: ``Pusher-v5``)."""
-    reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    reason = one_line(str(exc))
     namespace, name, version = gym.envs.registration.parse_env_id(env_id)
     newest = gym.envs.registration.find_highest_version(namespace, name)
     if version is not None and newest is not None and newest > version:
@@ -370,8 +375,7 @@ def missing_dependency(env_id: str, exc: Exception) -> str:
     cause = exc if isinstance(exc, ImportError) else exc.__cause__
     text = str(cause) if isinstance(cause, ImportError) and extra is not None else str(exc)
     # a broken install's message may span lines (mujoco's ends with the command that repairs it)
-    reason = " ".join(line.strip() for line in text.splitlines() if line.strip())
-    reason = reason or type(exc).__name__
+    reason = one_line(text) or type(exc).__name__
     if extra is not None:
         return f'{env_id} needs the {extra} extra ({reason}): pip install "a3c[{extra}]"'
     missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
