@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from helpers import small_run
 
+from a3c import A3C
 from a3c.cli import _NOT_OPTIONS, build_parser, main, parse_args
 from a3c.config import Config, available_presets, preset_description, resolve_config
 
@@ -130,6 +132,32 @@ def test_train_eval_plot_resume(tmp_path):
     out = a3c("plot", run, other, "--out", tmp_path / "both.png", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "both.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("run_evaluated_greedily", [True, False])
+def test_eval_plays_as_the_run_evaluated_unless_told(tmp_path, capsys, run_evaluated_greedily):
+    """``a3c eval`` takes the run's ``eval_deterministic`` (sampled for the image family), and
+    ``--stochastic`` / ``--deterministic`` override it. An untrained CartPole policy is close to
+    uniform: its sampled episodes and its greedy ones differ, and each is reproducible (seed 0)."""
+    agent = A3C(
+        "CartPole-v1",
+        **small_run(tmp_path, eval_deterministic=run_evaluated_greedily, eval_interval=0),
+    )
+    agent.save(tmp_path / "agent.pt")
+
+    def played(*mode: str) -> tuple[list[float], str]:
+        argv = ["eval", str(tmp_path / "agent.pt"), "--episodes", "5", *mode]
+        assert main([*argv, "--json"]) == 0
+        returns = json.loads(capsys.readouterr().out)["returns"]
+        assert main(argv) == 0
+        return returns, capsys.readouterr().out.rstrip().rsplit(" ", 1)[-1]
+
+    greedy, sampled, default = played("--deterministic"), played("--stochastic"), played()
+    assert greedy[1] == "(deterministic)" and sampled[1] == "(stochastic)"
+    assert greedy[0] != sampled[0]
+    assert default == (greedy if run_evaluated_greedily else sampled)
+    with pytest.raises(SystemExit):
+        main(["eval", str(tmp_path / "agent.pt"), "--stochastic", "--deterministic"])
 
 
 @pytest.mark.parametrize(

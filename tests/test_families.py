@@ -77,16 +77,20 @@ class Frames(gym.Env):
         return self.observation_space.sample(), 0.0, False, True, {}
 
 
-def test_image_envs_are_evaluated_at_the_atari_presets_cadence(tmp_path):
+def test_image_envs_are_evaluated_at_the_atari_presets_cadence_with_sampled_actions(tmp_path):
     """Ten episodes every 25k steps is a vector task's cadence; on frames it would take a core
-    from the workers, so the image family evaluates 5 episodes every 250k, as the Atari presets."""
+    from the workers, so the image family evaluates 5 episodes every 250k, as the Atari presets.
+    It samples its actions, as RL-Zoo evaluates Atari; the presets stay greedy."""
     config = A3C(Frames, run_dir=str(tmp_path)).config
     assert config.family == "image"
     assert (config.eval_interval, config.eval_episodes) == (250_000, 5)
+    assert config.eval_deterministic is False
     pong = resolve_config("PongNoFrameskip-v4", "PongNoFrameskip-v4")
     assert (pong.eval_interval, pong.eval_episodes) == (250_000, 5)
-    explicit = A3C(Frames, eval_interval=1_000, run_dir=str(tmp_path)).config
-    assert (explicit.eval_interval, explicit.eval_episodes) == (1_000, 5)
+    assert pong.eval_deterministic is True
+    explicit = A3C(Frames, eval_interval=1_000, eval_deterministic=True, run_dir=str(tmp_path))
+    assert (explicit.config.eval_interval, explicit.config.eval_episodes) == (1_000, 5)
+    assert explicit.config.eval_deterministic is True
 
 
 def test_the_cli_says_which_defaults_a_run_got_and_saves_them(tmp_path, capsys):

@@ -240,7 +240,17 @@ def build_parser() -> _Parser:
         "checkpoint", help="path to a .pt checkpoint, or a run directory (its newest checkpoint)"
     )
     evaluate.add_argument("--episodes", type=_int, default=10, help="episodes (default: 10)")
-    evaluate.add_argument("--stochastic", action="store_true", help="sample actions")
+    mode = evaluate.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--stochastic",
+        dest="deterministic",
+        action="store_false",
+        default=None,
+        help="sample actions (default: as the run evaluated, its eval_deterministic)",
+    )
+    mode.add_argument(
+        "--deterministic", action="store_true", default=None, help="the most likely actions"
+    )
     evaluate.add_argument("--env", help="evaluate on another environment id")
     evaluate.add_argument("--seed", type=_int, default=0, help="first episode's seed (default: 0)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -462,11 +472,15 @@ def _eval(args: argparse.Namespace) -> int:
 
         check_video_support(factory)
         video_dir = Path(args.video)
+    # As the run evaluated unless told: greedy by default, sampled for the image family.
+    deterministic = (
+        agent.config.eval_deterministic if args.deterministic is None else args.deterministic
+    )
     result = run_episodes(
         agent.model,
         factory,
         args.episodes,
-        not args.stochastic,
+        deterministic,
         args.seed,
         video_dir=video_dir,
         video_names=[f"episode-{i}" for i in range(args.episodes)],
@@ -485,7 +499,7 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         print(
             f"{factory.env_id}: mean return {result.mean:.2f} +/- {result.std:.2f} over "
-            f"{args.episodes} episodes ({'stochastic' if args.stochastic else 'deterministic'})"
+            f"{args.episodes} episodes ({'deterministic' if deterministic else 'stochastic'})"
         )
     if video_dir is not None:
         print(f"videos: {video_dir}/episode-<i>.mp4", file=sys.stderr)
