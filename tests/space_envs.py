@@ -123,3 +123,30 @@ class UnboundedTarget(_Episodic):
 
     def _reward(self, action):
         return -float(np.mean((np.asarray(action, dtype=np.float64) - self.obs) ** 2))
+
+
+class MissionCue(_Episodic):
+    """MiniGrid's kind of Dict observation: a cue (Discrete(4)) and a ``mission`` in words,
+    which holds no numbers and is left out; the right action is the cue (random 4, best 16)."""
+
+    observation_space = gym.spaces.Dict(
+        OrderedDict(cue=gym.spaces.Discrete(4), mission=gym.spaces.Text(32))
+    )
+    action_space = gym.spaces.Discrete(4)
+
+    def _observe(self):
+        self.cue = int(self.np_random.integers(4))
+        return OrderedDict(cue=self.cue, mission="act the cue")
+
+    def _reward(self, action):
+        return float(int(action) == self.cue)
+
+
+class TupleWithText(MissionCue):
+    """The same parts in a Tuple: a3c cannot leave one out of a Tuple, so it is refused."""
+
+    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(4), gym.spaces.Text(32)))
+
+    def _observe(self):
+        self.cue = int(self.np_random.integers(4))
+        return (self.cue, "act the cue")

@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import tomllib
 from gymnasium.envs.classic_control import CartPoleEnv
 
+from a3c import envs
 from a3c.envs import EnvFactory, EnvGroup, check_spaces
 
 ROOT = Path(__file__).parents[1]
@@ -344,3 +346,48 @@ def test_a_broken_install_is_still_one_line():
 def test_a_deprecated_version_is_one_line_naming_the_new_one():
     with pytest.raises(ValueError, match=r"v3 for `Taxi` is deprecated.*`Taxi-v4`"):
         EnvFactory("Taxi-v3")()
+
+
+def test_an_id_that_a_known_package_registers_imports_it_or_names_it(monkeypatch):
+    """Gymnasium 1.x registers a third-party id (MiniGrid's) only once its package is imported:
+    a package listed for the id's beginning is imported when installed, or named to install."""
+    packages = {
+        ("RegisteredOnImport-",): ("registers_on_import", "registers-on-import"),
+        ("NeverInstalled-",): ("a3c_no_such_package", "no-such-package"),
+    }
+    monkeypatch.setattr(envs, "REGISTERING_PACKAGES", packages)
+    assert "RegisteredOnImport-v0" not in gym.registry
+    env = EnvFactory("RegisteredOnImport-v0")()  # no env_module given
+    assert env.observation_space.shape == (4,)
+    env.close()
+    with pytest.raises(ValueError) as error:
+        EnvFactory("NeverInstalled-v0")()
+    assert str(error.value) == (
+        "unknown environment 'NeverInstalled-v0'; a3c_no_such_package registers it: "
+        "pip install no-such-package"
+    )
+    # no such package listed, nothing close: how to register it yourself
+    with pytest.raises(ValueError, match=r"needs the package imported: --env-module PACKAGE$"):
+        EnvFactory("MyCompanyRobotArm-v3")()
+
+
+def test_minigrid_ids_need_no_env_module_and_learn(tmp_path):
+    """MiniGrid as a new user runs it: the id alone (minigrid imported for it), its text mission
+    left out, the discrete family's defaults. Empty-8x8's greedy policy walks the shortest path
+    to the goal (0.96, where the reward is 1 - 0.9 * steps / 256 and an untrained greedy policy
+    scores 0): on seeds 0-5 at the first evaluation, 25k steps."""
+    needs("minigrid")
+    budget = ["--seed", "0", "--total-steps", "100000", "--eval-interval", "25000"]
+    budget += ["--stop-at-eval-return", "0.9"]
+    quiet = ["--run-dir", str(tmp_path), "--run-name", "e8", "--no-progress", "--no-tensorboard"]
+    out = subprocess.run(
+        [sys.executable, "-m", "a3c", "train", "MiniGrid-Empty-8x8-v0", *budget, *quiet],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "left out of the observations, holding no numbers: 'mission'" in out.stderr
+    evaluations = (tmp_path / "e8" / "eval.csv").read_text().splitlines()
+    best = max(float(row.split(",")[2]) for row in evaluations[1:])
+    assert best >= 0.9, evaluations

@@ -193,6 +193,29 @@ class TextObservations(gym.Env):
 def test_spaces_a3c_cannot_take_are_named():
     with pytest.raises(ValueError, match="unsupported observation space Text"):
         A3C(TextObservations)
+    # in a Tuple too: one line, not Gymnasium's NotImplementedError from its flattening
+    with pytest.raises(ValueError, match="unsupported observation space Text"):
+        A3C(space_envs.TupleWithText)
+
+
+def test_dict_parts_that_hold_no_numbers_are_left_out_with_a_warning(tmp_path):
+    """MiniGrid's ``mission`` (text) cannot be flattened into numbers: the run leaves it out,
+    says so, and learns from the rest; the user's own observations, text and all, still predict."""
+    with pytest.warns(UserWarning, match=r"left out .*'mission' \(Text\)"):
+        agent = A3C(space_envs.MissionCue, **quick(tmp_path, total_steps=40_000))
+    assert agent.observation_space == gym.spaces.Dict(cue=gym.spaces.Discrete(4))
+    agent.learn()
+    assert agent.summary.mean_last100 > 14.0  # random 4, best 16
+    env = space_envs.MissionCue()
+    obs = env.reset(seed=0)[0]
+    assert set(obs) == {"cue", "mission"}
+    action = agent.predict(obs, deterministic=True)[0]
+    assert action == obs["cue"] == agent.predict({"cue": obs["cue"]}, deterministic=True)[0]
+    agent.save(tmp_path / "mission.pt")
+    loaded = A3C.load(tmp_path / "mission.pt")
+    assert loaded.predict(obs, deterministic=True)[0] == action
+    mean, _ = evaluate_policy(loaded, env, n_episodes=2)  # the user's env, text and all
+    assert mean > 14.0
 
 
 def test_value_based_algorithms_take_structured_observations(tmp_path):

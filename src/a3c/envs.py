@@ -15,6 +15,7 @@ import importlib.metadata
 import importlib.util
 import json
 import re
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,12 @@ import gymnasium as gym
 import numpy as np
 
 import a3c.memory_envs  # noqa: F401  (registers the a3c/ environments in every process)
-from a3c.spaces import check_observation_space, flat_observations, observation_space_of
+from a3c.spaces import (
+    check_observation_space,
+    flat_observations,
+    left_out,
+    observation_space_of,
+)
 
 if TYPE_CHECKING:
     from a3c.ale_vector import AleVectorGroup
@@ -128,6 +134,11 @@ class EnvFactory:
                 gym.register_envs(ale_py)
             except ImportError:
                 pass
+        registrar = registering_package(self.env_id)
+        if self.env_id not in gym.registry and registrar is not None:
+            module = registrar[0]
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module)  # it registers its ids, as --env-module would
 
     def __call__(self, **kwargs: Any) -> gym.Env:
         """A new environment; structured observations (Dict, Tuple, Discrete, ...) come flat
@@ -155,8 +166,16 @@ class EnvFactory:
             close = difflib.get_close_matches(self.env_id, list(gym.registry), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             extra = extra_for(self.env_id)
+            registrar = registering_package(self.env_id)
             if extra is not None:  # an Atari id that ale-py, not installed, would register
                 hint = f'; it needs the {extra} extra: pip install "a3c[{extra}]"'
+            elif registrar is not None and importlib.util.find_spec(registrar[0]) is None:
+                hint = f"; {registrar[0]} registers it: pip install {registrar[1]}"
+            elif not close and self.env_module is None:
+                hint = (
+                    "; an id that a package registers needs the package imported: "
+                    "--env-module PACKAGE"
+                )
             raise ValueError(f"unknown environment {self.env_id!r}{hint}") from exc
         except gym.error.DeprecatedEnv as exc:  # an old version: Gymnasium names the new one
             raise ValueError(str(exc)) from exc
@@ -261,6 +280,45 @@ def looks_atari(env_id: str) -> bool:
     """Whether ``env_id`` is spelled like an ALE game (``ALE/...`` or ``...NoFrameskip...``),
     registered or not: used to name the missing extra in an error."""
     return env_id.startswith("ALE/") or "NoFrameskip" in env_id
+
+
+# Packages that register environment ids when imported, with the ids' beginnings: an id of theirs
+# that is not registered yet imports its package (as --env-module would), or names it to install.
+REGISTERING_PACKAGES: dict[tuple[str, ...], tuple[str, str]] = {  # beginnings: (module, pip)
+    ("MiniGrid-", "BabyAI-"): ("minigrid", "minigrid"),
+    ("MiniWorld-",): ("miniworld", "miniworld"),
+    (
+        "highway-",
+        "exit-",
+        "intersection-",
+        "lane-keeping-",
+        "merge-",
+        "parking-",
+        "racetrack-",
+        "roundabout-",
+        "two-way-",
+        "u-turn-",
+    ): ("highway_env", "highway-env"),
+    ("Panda",): ("panda_gym", "panda-gym"),
+    (
+        "Fetch",
+        "HandReach",
+        "HandManipulate",
+        "PointMaze_",
+        "AntMaze_",
+        "AdroitHand",
+        "FrankaKitchen",
+    ): ("gymnasium_robotics", "gymnasium-robotics"),
+}
+
+
+def registering_package(env_id: str) -> tuple[str, str] | None:
+    """``(module, pip name)`` of the package that registers ``env_id``, by how the id begins
+    (:data:`REGISTERING_PACKAGES`); ``None`` if no package listed there does."""
+    for beginnings, package in REGISTERING_PACKAGES.items():
+        if env_id.startswith(beginnings):
+            return package
+    return None
 
 
 def ale_py_installed() -> bool:
@@ -534,6 +592,15 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
     try:
         observation_space = observation_space_of(env)
         check_spaces(observation_space, env.action_space)
+        dropped = left_out(env)
+        if dropped:
+            parts = ", ".join(f"{key!r} ({type(part).__name__})" for key, part in dropped.items())
+            warnings.warn(
+                f"{factory.env_id}: left out of the observations, holding no numbers: {parts} "
+                "(a task that needs it wants it encoded, by a wrapper of yours: --env-maker)",
+                UserWarning,
+                stacklevel=2,
+            )
         return observation_space, env.action_space
     finally:
         env.close()

@@ -86,9 +86,36 @@ class FlatObservations(gym.wrappers.FlattenObservation):
     the network is built for (a user's own flattening stays theirs)."""
 
 
+class ReadableParts(gym.wrappers.FilterObservation):
+    """Gymnasium's ``FilterObservation``, marked as a3c's own: a ``Dict`` observation without
+    the parts that hold no numbers (see :func:`readable_parts`)."""
+
+
+def readable_parts(space: gym.Space) -> list[str] | None:
+    """The keys of a ``Dict`` observation's parts that a3c reads, where some of its parts it
+    cannot (text, such as MiniGrid's ``mission``: no fixed-size numbers to flatten); ``None``
+    where it reads them all, or the space is not a ``Dict``."""
+    if not isinstance(space, gym.spaces.Dict):
+        return None
+    keep = [
+        key
+        for key, part in space.spaces.items()
+        if all(isinstance(leaf, LEAVES) for leaf in leaves(part))
+    ]
+    return keep if 0 < len(keep) < len(space.spaces) else None
+
+
 def flat_observations(env: gym.Env) -> gym.Env:
-    """``env`` with flat observations if its space is structured; else ``env`` itself."""
-    return FlatObservations(env) if is_structured(env.observation_space) else env
+    """``env`` with flat observations if its space is structured; else ``env`` itself. The
+    parts of a ``Dict`` observation that hold no numbers are left out (:func:`left_out` names
+    them)."""
+    keep = readable_parts(env.observation_space)
+    if keep is not None:
+        env = ReadableParts(env, keep)
+    if not is_structured(env.observation_space):
+        return env
+    check_observation_space(env.observation_space)  # before Gymnasium's flattening fails on it
+    return FlatObservations(env)
 
 
 def observation_space_of(env: gym.Env) -> gym.Space:
@@ -96,6 +123,16 @@ def observation_space_of(env: gym.Env) -> gym.Space:
     if isinstance(env, FlatObservations):
         return env.env.observation_space
     return env.observation_space
+
+
+def left_out(env: gym.Env) -> dict[str, gym.Space]:
+    """The parts of the environment's observations that :func:`flat_observations` left out."""
+    inner = env.env if isinstance(env, FlatObservations) else env
+    if not isinstance(inner, ReadableParts):
+        return {}
+    full, kept = inner.env.observation_space, inner.observation_space
+    assert isinstance(full, gym.spaces.Dict) and isinstance(kept, gym.spaces.Dict)
+    return {key: part for key, part in full.spaces.items() if key not in kept.spaces}
 
 
 def flatten_batch(space: gym.Space, observation: Any) -> tuple[np.ndarray, bool]:
