@@ -125,13 +125,22 @@ class UnboundedTarget(_Episodic):
         return -float(np.mean((np.asarray(action, dtype=np.float64) - self.obs) ** 2))
 
 
+class Words(gym.spaces.Space):
+    """Strings, as MiniGrid's ``MissionSpace``: a space of another package's making that
+    Gymnasium cannot flatten."""
+
+    def __init__(self):
+        super().__init__(dtype=str)
+
+    def contains(self, x):
+        return isinstance(x, str)
+
+
 class MissionCue(_Episodic):
     """MiniGrid's kind of Dict observation: a cue (Discrete(4)) and a ``mission`` in words,
-    which holds no numbers and is left out; the right action is the cue (random 4, best 16)."""
+    which a3c leaves out; the right action is the cue (random 4, best 16)."""
 
-    observation_space = gym.spaces.Dict(
-        OrderedDict(cue=gym.spaces.Discrete(4), mission=gym.spaces.Text(32))
-    )
+    observation_space = gym.spaces.Dict(OrderedDict(cue=gym.spaces.Discrete(4), mission=Words()))
     action_space = gym.spaces.Discrete(4)
 
     def _observe(self):
@@ -142,10 +151,18 @@ class MissionCue(_Episodic):
         return float(int(action) == self.cue)
 
 
-class TupleWithText(MissionCue):
-    """The same parts in a Tuple: a3c cannot leave one out of a Tuple, so it is refused."""
+class TextMissionCue(MissionCue):
+    """The mission as Gymnasium's own ``Text`` space: left out too."""
 
-    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(4), gym.spaces.Text(32)))
+    observation_space = gym.spaces.Dict(
+        OrderedDict(cue=gym.spaces.Discrete(4), mission=gym.spaces.Text(32))
+    )
+
+
+class TupleWithWords(MissionCue):
+    """The same parts in a Tuple: a3c leaves words out of a Dict only, so this is refused."""
+
+    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(4), Words()))
 
     def _observe(self):
         self.cue = int(self.np_random.integers(4))

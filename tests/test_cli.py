@@ -449,6 +449,14 @@ def test_parse_errors_are_two_lines_that_say_what_is_expected(argv, message, cap
             ["eval", "x.pt", "--epsiodes", "3"],
             "unrecognized option --epsiodes (did you mean --episodes?)",
         ),
+        (
+            ["eval", "x.pt", "--stochastc"],
+            "unrecognized option --stochastc (did you mean --stochastic?)",
+        ),
+        (
+            ["eval", "x.pt", "--determinstic"],
+            "option --determinstic (did you mean --deterministic?)",
+        ),
         # A prefix is not accepted as the option it starts (argparse's allow_abbrev).
         (
             ["train", "CartPole-v1", "--lr-anneal", "5"],

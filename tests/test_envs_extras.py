@@ -354,17 +354,31 @@ def test_an_id_that_a_known_package_registers_imports_it_or_names_it(monkeypatch
     packages = {
         ("RegisteredOnImport-",): ("registers_on_import", "registers-on-import"),
         ("NeverInstalled-",): ("a3c_no_such_package", "no-such-package"),
+        ("FailsOnImport-",): ("fails_on_import", "fails-on-import"),
     }
     monkeypatch.setattr(envs, "REGISTERING_PACKAGES", packages)
-    assert "RegisteredOnImport-v0" not in gym.registry
+    # as if never imported in this process, whatever ran before
+    monkeypatch.delitem(sys.modules, "registers_on_import", raising=False)
+    monkeypatch.delitem(gym.registry, "RegisteredOnImport-v0", raising=False)
     env = EnvFactory("RegisteredOnImport-v0")()  # no env_module given
     assert env.observation_space.shape == (4,)
     env.close()
     with pytest.raises(ValueError) as error:
         EnvFactory("NeverInstalled-v0")()
     assert str(error.value) == (
-        "unknown environment 'NeverInstalled-v0'; a3c_no_such_package registers it: "
+        "unknown environment 'NeverInstalled-v0'; a3c_no_such_package registers ids like it: "
         "pip install no-such-package"
+    )
+    # installed, imported, and still no such id: not "import the package" advice
+    with pytest.raises(ValueError) as error:
+        EnvFactory("RegisteredOnImport-Nothing-v7")()
+    assert "--env-module" not in str(error.value)
+    # the package's own import failing: one line
+    with pytest.raises(ValueError) as error:
+        EnvFactory("FailsOnImport-v0")()
+    assert str(error.value) == (
+        "FailsOnImport-v0: importing fails_on_import, which registers it, failed: "
+        "No module named 'a3c_absent_dependency'"
     )
     # no such package listed, nothing close: how to register it yourself
     with pytest.raises(ValueError, match=r"needs the package imported: --env-module PACKAGE$"):
@@ -387,7 +401,7 @@ def test_minigrid_ids_need_no_env_module_and_learn(tmp_path):
         timeout=600,
     )
     assert out.returncode == 0, out.stderr
-    assert "left out of the observations, holding no numbers: 'mission'" in out.stderr
+    assert "left out of the observations, being words: 'mission' (MissionSpace)" in out.stderr
     evaluations = (tmp_path / "e8" / "eval.csv").read_text().splitlines()
     best = max(float(row.split(",")[2]) for row in evaluations[1:])
     assert best >= 0.9, evaluations

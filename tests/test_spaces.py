@@ -13,7 +13,7 @@ from helpers import small_run
 from a3c import A3C, evaluate_policy
 from a3c.envs import space_from_dict, space_to_dict
 from a3c.networks import StructuredEncoder
-from a3c.spaces import flat_parts
+from a3c.spaces import flat_parts, readable_parts
 
 
 def quick(tmp_path, **kw):
@@ -193,15 +193,19 @@ class TextObservations(gym.Env):
 def test_spaces_a3c_cannot_take_are_named():
     with pytest.raises(ValueError, match="unsupported observation space Text"):
         A3C(TextObservations)
-    # in a Tuple too: one line, not Gymnasium's NotImplementedError from its flattening
-    with pytest.raises(ValueError, match="unsupported observation space Text"):
-        A3C(space_envs.TupleWithText)
+    # words in a Tuple: one line, not the NotImplementedError of Gymnasium's flattening
+    with pytest.raises(ValueError, match=r"unsupported observation space .*Words"):
+        A3C(space_envs.TupleWithWords)
 
 
-def test_dict_parts_that_hold_no_numbers_are_left_out_with_a_warning(tmp_path):
-    """MiniGrid's ``mission`` (text) cannot be flattened into numbers: the run leaves it out,
-    says so, and learns from the rest; the user's own observations, text and all, still predict."""
-    with pytest.warns(UserWarning, match=r"left out .*'mission' \(Text\)"):
+def test_dict_parts_in_words_are_left_out_with_a_warning(tmp_path):
+    """MiniGrid's ``mission`` (a string) cannot be flattened into numbers: the run leaves it out,
+    says so, and learns from the rest; the user's own observations, words and all, still predict.
+    Parts of Gymnasium's own that are not words (a Sequence) are still refused."""
+    with pytest.warns(UserWarning, match=r"left out .*being words: 'mission' \(Text\)"):
+        text = A3C(space_envs.TextMissionCue, **quick(tmp_path))
+    assert text.observation_space == gym.spaces.Dict(cue=gym.spaces.Discrete(4))
+    with pytest.warns(UserWarning, match=r"left out .*being words: 'mission' \(Words\)"):
         agent = A3C(space_envs.MissionCue, **quick(tmp_path, total_steps=40_000))
     assert agent.observation_space == gym.spaces.Dict(cue=gym.spaces.Discrete(4))
     agent.learn()
@@ -214,8 +218,10 @@ def test_dict_parts_that_hold_no_numbers_are_left_out_with_a_warning(tmp_path):
     agent.save(tmp_path / "mission.pt")
     loaded = A3C.load(tmp_path / "mission.pt")
     assert loaded.predict(obs, deterministic=True)[0] == action
-    mean, _ = evaluate_policy(loaded, env, n_episodes=2)  # the user's env, text and all
+    mean, _ = evaluate_policy(loaded, env, n_episodes=2)  # the user's env, words and all
     assert mean > 14.0
+    sequence = gym.spaces.Sequence(gym.spaces.Discrete(2))
+    assert readable_parts(gym.spaces.Dict(cue=gym.spaces.Discrete(4), s=sequence)) is None
 
 
 def test_value_based_algorithms_take_structured_observations(tmp_path):

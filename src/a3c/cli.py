@@ -240,17 +240,23 @@ def build_parser() -> _Parser:
         "checkpoint", help="path to a .pt checkpoint, or a run directory (its newest checkpoint)"
     )
     evaluate.add_argument("--episodes", type=_int, default=10, help="episodes (default: 10)")
+    # Neither: as the run evaluated (its eval_deterministic: greedy, sampled for the image family).
     mode = evaluate.add_mutually_exclusive_group()
-    mode.add_argument(
+    as_run = "(default: either, as the run evaluated: its eval_deterministic)"
+    stochastic = mode.add_argument(
         "--stochastic",
         dest="deterministic",
         action="store_false",
         default=None,
-        help="sample actions (default: as the run evaluated, its eval_deterministic)",
+        help=f"sample actions {as_run}",
     )
-    mode.add_argument(
-        "--deterministic", action="store_true", default=None, help="the most likely actions"
+    deterministic = mode.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help=f"the most likely actions {as_run}",
     )
+    evaluate.options += [stochastic, deterministic]  # a group's options: for "did you mean" too
     evaluate.add_argument("--env", help="evaluate on another environment id")
     evaluate.add_argument("--seed", type=_int, default=0, help="first episode's seed (default: 0)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -472,7 +478,6 @@ def _eval(args: argparse.Namespace) -> int:
 
         check_video_support(factory)
         video_dir = Path(args.video)
-    # As the run evaluated unless told: greedy by default, sampled for the image family.
     deterministic = (
         agent.config.eval_deterministic if args.deterministic is None else args.deterministic
     )

@@ -138,7 +138,13 @@ class EnvFactory:
         if self.env_id not in gym.registry and registrar is not None:
             module = registrar[0]
             if importlib.util.find_spec(module) is not None:
-                importlib.import_module(module)  # it registers its ids, as --env-module would
+                try:  # it registers its ids, as --env-module would
+                    importlib.import_module(module)
+                except ImportError as exc:  # its own dependency missing: one line, as for ours
+                    raise ValueError(
+                        f"{self.env_id}: importing {module}, which registers it, failed: "
+                        f"{one_line(str(exc))}"
+                    ) from exc
 
     def __call__(self, **kwargs: Any) -> gym.Env:
         """A new environment; structured observations (Dict, Tuple, Discrete, ...) come flat
@@ -170,8 +176,8 @@ class EnvFactory:
             if extra is not None:  # an Atari id that ale-py, not installed, would register
                 hint = f'; it needs the {extra} extra: pip install "a3c[{extra}]"'
             elif registrar is not None and importlib.util.find_spec(registrar[0]) is None:
-                hint = f"; {registrar[0]} registers it: pip install {registrar[1]}"
-            elif not close and self.env_module is None:
+                hint = f"; {registrar[0]} registers ids like it: pip install {registrar[1]}"
+            elif not close and not (self.env_module or registrar or looks_atari(self.env_id)):
                 hint = (
                     "; an id that a package registers needs the package imported: "
                     "--env-module PACKAGE"
@@ -285,7 +291,7 @@ def looks_atari(env_id: str) -> bool:
 # Packages that register environment ids when imported, with the ids' beginnings: an id of theirs
 # that is not registered yet imports its package (as --env-module would), or names it to install.
 REGISTERING_PACKAGES: dict[tuple[str, ...], tuple[str, str]] = {  # beginnings: (module, pip)
-    ("MiniGrid-", "BabyAI-"): ("minigrid", "minigrid"),
+    ("MiniGrid-", "BabyAI-"): ("minigrid", '"a3c[minigrid]"'),
     ("MiniWorld-",): ("miniworld", "miniworld"),
     (
         "highway-",
@@ -596,8 +602,8 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
         if dropped:
             parts = ", ".join(f"{key!r} ({type(part).__name__})" for key, part in dropped.items())
             warnings.warn(
-                f"{factory.env_id}: left out of the observations, holding no numbers: {parts} "
-                "(a task that needs it wants it encoded, by a wrapper of yours: --env-maker)",
+                f"{factory.env_id}: left out of the observations, being words: {parts} (a task "
+                "that needs them wants them as numbers, by a wrapper of yours: --env-maker)",
                 UserWarning,
                 stacklevel=2,
             )

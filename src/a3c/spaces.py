@@ -88,27 +88,31 @@ class FlatObservations(gym.wrappers.FlattenObservation):
 
 class ReadableParts(gym.wrappers.FilterObservation):
     """Gymnasium's ``FilterObservation``, marked as a3c's own: a ``Dict`` observation without
-    the parts that hold no numbers (see :func:`readable_parts`)."""
+    its parts in words (see :func:`readable_parts`)."""
+
+
+def in_words(space: gym.Space) -> bool:
+    """Whether the values of ``space`` are words rather than numbers: a ``Text`` space, or a
+    space of another package's own making that is none of a3c's leaves (MiniGrid's
+    ``MissionSpace``, whose values are strings and which Gymnasium cannot flatten)."""
+    if isinstance(space, (*LEAVES, gym.spaces.Dict, gym.spaces.Tuple)):
+        return False
+    return isinstance(space, gym.spaces.Text) or not type(space).__module__.startswith("gymnasium")
 
 
 def readable_parts(space: gym.Space) -> list[str] | None:
-    """The keys of a ``Dict`` observation's parts that a3c reads, where some of its parts it
-    cannot (text, such as MiniGrid's ``mission``: no fixed-size numbers to flatten); ``None``
-    where it reads them all, or the space is not a ``Dict``."""
+    """The keys of a ``Dict`` observation's parts that are not in words (:func:`in_words`),
+    where some are (MiniGrid's ``mission``); ``None`` where none is, or the space is not a
+    ``Dict``. Only whole top-level parts are left out: words deeper inside are refused."""
     if not isinstance(space, gym.spaces.Dict):
         return None
-    keep = [
-        key
-        for key, part in space.spaces.items()
-        if all(isinstance(leaf, LEAVES) for leaf in leaves(part))
-    ]
+    keep = [key for key, part in space.spaces.items() if not in_words(part)]
     return keep if 0 < len(keep) < len(space.spaces) else None
 
 
 def flat_observations(env: gym.Env) -> gym.Env:
     """``env`` with flat observations if its space is structured; else ``env`` itself. The
-    parts of a ``Dict`` observation that hold no numbers are left out (:func:`left_out` names
-    them)."""
+    parts of a ``Dict`` observation in words are left out (:func:`left_out` names them)."""
     keep = readable_parts(env.observation_space)
     if keep is not None:
         env = ReadableParts(env, keep)
