@@ -4,7 +4,8 @@
 They travel as one flat vector, Gymnasium's own flattening (:func:`gymnasium.spaces.flatten`:
 discrete parts one-hot, the parts in the space's order), so that rollouts, normalisers and
 backends keep handling plain arrays. The network knows the layout (:func:`flat_parts`) and gives
-each part its encoder: an image part its own CNN, every other part one shared MLP.
+each part its encoder: an image part its own CNN, every other part one shared MLP. A ``Dict``'s
+parts in words (MiniGrid's ``mission``) are left out.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def in_words(space: gym.Space) -> bool:
     ``MissionSpace``, whose values are strings and which Gymnasium cannot flatten)."""
     if isinstance(space, (*LEAVES, gym.spaces.Dict, gym.spaces.Tuple)):
         return False
-    return isinstance(space, gym.spaces.Text) or not type(space).__module__.startswith("gymnasium")
+    gymnasiums = type(space).__module__.split(".")[0] == "gymnasium"
+    return isinstance(space, gym.spaces.Text) or not gymnasiums
 
 
 def readable_parts(space: gym.Space) -> list[str] | None:
