@@ -1,6 +1,8 @@
 """Small builders shared by the tests."""
 
 import csv
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -26,6 +28,17 @@ EVERY_BACKEND = [
     ("processes", "spawn"),
     ("processes", "forkserver"),
 ]
+
+
+def a3c(*args, cwd):
+    """``python -m a3c ARGS`` in ``cwd``, as a user runs it: the finished process, output kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "a3c", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def small_run(tmp_path, **kw):

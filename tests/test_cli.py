@@ -11,21 +11,11 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from helpers import small_run
+from helpers import a3c, small_run
 
 from a3c import A3C
 from a3c.cli import _NOT_OPTIONS, build_parser, main, parse_args
 from a3c.config import Config, available_presets, preset_description, resolve_config
-
-
-def a3c(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "a3c", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_every_config_field_is_an_option_with_help():

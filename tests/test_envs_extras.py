@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tomllib
 from gymnasium.envs.classic_control import CartPoleEnv
+from helpers import a3c
 
 from a3c import envs
 from a3c.envs import EnvFactory, EnvGroup, check_spaces
@@ -394,12 +395,7 @@ def test_minigrid_ids_need_no_env_module_and_learn(tmp_path):
     budget = ["--seed", "0", "--total-steps", "100000", "--eval-interval", "25000"]
     budget += ["--stop-at-eval-return", "0.9"]
     quiet = ["--run-dir", str(tmp_path), "--run-name", "e8", "--no-progress", "--no-tensorboard"]
-    out = subprocess.run(
-        [sys.executable, "-m", "a3c", "train", "MiniGrid-Empty-8x8-v0", *budget, *quiet],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    out = a3c("train", "MiniGrid-Empty-8x8-v0", *budget, *quiet, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "left out of the observations, being words: 'mission' (MissionSpace)" in out.stderr
     evaluations = (tmp_path / "e8" / "eval.csv").read_text().splitlines()
