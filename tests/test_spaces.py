@@ -137,9 +137,18 @@ def test_a_tanh_mean_is_refused_for_infinite_bounds(tmp_path):
 
 @pytest.mark.parametrize("cnn_precision", ["float32", "bfloat16"])
 def test_a_dict_observation_with_an_image_and_a_cue_is_read_whole(tmp_path, cnn_precision):
-    settings = quick(tmp_path, total_steps=60_000, normalize_obs=False, cnn_precision=cnn_precision)
+    # Stopped once the training games are 97% right (about 17k steps; best 16), so the greedy
+    # policy below has learned what there is to learn.
+    settings = quick(
+        tmp_path,
+        total_steps=100_000,
+        stop_at_return=15.5,
+        normalize_obs=False,
+        cnn_precision=cnn_precision,
+    )
     agent = A3C(space_envs.DictCue, **settings)
     agent.learn()
+    assert agent.summary.solved_step is not None, agent.summary.best_mean_last100
 
     def greedy(cue: int, bright: int) -> int:
         image = np.full((24, 24, 3), 200 if bright else 20, np.uint8)
