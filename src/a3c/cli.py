@@ -437,6 +437,21 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                 "defaults (the family defaults are A3C's; see `a3c train --help`)",
                 file=sys.stderr,
             )
+        from a3c.frames import frame_shape
+
+        frames = frame_shape(agent.observation_space)
+        if (
+            frames is not None
+            and agent.config.preprocess_frames == "none"
+            and not agent.env_factory.is_atari
+        ):
+            height, width, channels = frames
+            print(
+                f"a3c: note: {agent.config.env_id}'s frames ({height}x{width}x{channels}) are read "
+                "as they come, one at a time; --preprocess-frames grayscale (or color) gives them "
+                "Atari's preprocessing: a frame skip, resized, stacked (see a3c.frames)",
+                file=sys.stderr,
+            )
     from a3c.trainer import TrainingError, TrainingInterrupted
 
     try:

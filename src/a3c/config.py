@@ -17,6 +17,8 @@ from typing import Any
 
 import tomllib
 
+from a3c.frames import FRAME_MODES
+
 BACKENDS = ("processes", "threads", "sync", "ray")
 ALGOS = ("a3c", "q", "sarsa", "nstep_q")
 VALUE_BASED = ("q", "sarsa", "nstep_q")
@@ -58,10 +60,21 @@ class Config:
         "Divide rewards, for learning, by the running std of the discounted return (as "
         "Stable-Baselines3's VecNormalize), clipped to [-10, 10]; statistics shared and saved.",
     )
+    preprocess_frames: str = _f(
+        "none",
+        "Image environments that are not Atari games: 'grayscale' or 'color' gives their frames "
+        "Atari's preprocessing (frame_skip repeats of each action, frames resized to "
+        "screen_size square, frame_stack stacked; see a3c.frames); 'none' reads them as they come.",
+        choices=FRAME_MODES,
+    )
     # --- Atari (applied to ale-py games only) ------------------------------------------------
-    frame_skip: int = _f(4, "Atari: frames per action, max-pooled over the last two.")
-    frame_stack: int = _f(4, "Atari: frames stacked into one observation.")
-    screen_size: int = _f(84, "Atari: frames resized to this many grayscale pixels square.")
+    frame_skip: int = _f(
+        4, "Atari: frames per action, max-pooled over the last two (preprocess_frames: repeats)."
+    )
+    frame_stack: int = _f(4, "Atari (and preprocess_frames): frames stacked into one observation.")
+    screen_size: int = _f(
+        84, "Atari (and preprocess_frames): frames resized to this many pixels square."
+    )
     noop_max: int = _f(30, "Atari: at most this many no-op actions at the start of a game.")
     clip_rewards: bool = _f(
         True, "Atari: learn from rewards clipped to [-1, 1] (scores unclipped)."

@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 import a3c.memory_envs  # noqa: F401  (registers the a3c/ environments in every process)
+from a3c.frames import preprocess_frames
 from a3c.spaces import (
     check_observation_space,
     flat_observations,
@@ -83,6 +84,7 @@ class EnvFactory:
     env_maker: str | None = None
     make_env: Callable[..., gym.Env] | None = field(default=None, hash=False)
     max_episode_steps: int | None = None
+    preprocess_frames: str = "none"
     frame_skip: int = 4
     frame_stack: int = 4
     screen_size: int = 84
@@ -157,13 +159,19 @@ class EnvFactory:
         atari = self.is_atari  # registers the id's module (and ale-py's games) first
         if self.max_episode_steps is not None and not atari:
             kwargs["max_episode_steps"] = self.max_episode_steps
+        if atari and self.preprocess_frames != "none":
+            raise ValueError(
+                f"preprocess_frames={self.preprocess_frames!r} is for image environments that "
+                f"are not Atari games; {self.env_id} gets Atari's preprocessing (frame_skip, "
+                "frame_stack, screen_size) already"
+            )
         if atari:
             kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself, with max-pooling
             if self.repeat_action_probability is not None:
                 kwargs["repeat_action_probability"] = self.repeat_action_probability
         try:
             env = gym.make(self.env_id, **kwargs)
-            return self._atari_wrappers(env) if atari else env  # they need OpenCV
+            return self._atari_wrappers(env) if atari else self._frames(env)  # they need OpenCV
         except (
             gym.error.NameNotFound,
             gym.error.NamespaceNotFound,
@@ -209,7 +217,16 @@ class EnvFactory:
             )
         if self.max_episode_steps is not None:
             env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
-        return env
+        return self._frames(env)
+
+    def _frames(self, env: gym.Env) -> gym.Env:
+        try:
+            return preprocess_frames(
+                env, self.preprocess_frames, self.frame_skip, self.screen_size, self.frame_stack
+            )
+        except ValueError as exc:
+            env.close()
+            raise ValueError(f"{self.env_id}: {exc}") from exc
 
     def _atari_wrappers(self, env: gym.Env) -> gym.Env:
         env = gym.wrappers.AtariPreprocessing(

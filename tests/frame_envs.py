@@ -1,0 +1,58 @@
+"""Small image environments for the frame preprocessing of environments that are not Atari."""
+
+import gymnasium as gym
+import numpy as np
+
+SIZE = 32
+STEPS = 16
+
+
+class Dimmer(gym.Env):
+    """A uniform 32x32 RGB frame at one of 4 brightness levels (30, 100, 170, 240); at each
+    step the level goes one up or one down at random (reflected at the ends); the action says
+    which way it went, rewarded 1 when right. One frame shows a level, not the change: a policy
+    reading single frames knows it only at the two ends: 10.5 on average over the 16 steps; one
+    that sees two frames stacked, 15.5 (the first step's stack holds the reset frame twice)."""
+
+    observation_space = gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+    LEVELS = 4
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.level = int(self.np_random.integers(self.LEVELS))
+        self.went_up = bool(self.np_random.integers(2))  # nothing to see yet: a coin
+        return self._frame(), {}
+
+    def _frame(self):
+        return np.full((SIZE, SIZE, 3), 30 + 70 * self.level, np.uint8)
+
+    def step(self, action):
+        reward = float(int(action) == int(self.went_up))
+        self.t += 1
+        self.went_up = bool(self.np_random.integers(2))
+        if self.level == 0 or self.level == self.LEVELS - 1:
+            self.went_up = self.level == 0
+        self.level += 1 if self.went_up else -1
+        return self._frame(), reward, False, self.t >= STEPS, {}
+
+
+class Counter(gym.Env):
+    """Every pixel of the frame is the step count (times 10, in each of its 3 channels, at 96x96);
+    the reward of step t is t; the episode terminates after step 5."""
+
+    observation_space = gym.spaces.Box(0, 255, (96, 96, 3), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._frame(), {}
+
+    def _frame(self):
+        return np.full((96, 96, 3), 10 * self.t, np.uint8)
+
+    def step(self, action):
+        self.t += 1
+        return self._frame(), float(self.t), self.t >= 5, False, {}
