@@ -119,6 +119,9 @@ def test_stacked_frames_let_a_feed_forward_policy_see_change(tmp_path, mode, sha
     # Its own environment, rebuilt from the saved config, preprocessed as in training.
     mean, _ = evaluate_policy(loaded, n_episodes=20, deterministic=True)
     assert mean >= 14.5
+    # Its environment by id: preprocessed as the agent learned.
+    mean, _ = evaluate_policy(loaded, "frame_envs:Dimmer-v0", n_episodes=20, deterministic=True)
+    assert mean >= 14.5
     # A user's own instance, given the same preprocessing for predict.
     env = preprocess_frames(frame_envs.Dimmer(), mode, frame_skip=1, screen_size=24, frame_stack=2)
     obs, _ = env.reset(seed=0)

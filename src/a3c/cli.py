@@ -438,10 +438,13 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                 file=sys.stderr,
             )
         from a3c.frames import frame_shape
+        from a3c.networks import takes_frames
 
-        frames = frame_shape(agent.observation_space)
+        space = agent.observation_space
+        frames = frame_shape(space)
         if (
             frames is not None
+            and takes_frames(space.shape or (), space.dtype)  # not a board that an MLP reads
             and agent.config.preprocess_frames == "none"
             and not agent.env_factory.is_atari
         ):

@@ -47,6 +47,10 @@ EXTRAS_BY_ENTRY_POINT = {
 }
 
 
+#: the factory's settings that shape an image environment's frames, as a policy learned from them
+FRAME_SETTINGS = ("preprocess_frames", "frame_skip", "frame_stack", "screen_size")
+
+
 @dataclass(frozen=True)
 class EnvFactory:
     """Builds one environment; picklable, so ``spawn``-started workers can rebuild it.
