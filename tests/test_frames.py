@@ -82,11 +82,11 @@ def test_every_layout_of_frames_comes_out_stacked(shape, mode, expected):
 def test_what_is_not_frames_and_atari_games_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"CartPole-v1: preprocess_frames='color' takes frames"):
         A3C("CartPole-v1", preprocess_frames="color", run_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"preprocess_frames='gray': expected one of none"):
+        A3C("CartPole-v1", preprocess_frames="gray", run_dir=str(tmp_path))
     pytest.importorskip("ale_py")
     with pytest.raises(ValueError, match=r"not Atari games; ALE/Pong-v5 gets Atari's"):
         A3C("ALE/Pong-v5", preprocess_frames="grayscale", run_dir=str(tmp_path))
-    with pytest.raises(ValueError, match=r"preprocess_frames='gray': expected one of none"):
-        A3C("CartPole-v1", preprocess_frames="gray", run_dir=str(tmp_path))
 
 
 @pytest.mark.slow
