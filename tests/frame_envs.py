@@ -39,11 +39,15 @@ class Dimmer(gym.Env):
 
 
 class Counter(gym.Env):
-    """Every pixel of the frame is the step count (times 10, in each of its 3 channels, at 96x96);
-    the reward of step t is t; the episode terminates after step 5."""
+    """Every pixel of the frame (``size`` square, ``channels`` deep) is 10 x (the step count +
+    1); the reward of step t is t; the episode terminates after step 5. Each frame is drawn into
+    the same array, as some environments do."""
 
-    observation_space = gym.spaces.Box(0, 255, (96, 96, 3), np.uint8)
     action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, size=96, channels=3):
+        self.frame = np.zeros((size, size, channels), np.uint8)
+        self.observation_space = gym.spaces.Box(0, 255, self.frame.shape, np.uint8)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -51,7 +55,8 @@ class Counter(gym.Env):
         return self._frame(), {}
 
     def _frame(self):
-        return np.full((96, 96, 3), 10 * self.t, np.uint8)
+        self.frame[:] = 10 * (self.t + 1)
+        return self.frame
 
     def step(self, action):
         self.t += 1

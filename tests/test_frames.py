@@ -1,5 +1,6 @@
 """Frame preprocessing for image environments that are not Atari (a3c.frames)."""
 
+import importlib.util
 from pathlib import Path
 
 import frame_envs
@@ -9,9 +10,13 @@ import pytest
 from helpers import a3c
 
 from a3c import A3C, evaluate_policy
+from a3c.envs import EnvFactory, make_env_group
 from a3c.frames import RepeatAction, preprocess_frames
 
 TESTS = Path(__file__).parent
+needs_opencv = pytest.mark.skipif(
+    importlib.util.find_spec("cv2") is None, reason="resizing needs OpenCV (the images extra)"
+)
 
 
 def _levels(stack: np.ndarray) -> list[int]:
@@ -24,23 +29,25 @@ def test_an_action_repeated_sums_its_rewards_and_stops_where_the_episode_ends():
     env = RepeatAction(frame_envs.Counter(), 3)
     env.reset()
     obs, reward, terminated, truncated, _ = env.step(0)
-    assert (reward, terminated, truncated, int(obs.flat[0])) == (1 + 2 + 3, False, False, 30)
+    assert (reward, terminated, truncated, int(obs.flat[0])) == (1 + 2 + 3, False, False, 40)
     obs, reward, terminated, truncated, _ = env.step(0)  # the episode ends at its fifth step
-    assert (reward, terminated, truncated, int(obs.flat[0])) == (4 + 5, True, False, 50)
+    assert (reward, terminated, truncated, int(obs.flat[0])) == (4 + 5, True, False, 60)
 
 
+@needs_opencv
 def test_grayscale_frames_are_resized_and_stacked_channels_first_oldest_first():
     env = preprocess_frames(frame_envs.Counter(), "grayscale", frame_skip=2, frame_stack=3)
     assert env.observation_space == gym.spaces.Box(0, 255, (3, 84, 84), np.uint8)
     obs, _ = env.reset()
-    assert obs.shape == (3, 84, 84) and _levels(obs) == [0, 0, 0]  # the reset frame fills it
+    assert obs.shape == (3, 84, 84) and _levels(obs) == [10, 10, 10]  # the reset frame fills it
     obs, reward, *_ = env.step(0)
-    assert _levels(obs) == [0, 0, 20] and reward == 1 + 2
+    assert _levels(obs) == [10, 10, 30] and reward == 1 + 2
     obs, reward, *_ = env.step(0)
-    assert _levels(obs) == [0, 20, 40] and reward == 3 + 4
+    assert _levels(obs) == [10, 30, 50] and reward == 3 + 4
     assert env.observation_space.contains(obs)
 
 
+@needs_opencv
 def test_color_frames_keep_their_channels_concatenated_oldest_first():
     env = preprocess_frames(frame_envs.Counter(), "color", frame_skip=1, frame_stack=3)
     assert env.observation_space == gym.spaces.Box(0, 255, (84, 84, 9), np.uint8)
@@ -48,10 +55,34 @@ def test_color_frames_keep_their_channels_concatenated_oldest_first():
     env.step(0)
     obs, *_ = env.step(0)
     assert obs.shape == (84, 84, 9) and env.observation_space.contains(obs)
-    np.testing.assert_array_equal(obs[0, 0], [0, 0, 0, 10, 10, 10, 20, 20, 20])
+    np.testing.assert_array_equal(obs[0, 0], [10, 10, 10, 20, 20, 20, 30, 30, 30])
     assert np.all(obs == obs[:1, :1])  # resized, each frame stays uniform
 
 
+@pytest.mark.parametrize("mode, channels", [("grayscale", 1), ("color", 3)])
+def test_frames_drawn_into_one_array_are_stacked_as_they_were(mode, channels):
+    # At the screen size already and in their own colours: nothing resized or converted, so the
+    # stack must keep copies, not the environment's one array three times.
+    env = preprocess_frames(
+        frame_envs.Counter(size=24, channels=channels),
+        mode,
+        frame_skip=1,
+        screen_size=24,
+        frame_stack=3,
+    )
+    env.reset()
+    env.step(0)
+    obs, *_ = env.step(0)
+    levels = _levels(obs) if mode == "grayscale" else list(obs[0, 0, ::3])
+    assert levels == [10, 20, 30]
+
+
+def test_a_colour_stack_deeper_than_the_frame_is_wide_is_refused():
+    with pytest.raises(ValueError, match=r"24 channels, not fewer than the 24 pixels a side"):
+        preprocess_frames(frame_envs.Counter(size=24), "color", screen_size=24, frame_stack=8)
+
+
+@needs_opencv
 @pytest.mark.parametrize(
     "shape, mode, expected",
     [
@@ -87,8 +118,12 @@ def test_what_is_not_frames_and_atari_games_are_refused(tmp_path):
     pytest.importorskip("ale_py")
     with pytest.raises(ValueError, match=r"not Atari games; ALE/Pong-v5 gets Atari's"):
         A3C("ALE/Pong-v5", preprocess_frames="grayscale", run_dir=str(tmp_path))
+    # ale-py's vector path as well, which makes no environment through the factory
+    with pytest.raises(ValueError, match=r"not Atari games; ALE/Pong-v5 gets Atari's"):
+        make_env_group(EnvFactory("ALE/Pong-v5", preprocess_frames="color"), 2, seed=0)
 
 
+@needs_opencv
 @pytest.mark.slow
 @pytest.mark.parametrize("mode, shape", [("grayscale", (2, 24, 24)), ("color", (24, 24, 6))])
 def test_stacked_frames_let_a_feed_forward_policy_see_change(tmp_path, mode, shape):
@@ -132,6 +167,7 @@ def test_stacked_frames_let_a_feed_forward_policy_see_change(tmp_path, mode, sha
     assert right >= 13
 
 
+@needs_opencv
 def test_the_cli_notes_frames_read_as_they_come(tmp_path):
     def train(*options):
         run_dir = tmp_path / str(len(options))
@@ -147,3 +183,8 @@ def test_the_cli_notes_frames_read_as_they_come(tmp_path):
     assert "a3c: note: Dimmer's frames (32x32x3) are read as they come" in stderr
     stderr, config = train("--preprocess-frames", "grayscale")
     assert "a3c: note" not in stderr and '"preprocess_frames": "grayscale"' in config
+    # Evaluated on the id: its frames preprocessed as the agent learned from them.
+    (run,) = (tmp_path / "2").iterdir()
+    done = a3c("eval", run, "--env", "frame_envs:Dimmer-v0", "--episodes", "2", cwd=TESTS)
+    assert done.returncode == 0, done.stderr
+    assert "Dimmer-v0: mean return" in done.stdout

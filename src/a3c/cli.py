@@ -445,6 +445,7 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         if (
             frames is not None
             and takes_frames(space.shape or (), space.dtype)  # not a board that an MLP reads
+            and frames[2] in (1, 3)  # four may be a stack already (or RGBA: not worth a guess)
             and agent.config.preprocess_frames == "none"
             and not agent.env_factory.is_atari
         ):
@@ -489,7 +490,9 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"a3c: evaluating {newest}", file=sys.stderr)
         path = newest
     agent = A3C.load(path)
-    factory = EnvFactory(args.env, agent.config.env_module) if args.env else agent.env_factory
+    factory = agent.env_factory
+    if args.env:  # another id: its frames as the agent learned from them
+        factory = EnvFactory(args.env, agent.config.env_module).with_frames_of(factory)
     video_dir = None
     if args.video:
         from a3c.video import check_video_support

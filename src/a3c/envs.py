@@ -76,6 +76,10 @@ class EnvFactory:
     An environment whose dependency is missing raises ``ValueError`` naming the extra that
     installs it (``pip install "a3c[box2d]"``), not Gymnasium's ``DependencyNotInstalled``.
 
+    Image environments that are not Atari get Atari's preprocessing only when asked,
+    ``preprocess_frames`` ``"grayscale"`` or ``"color"`` (see :mod:`a3c.frames`): ``frame_skip``
+    plain repeats, ``screen_size`` square, ``frame_stack`` stacked.
+
     ``env_kwargs`` go to ``gym.make``. With a callable (``make_env``, or ``env_maker``, the
     ``"module:name"`` it is imported from when the factory travels without it), the environment
     is ``make_env(**env_kwargs)`` as the user builds it, wrappers and all (no Atari
@@ -163,12 +167,7 @@ class EnvFactory:
         atari = self.is_atari  # registers the id's module (and ale-py's games) first
         if self.max_episode_steps is not None and not atari:
             kwargs["max_episode_steps"] = self.max_episode_steps
-        if atari and self.preprocess_frames != "none":
-            raise ValueError(
-                f"preprocess_frames={self.preprocess_frames!r} is for image environments that "
-                f"are not Atari games; {self.env_id} gets Atari's preprocessing (frame_skip, "
-                "frame_stack, screen_size) already"
-            )
+        self.check_frames()
         if atari:
             kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself, with max-pooling
             if self.repeat_action_probability is not None:
@@ -223,10 +222,30 @@ class EnvFactory:
             env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
         return self._frames(env)
 
+    def with_frames_of(self, trained_on: EnvFactory) -> EnvFactory:
+        """This environment with its frames shaped as ``trained_on``'s (:data:`FRAME_SETTINGS`):
+        what a policy learned there takes."""
+        return dataclasses.replace(
+            self, **{name: getattr(trained_on, name) for name in FRAME_SETTINGS}
+        )
+
+    def check_frames(self) -> None:
+        """Raise ``ValueError`` where ``preprocess_frames`` is asked of an Atari game."""
+        if self.preprocess_frames != "none" and self.is_atari:
+            raise ValueError(
+                f"preprocess_frames={self.preprocess_frames!r} is for image environments that "
+                f"are not Atari games; {self.env_id} gets Atari's preprocessing (frame_skip, "
+                "frame_stack, screen_size) already"
+            )
+
     def _frames(self, env: gym.Env) -> gym.Env:
         try:
             return preprocess_frames(
-                env, self.preprocess_frames, self.frame_skip, self.screen_size, self.frame_stack
+                env,
+                self.preprocess_frames,
+                frame_skip=self.frame_skip,
+                screen_size=self.screen_size,
+                frame_stack=self.frame_stack,
             )
         except ValueError as exc:
             env.close()
@@ -582,6 +601,7 @@ def make_env_group(factory: EnvFactory, n: int, seed: int) -> EnvGroup | AleVect
     """The ``n`` environments a worker steps together: an :class:`EnvGroup` of the factory's
     environments, or, for an Atari game where ``factory.atari_vector`` allows it, one
     ``AtariVectorEnv`` of ``n`` games (:class:`~a3c.ale_vector.AleVectorGroup`)."""
+    factory.check_frames()
     if factory.atari_vector is not False and factory.is_atari:
         from a3c.ale_vector import AleVectorGroup, use_ale_vector
 

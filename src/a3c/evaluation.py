@@ -6,7 +6,6 @@ The evaluator follows the global step counter (a step cadence, not a sleep-based
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from a3c.envs import FRAME_SETTINGS, EnvFactory, has_time_limit
+from a3c.envs import EnvFactory, has_time_limit
 from a3c.global_model import GlobalModel
 from a3c.networks import Model, select_state
 from a3c.spaces import flat_observations
@@ -171,8 +170,8 @@ def evaluate_policy(
 ) -> tuple[float, float]:
     """Mean and standard deviation of the return of an :class:`~a3c.A3C` agent (or a model).
 
-    ``env`` defaults to the agent's own environment; it may be a Gymnasium id (whose frames an
-    agent's get the preprocessing the agent learned with: :data:`~a3c.envs.FRAME_SETTINGS`), an
+    ``env`` defaults to the agent's own environment; it may be a Gymnasium id (whose frames get
+    the preprocessing the agent learned with: :meth:`a3c.envs.EnvFactory.with_frames_of`), an
     :class:`~a3c.envs.EnvFactory`, or a ``gym.Env`` instance (Stable-Baselines3's habit; give it
     :func:`a3c.frames.preprocess_frames` yourself where the agent's frames had it), on which
     the episodes are played one after another (the caller keeps and closes it). On an
@@ -198,10 +197,7 @@ def evaluate_policy(
         factory = env if isinstance(env, EnvFactory) else EnvFactory(env)
         trained_on = getattr(agent, "env_factory", None)
         if isinstance(env, str) and trained_on is not None:  # its frames as it learned from them
-            factory = dataclasses.replace(
-                factory,
-                **{name: getattr(trained_on, name) for name in FRAME_SETTINGS},
-            )
+            factory = factory.with_frames_of(trained_on)
         result = run_episodes(model, factory, n_episodes, deterministic, seed)
     else:
         raise TypeError(

@@ -2,18 +2,20 @@
 
 Atari games get theirs from Gymnasium's ``AtariPreprocessing`` (see :class:`a3c.envs.EnvFactory`).
 Any other environment whose observations are frames (a ``Box`` of ``uint8`` pixels, height x width
-x channels, or height x width) can be given the same treatment with ``preprocess_frames``
-(``--preprocess-frames``):
+x channels, or height x width; 1, 3 or 4 channels are read as grey, RGB and RGBA) can be given the
+same treatment with ``preprocess_frames`` (``--preprocess-frames``):
 
 - each action repeated ``frame_skip`` times, its rewards summed (a plain repeat: the max-pooling of
   Atari's frame skip undoes the ALE's flicker, which other environments do not have);
 - frames resized to ``screen_size`` pixels square, in grayscale (``"grayscale"``) or in colour
   (``"color"``);
 - the last ``frame_stack`` frames stacked, so that a feed-forward network sees motion: grayscale
-  frames as channels first (``frame_stack`` x size x size, as Atari's), colour frames with their
-  channels concatenated, oldest first (size x size x 3 ``frame_stack``).
+  frames (and frames of one channel in either mode) as channels first (``frame_stack`` x size x
+  size, as Atari's), colour frames with their channels concatenated, oldest first (size x size x
+  3 ``frame_stack``; fewer channels than pixels a side, so that the CNN reads them as channels).
 
-A time limit counts the environment's own steps, as it did without the preprocessing.
+A time limit counts the environment's own steps, as it did without the preprocessing; episode
+lengths in the logs count the agent's steps (``frame_skip`` of the environment's each).
 """
 
 from __future__ import annotations
@@ -69,13 +71,18 @@ class StackedChannels(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        self.frames.extend([obs] * self.frames.maxlen)  # type: ignore[operator]
+        # copies: an environment may draw each frame into the same array
+        self.frames.extend([np.array(obs)] * self.frames.maxlen)  # type: ignore[operator]
         return self._stacked(), info
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self.frames.append(obs)
+        self.frames.append(np.array(obs))
         return self._stacked(), reward, terminated, truncated, info
+
+
+def _drop_alpha(frame: np.ndarray) -> np.ndarray:
+    return frame[..., :3]
 
 
 def frame_shape(space: gym.Space) -> tuple[int, int, int] | None:
@@ -91,7 +98,7 @@ def frame_shape(space: gym.Space) -> tuple[int, int, int] | None:
 
 
 def preprocess_frames(
-    env: gym.Env, mode: str, frame_skip: int = 4, screen_size: int = 84, frame_stack: int = 4
+    env: gym.Env, mode: str, *, frame_skip: int = 4, screen_size: int = 84, frame_stack: int = 4
 ) -> gym.Env:
     """``env`` with its frames preprocessed (see the module's docstring); ``mode`` ``"none"``
     leaves it as it is. Apply it to an environment of your own to give :meth:`a3c.A3C.predict`
@@ -103,17 +110,21 @@ def preprocess_frames(
     shape = frame_shape(env.observation_space)
     if shape is None:
         raise ValueError(
-            f"preprocess_frames={mode!r} takes frames (a Box of uint8 pixels, height x width x "
-            f"channels, or height x width), not {env.observation_space}"
+            f"preprocess_frames={mode!r} takes frames (a Box of uint8 pixels, height x width, "
+            f"or height x width x 1, 3 or 4 channels: grey, RGB, RGBA), not {env.observation_space}"
         )
     height, width, channels = shape
+    if mode == "color" and channels > 1 and 3 * frame_stack >= screen_size:
+        raise ValueError(
+            f"preprocess_frames='color' stacks {frame_stack} frames into {3 * frame_stack} "
+            f"channels, not fewer than the {screen_size} pixels a side, so the CNN cannot tell "
+            "them from a side: fewer frames, a larger screen_size, or 'grayscale'"
+        )
     if frame_skip > 1:
         env = RepeatAction(env, frame_skip)
     if channels == 4:  # RGBA: the alpha channel carries no picture
         env = gym.wrappers.TransformObservation(
-            env,
-            lambda frame: frame[..., :3],
-            gym.spaces.Box(0, 255, (height, width, 3), np.uint8),
+            env, _drop_alpha, gym.spaces.Box(0, 255, (height, width, 3), np.uint8)
         )
         channels = 3
     if mode == "grayscale" and channels == 3:  # before resizing: a third of the pixels
@@ -130,5 +141,9 @@ def preprocess_frames(
             ) from exc
         env = gym.wrappers.ResizeObservation(env, (screen_size, screen_size))
     if channels == 1:  # stacked channels first, as Atari's frames
-        return gym.wrappers.FrameStackObservation(env, frame_stack) if frame_stack > 1 else env
+        if frame_stack == 1:
+            return env
+        # Gymnasium's stack keeps the arrays it is given: copies, as in StackedChannels
+        env = gym.wrappers.TransformObservation(env, np.array, env.observation_space)
+        return gym.wrappers.FrameStackObservation(env, frame_stack)
     return StackedChannels(env, frame_stack) if frame_stack > 1 else env
