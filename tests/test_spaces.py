@@ -103,12 +103,14 @@ def test_a_normaliser_starts_as_the_image_scaling_it_replaces_in_a_structured_ob
     ],
 )
 def test_multi_actions_and_structured_observations_learn(tmp_path, env, steps, random_score):
-    agent = A3C(env, **quick(tmp_path, total_steps=steps))
+    # Near the best (16) where random play scores ~random_score; the run stops there.
+    bar = max(14.0, random_score + 5.5)
+    agent = A3C(env, **quick(tmp_path, total_steps=steps, stop_at_return=bar))
     tabular = env is space_envs.DiscreteCue
     assert agent.config.family == ("tabular" if tabular else "discrete")
     agent.learn()
-    # Near the best (16) where random play scores ~random_score.
-    assert agent.summary.mean_last100 > max(14.0, random_score + 5.5)
+    assert agent.summary.solved_step is not None, agent.summary.best_mean_last100
+    assert agent.summary.mean_last100 >= bar
 
 
 def test_unbounded_box_actions_learn_and_reach_the_env_unclipped(tmp_path):
