@@ -167,7 +167,7 @@ class EnvFactory:
         atari = self.is_atari  # registers the id's module (and ale-py's games) first
         if self.max_episode_steps is not None and not atari:
             kwargs["max_episode_steps"] = self.max_episode_steps
-        self.check_frames()
+        self.check_frames(atari)
         if atari:
             kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself, with max-pooling
             if self.repeat_action_probability is not None:
@@ -229,9 +229,10 @@ class EnvFactory:
             self, **{name: getattr(trained_on, name) for name in FRAME_SETTINGS}
         )
 
-    def check_frames(self) -> None:
-        """Raise ``ValueError`` where ``preprocess_frames`` is asked of an Atari game."""
-        if self.preprocess_frames != "none" and self.is_atari:
+    def check_frames(self, atari: bool) -> None:
+        """Raise ``ValueError`` where ``preprocess_frames`` is asked of an Atari game (``atari``:
+        :attr:`is_atari`, as the caller has it already; it registers ids, so it is not free)."""
+        if self.preprocess_frames != "none" and atari:
             raise ValueError(
                 f"preprocess_frames={self.preprocess_frames!r} is for image environments that "
                 f"are not Atari games; {self.env_id} gets Atari's preprocessing (frame_skip, "
@@ -601,8 +602,8 @@ def make_env_group(factory: EnvFactory, n: int, seed: int) -> EnvGroup | AleVect
     """The ``n`` environments a worker steps together: an :class:`EnvGroup` of the factory's
     environments, or, for an Atari game where ``factory.atari_vector`` allows it, one
     ``AtariVectorEnv`` of ``n`` games (:class:`~a3c.ale_vector.AleVectorGroup`)."""
-    factory.check_frames()
     if factory.atari_vector is not False and factory.is_atari:
+        factory.check_frames(atari=True)  # the Gymnasium path checks as it makes each game
         from a3c.ale_vector import AleVectorGroup, use_ale_vector
 
         if use_ale_vector(factory):
