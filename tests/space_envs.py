@@ -167,3 +167,36 @@ class TupleWithWords(MissionCue):
     def _observe(self):
         self.cue = int(self.np_random.integers(4))
         return (self.cue, "act the cue")
+
+
+COLOURS = ("red", "green", "blue", "purple")
+PHRASES = ("pick the {} one", "the {} one, please", "Go for {}!", "{} is right")
+
+
+class WordCue(_Episodic):
+    """The cue in words only, phrased four ways ("pick the red one", "Go for red!"): the right
+    action is the colour's index among four. A policy that cannot read words scores 4 (random),
+    one that can 16. A Dict with noise beside the words, keys not sorted."""
+
+    observation_space = gym.spaces.Dict(
+        OrderedDict(mission=Words(), noise=gym.spaces.Box(-1.0, 1.0, (2,), np.float32))
+    )
+    action_space = gym.spaces.Discrete(4)
+
+    def _observe(self):
+        self.cue = int(self.np_random.integers(4))
+        phrase = PHRASES[int(self.np_random.integers(len(PHRASES)))]
+        noise = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        return OrderedDict(mission=phrase.format(COLOURS[self.cue]), noise=noise)
+
+    def _reward(self, action):
+        return float(int(action) == self.cue)
+
+
+class TextCue(WordCue):
+    """The whole observation in words (Gymnasium's ``Text``): the same task."""
+
+    observation_space = gym.spaces.Text(32, charset="abcdefghijklmnopqrstuvwxyzG ,!")
+
+    def _observe(self):
+        return super()._observe()["mission"]

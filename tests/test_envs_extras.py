@@ -388,16 +388,16 @@ def test_an_id_that_a_known_package_registers_imports_it_or_names_it(monkeypatch
 
 def test_minigrid_ids_need_no_env_module_and_learn(tmp_path):
     """MiniGrid as a new user runs it: the id alone (minigrid imported for it), its text mission
-    left out, the discrete family's defaults. Empty-8x8's greedy policy walks the shortest path
-    to the goal (0.96, where the reward is 1 - 0.9 * steps / 256 and an untrained greedy policy
-    scores 0): on seeds 0-5 at the first evaluation, 25k steps."""
+    read as hashed words, the discrete family's defaults. Empty-8x8's greedy policy walks the
+    shortest path to the goal (0.96, where the reward is 1 - 0.9 * steps / 256 and an untrained
+    greedy policy scores 0): on seeds 0-5 at the first evaluation, 25k steps."""
     needs("minigrid")
     budget = ["--seed", "0", "--total-steps", "100000", "--eval-interval", "25000"]
     budget += ["--stop-at-eval-return", "0.9"]
     quiet = ["--run-dir", str(tmp_path), "--run-name", "e8", "--no-progress", "--no-tensorboard"]
     out = a3c("train", "MiniGrid-Empty-8x8-v0", *budget, *quiet, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "left out of the observations, being words: 'mission' (MissionSpace)" in out.stderr
+    assert "Empty-8x8-v0's observations in words ('mission') are read as a bag" in out.stderr
     evaluations = (tmp_path / "e8" / "eval.csv").read_text().splitlines()
     best = max(float(row.split(",")[2]) for row in evaluations[1:])
     assert best >= 0.9, evaluations

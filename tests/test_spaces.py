@@ -201,23 +201,31 @@ class TextObservations(gym.Env):
     action_space = gym.spaces.Discrete(2)
 
 
+class SequenceObservations(TextObservations):
+    observation_space = gym.spaces.Sequence(gym.spaces.Discrete(2))
+
+
 def test_spaces_a3c_cannot_take_are_named():
+    # Words are read by default (tests/test_words.py); left out, a whole Text observation or
+    # words in a Tuple are refused in one line, not the NotImplementedError of Gymnasium's
+    # flattening
     with pytest.raises(ValueError, match="unsupported observation space Text"):
-        A3C(TextObservations)
-    # words in a Tuple: one line, not the NotImplementedError of Gymnasium's flattening
+        A3C(TextObservations, words="left-out")
     with pytest.raises(ValueError, match=r"unsupported observation space .*Words"):
-        A3C(space_envs.TupleWithWords)
+        A3C(space_envs.TupleWithWords, words="left-out")
+    with pytest.raises(ValueError, match="unsupported observation space Sequence"):
+        A3C(SequenceObservations)  # not words: refused either way
 
 
 def test_dict_parts_in_words_are_left_out_with_a_warning(tmp_path):
-    """MiniGrid's ``mission`` (a string) cannot be flattened into numbers: the run leaves it out,
-    says so, and learns from the rest; the user's own observations, words and all, still predict.
-    Parts of Gymnasium's own that are not words (a Sequence) are still refused."""
+    """With ``words="left-out"``, MiniGrid's ``mission`` (a string) is left out: the run says so
+    and learns from the rest; the user's own observations, words and all, still predict. Parts
+    of Gymnasium's own that are not words (a Sequence) are still refused."""
     with pytest.warns(UserWarning, match=r"left out .*being words: 'mission' \(Text\)"):
-        text = A3C(space_envs.TextMissionCue, **quick(tmp_path))
+        text = A3C(space_envs.TextMissionCue, **quick(tmp_path, words="left-out"))
     assert text.observation_space == gym.spaces.Dict(cue=gym.spaces.Discrete(4))
     with pytest.warns(UserWarning, match=r"left out .*being words: 'mission' \(Words\)"):
-        agent = A3C(space_envs.MissionCue, **quick(tmp_path, total_steps=40_000))
+        agent = A3C(space_envs.MissionCue, **quick(tmp_path, total_steps=40_000, words="left-out"))
     assert agent.observation_space == gym.spaces.Dict(cue=gym.spaces.Discrete(4))
     agent.learn()
     assert agent.summary.mean_last100 > 14.0  # random 4, best 16

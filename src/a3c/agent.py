@@ -235,7 +235,10 @@ class A3C:
         can be imported by name; ``env`` gives the callable again where it cannot (a lambda).
         """
         data = load_checkpoint(path)
-        config = Config.from_dict({**data["config"], **overrides})
+        saved = data["config"]
+        if "words" not in saved:  # saved before words were read: they were left out
+            saved = {**saved, "words": "left-out"}
+        config = Config.from_dict({**saved, **overrides})
         if env is not None:
             if isinstance(env, gym.Env) or not callable(env):
                 raise TypeError(_wrong_env_message(env))

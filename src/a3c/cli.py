@@ -456,6 +456,17 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                 "Atari's preprocessing: a frame skip, resized, stacked (see a3c.frames)",
                 file=sys.stderr,
             )
+        from a3c.spaces import WORD_BUCKETS, word_parts
+
+        words = word_parts(space)
+        if words:
+            where = "whole" if words == [""] else ", ".join(words)
+            print(
+                f"a3c: note: {agent.config.env_id}'s observations in words ({where}) are read as "
+                f"a bag of their words and word pairs, hashed into {WORD_BUCKETS} numbers "
+                "(see a3c.spaces); --words left-out leaves a Dict's parts in words out",
+                file=sys.stderr,
+            )
     from a3c.trainer import TrainingError, TrainingInterrupted
 
     try:
@@ -492,7 +503,7 @@ def _eval(args: argparse.Namespace) -> int:
     agent = A3C.load(path)
     factory = agent.env_factory
     if args.env:  # another id: its frames as the agent learned from them
-        factory = EnvFactory(args.env, agent.config.env_module).with_frames_of(factory)
+        factory = EnvFactory(args.env, agent.config.env_module).with_observations_of(factory)
     video_dir = None
     if args.video:
         from a3c.video import check_video_support

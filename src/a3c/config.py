@@ -18,6 +18,7 @@ from typing import Any
 import tomllib
 
 from a3c.frames import FRAME_MODES
+from a3c.spaces import WORD_MODES
 
 BACKENDS = ("processes", "threads", "sync", "ray")
 ALGOS = ("a3c", "q", "sarsa", "nstep_q")
@@ -66,6 +67,13 @@ class Config:
         "Atari's preprocessing (frame_skip repeats of each action, frames resized to "
         "screen_size square, frame_stack stacked; see a3c.frames); 'none' reads them as they come.",
         choices=FRAME_MODES,
+    )
+    words: str = _f(
+        "hashed",
+        "Observations in words (MiniGrid's mission, a Text space), whole or parts: 'hashed' reads "
+        "them as a bag of their words and word pairs hashed into 256 numbers (see a3c.spaces); "
+        "'left-out' leaves a Dict's parts in words out.",
+        choices=WORD_MODES,
     )
     # --- Atari (applied to ale-py games only) ------------------------------------------------
     frame_skip: int = _f(

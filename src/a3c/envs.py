@@ -27,6 +27,7 @@ import numpy as np
 import a3c.memory_envs  # noqa: F401  (registers the a3c/ environments in every process)
 from a3c.frames import preprocess_frames
 from a3c.spaces import (
+    HashedWords,
     check_observation_space,
     flat_observations,
     left_out,
@@ -48,7 +49,8 @@ EXTRAS_BY_ENTRY_POINT = {
 
 
 #: the factory's settings that shape an image environment's frames, as a policy learned from them
-FRAME_SETTINGS = ("preprocess_frames", "frame_skip", "frame_stack", "screen_size")
+#: the fields that shape what a policy reads: its frames, and its words
+OBSERVATION_SETTINGS = ("preprocess_frames", "frame_skip", "frame_stack", "screen_size", "words")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class EnvFactory:
     make_env: Callable[..., gym.Env] | None = field(default=None, hash=False)
     max_episode_steps: int | None = None
     preprocess_frames: str = "none"
+    words: str = "hashed"
     frame_skip: int = 4
     frame_stack: int = 4
     screen_size: int = 84
@@ -160,7 +163,7 @@ class EnvFactory:
         """A new environment; structured observations (Dict, Tuple, Discrete, ...) come flat
         (see :mod:`a3c.spaces`)."""
         env = self._from_callable(**kwargs) if self.env_maker is not None else self._make(**kwargs)
-        return flat_observations(env)
+        return flat_observations(env, self.words)
 
     def _make(self, **kwargs: Any) -> gym.Env:
         kwargs = {**self.env_kwargs, **kwargs}
@@ -222,11 +225,11 @@ class EnvFactory:
             env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
         return self._frames(env)
 
-    def with_frames_of(self, trained_on: EnvFactory) -> EnvFactory:
-        """This environment with its frames shaped as ``trained_on``'s (:data:`FRAME_SETTINGS`):
-        what a policy learned there takes."""
+    def with_observations_of(self, trained_on: EnvFactory) -> EnvFactory:
+        """This environment with its observations shaped as ``trained_on``'s, frames and words
+        (:data:`OBSERVATION_SETTINGS`): what a policy learned there takes."""
         return dataclasses.replace(
-            self, **{name: getattr(trained_on, name) for name in FRAME_SETTINGS}
+            self, **{name: getattr(trained_on, name) for name in OBSERVATION_SETTINGS}
         )
 
     def check_frames(self, atari: bool) -> None:
@@ -644,8 +647,8 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
         if dropped:
             parts = ", ".join(f"{key!r} ({type(part).__name__})" for key, part in dropped.items())
             warnings.warn(
-                f"{factory.env_id}: left out of the observations, being words: {parts} (a task "
-                "that needs them wants them as numbers, by a wrapper of yours: --env-maker)",
+                f"{factory.env_id}: left out of the observations, being words: {parts} "
+                "(words='hashed', the default, reads them as numbers)",
                 UserWarning,
                 stacklevel=2,
             )
@@ -683,6 +686,8 @@ def space_to_dict(space: gym.Space) -> dict[str, Any]:
         return {"type": "Dict", "spaces": [[k, space_to_dict(v)] for k, v in space.spaces.items()]}
     if isinstance(space, gym.spaces.Tuple):
         return {"type": "Tuple", "spaces": [space_to_dict(v) for v in space.spaces]}
+    if isinstance(space, HashedWords):  # a Box that reads words: before Box
+        return {"type": "HashedWords", "size": int(space.shape[0])}
     if isinstance(space, gym.spaces.Box):
         return {
             "type": "Box",
@@ -705,6 +710,8 @@ def space_from_dict(data: dict[str, Any]) -> gym.Space:
         return gym.spaces.Dict(OrderedDict((k, space_from_dict(v)) for k, v in data["spaces"]))
     if data["type"] == "Tuple":
         return gym.spaces.Tuple([space_from_dict(v) for v in data["spaces"]])
+    if data["type"] == "HashedWords":
+        return HashedWords(int(data["size"]))
     if data["type"] == "Box":
         shape = tuple(data["shape"])
         dtype = np.dtype(data["dtype"])

@@ -171,7 +171,7 @@ def evaluate_policy(
     """Mean and standard deviation of the return of an :class:`~a3c.A3C` agent (or a model).
 
     ``env`` defaults to the agent's own environment; it may be a Gymnasium id (whose frames get
-    the preprocessing the agent learned with: :meth:`a3c.envs.EnvFactory.with_frames_of`), an
+    the preprocessing the agent learned with: :meth:`a3c.envs.EnvFactory.with_observations_of`), an
     :class:`~a3c.envs.EnvFactory`, or a ``gym.Env`` instance (Stable-Baselines3's habit; give it
     :func:`a3c.frames.preprocess_frames` yourself where the agent's frames had it), on which
     the episodes are played one after another (the caller keeps and closes it). On an
@@ -182,7 +182,9 @@ def evaluate_policy(
     if env is None:
         env = agent.env_factory
     if isinstance(env, gym.Env):
-        env = flat_observations(env)  # the caller's env, as workers see theirs
+        trained_on = getattr(agent, "env_factory", None)  # a bare model: the default words
+        words = "hashed" if trained_on is None else trained_on.words
+        env = flat_observations(env, words)  # the caller's env, as workers see theirs
         generator = torch.Generator().manual_seed(seed)
         max_steps = step_cap(env)
         results = [
@@ -197,7 +199,7 @@ def evaluate_policy(
         factory = env if isinstance(env, EnvFactory) else EnvFactory(env)
         trained_on = getattr(agent, "env_factory", None)
         if isinstance(env, str) and trained_on is not None:  # its frames as it learned from them
-            factory = factory.with_frames_of(trained_on)
+            factory = factory.with_observations_of(trained_on)
         result = run_episodes(model, factory, n_episodes, deterministic, seed)
     else:
         raise TypeError(

@@ -4,14 +4,22 @@
 They travel as one flat vector, Gymnasium's own flattening (:func:`gymnasium.spaces.flatten`:
 discrete parts one-hot, the parts in the space's order), so that rollouts, normalisers and
 backends keep handling plain arrays. The network knows the layout (:func:`flat_parts`) and gives
-each part its encoder: an image part its own CNN, every other part one shared MLP. A ``Dict``'s
-parts in words (MiniGrid's ``mission``) are left out.
+each part its encoder: an image part its own CNN, every other part one shared MLP.
+
+Observations in words (MiniGrid's ``mission``, a ``Text`` space), whole or as parts of a ``Dict``
+or ``Tuple``, are read as numbers: a hashed bag of their words and adjacent word pairs
+(:class:`HashedWords`). ``words="left-out"`` leaves a ``Dict``'s parts in words out instead.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import re
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import gymnasium as gym
@@ -20,10 +28,56 @@ import numpy as np
 #: the leaf spaces an observation may be made of
 LEAVES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
 
+#: what becomes of observations in words: read as a hashed bag of words, or (a ``Dict``'s parts)
+#: left out
+WORD_MODES = ("hashed", "left-out")
+
+#: the numbers a text is read as (:class:`HashedWords`)
+WORD_BUCKETS = 256
+
+
+class HashedWords(gym.spaces.Box):
+    """Observations in words as the network reads them: ``size`` numbers, 0 or 1, a bag of the
+    text's words and of its adjacent word pairs (lower case, letters and digits), each hashed
+    into two of them.
+
+    The pairs tell "put the red ball next to the blue box" from the other way round; two hashes
+    for each make a collision that hides one word behind another unlikely (about ``1/size**2``
+    for a pair of words, where one hash would give ``1/size``). A stable hash (BLAKE2), not
+    Python's salted one: every process, and a later load, reads a text the same.
+    """
+
+    def __init__(self, size: int = WORD_BUCKETS):
+        super().__init__(0.0, 1.0, shape=(size,), dtype=np.float32)
+
+    def encode(self, text: Any) -> np.ndarray:
+        """The numbers of one text."""
+        if not isinstance(text, str):
+            raise ValueError(
+                f"an observation in words was {type(text).__name__}, not a string (leave such "
+                "parts out: words='left-out')"
+            )
+        vector = np.zeros(self.shape, np.float32)
+        vector[list(_buckets(text, self.shape[0]))] = 1.0
+        return vector
+
+
+@functools.lru_cache(maxsize=4096)  # missions repeat from step to step
+def _buckets(text: str, size: int) -> tuple[int, ...]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    features = words + [f"{first} {second}" for first, second in pairwise(words)]
+    buckets = set()
+    for feature in features:
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+        buckets.add(int.from_bytes(digest[:4], "little") % size)
+        buckets.add(int.from_bytes(digest[4:], "little") % size)
+    return tuple(sorted(buckets))
+
 
 def is_structured(space: gym.Space) -> bool:
-    """Whether observations of ``space`` are flattened for the network (anything but a Box)."""
-    return not isinstance(space, gym.spaces.Box)
+    """Whether observations of ``space`` are flattened for the network (anything but a Box of
+    numbers)."""
+    return not isinstance(space, gym.spaces.Box) or isinstance(space, HashedWords)
 
 
 def leaves(space: gym.Space) -> Iterator[gym.Space]:
@@ -92,6 +146,67 @@ class ReadableParts(gym.wrappers.FilterObservation):
     its parts in words (see :func:`readable_parts`)."""
 
 
+class WordsAsNumbers(gym.ObservationWrapper):
+    """a3c's own: observations whose parts in words (or which, whole, are words) come as
+    :class:`HashedWords` numbers."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.observation_space = words_as_numbers(env.observation_space)
+
+    def observation(self, observation: Any) -> Any:
+        return encode_words(self.observation_space, observation)
+
+
+def words_as_numbers(space: gym.Space) -> gym.Space:
+    """``space`` with each of its parts in words (:func:`in_words`) a :class:`HashedWords`."""
+    if in_words(space):
+        return HashedWords()
+    if isinstance(space, gym.spaces.Dict):
+        parts = [(key, words_as_numbers(part)) for key, part in space.spaces.items()]
+        return gym.spaces.Dict(OrderedDict(parts))  # in the same order, not sorted
+    if isinstance(space, gym.spaces.Tuple):
+        return gym.spaces.Tuple([words_as_numbers(part) for part in space.spaces])
+    return space
+
+
+def encode_words(space: gym.Space, observation: Any) -> Any:
+    """An observation of :func:`words_as_numbers`'s ``space`` from one whose words are text."""
+    if isinstance(space, HashedWords):
+        return space.encode(observation)
+    if isinstance(space, gym.spaces.Dict):
+        return {key: encode_words(part, observation[key]) for key, part in space.spaces.items()}
+    if isinstance(space, gym.spaces.Tuple):
+        return tuple(
+            encode_words(part, value) for part, value in zip(space.spaces, observation, strict=True)
+        )
+    return observation
+
+
+def has_words(space: gym.Space) -> bool:
+    """Whether ``space``, or a part of it at any depth, is in words."""
+    if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
+        parts = space.spaces.values() if isinstance(space, gym.spaces.Dict) else space.spaces
+        return any(has_words(part) for part in parts)
+    return in_words(space)
+
+
+def word_parts(space: gym.Space, path: str = "") -> list[str]:
+    """Where ``space`` reads words (its :class:`HashedWords`): ``'mission'``, ``'cue'[1]``, or
+    ``''`` for the whole observation."""
+    if isinstance(space, HashedWords):
+        return [path]
+    if isinstance(space, gym.spaces.Dict):
+        items = [
+            (f"{path}[{key!r}]" if path else repr(key), part) for key, part in space.spaces.items()
+        ]
+    elif isinstance(space, gym.spaces.Tuple):
+        items = [(f"{path}[{i}]", part) for i, part in enumerate(space.spaces)]
+    else:
+        return []
+    return [found for where, part in items for found in word_parts(part, where)]
+
+
 def in_words(space: gym.Space) -> bool:
     """Whether the values of ``space`` are words rather than numbers: a ``Text`` space, or a
     space of another package's own making that is none of a3c's leaves (MiniGrid's
@@ -112,12 +227,17 @@ def readable_parts(space: gym.Space) -> list[str] | None:
     return keep if 0 < len(keep) < len(space.spaces) else None
 
 
-def flat_observations(env: gym.Env) -> gym.Env:
-    """``env`` with flat observations if its space is structured; else ``env`` itself. The
-    parts of a ``Dict`` observation in words are left out (:func:`left_out` names them)."""
-    keep = readable_parts(env.observation_space)
+def flat_observations(env: gym.Env, words: str = "hashed") -> gym.Env:
+    """``env`` with flat observations if its space is structured; else ``env`` itself. Words
+    (:data:`WORD_MODES`): ``"hashed"`` reads them as :class:`HashedWords`; ``"left-out"`` leaves
+    the parts of a ``Dict`` observation in words out (:func:`left_out` names them)."""
+    if words not in WORD_MODES:
+        raise ValueError(f"words={words!r}: one of {', '.join(map(repr, WORD_MODES))}")
+    keep = readable_parts(env.observation_space) if words == "left-out" else None
     if keep is not None:
         env = ReadableParts(env, keep)
+    elif words == "hashed" and has_words(env.observation_space):
+        env = WordsAsNumbers(env)
     if not is_structured(env.observation_space):
         return env
     check_observation_space(env.observation_space)  # before Gymnasium's flattening fails on it
@@ -125,7 +245,8 @@ def flat_observations(env: gym.Env) -> gym.Env:
 
 
 def observation_space_of(env: gym.Env) -> gym.Space:
-    """The space the agent is built for: the structured one under a3c's flattening."""
+    """The space the agent is built for: the structured one under a3c's flattening (its words
+    as :class:`HashedWords`)."""
     if isinstance(env, FlatObservations):
         return env.env.observation_space
     return env.observation_space
@@ -172,6 +293,8 @@ def _batch_size(space: gym.Space, observation: Any) -> int | None:
     while isinstance(leaf_space, gym.spaces.Dict | gym.spaces.Tuple):
         key: Any = next(iter(leaf_space.spaces)) if isinstance(leaf_space, gym.spaces.Dict) else 0
         leaf_space, leaf = leaf_space.spaces[key], leaf[key]
+    if isinstance(leaf_space, HashedWords):  # one text, or a sequence of them
+        return None if isinstance(leaf, str) else len(leaf)
     shape = np.shape(leaf)
     return None if shape == tuple(leaf_space.shape or ()) else shape[0]
 
@@ -186,7 +309,10 @@ def _row(observation: Any, i: int) -> Any:
 
 
 def _as_space(space: gym.Space, observation: Any) -> Any:
-    """Leaves as the space's dtype (a float array for a MultiDiscrete, an int64 one-hot...)."""
+    """Leaves as the space's dtype (a float array for a MultiDiscrete, an int64 one-hot...);
+    texts as their numbers."""
+    if isinstance(space, HashedWords):
+        return space.encode(observation)
     if isinstance(space, gym.spaces.Dict):
         return {key: _as_space(sub, observation[key]) for key, sub in space.spaces.items()}
     if isinstance(space, gym.spaces.Tuple):

@@ -1,0 +1,149 @@
+"""Observations in words (MiniGrid's ``mission``, Gymnasium's ``Text``) read as numbers: a bag of
+their words and word pairs, each hashed into two of 256 buckets (a3c.spaces.HashedWords)."""
+
+import hashlib
+import os
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import space_envs
+from helpers import a3c
+
+from a3c import A3C, evaluate_policy
+from a3c.checkpoint import load_checkpoint, save_checkpoint
+from a3c.spaces import HashedWords
+
+TESTS = Path(__file__).parent
+
+
+def naive_words(text: str, size: int = 256) -> np.ndarray:
+    """The encoding written out: ASCII letters and digits make words, the rest separates them."""
+    kept = "".join(c if c in string.ascii_lowercase + string.digits else " " for c in text.lower())
+    words = kept.split()
+    features = words + [words[i] + " " + words[i + 1] for i in range(len(words) - 1)]
+    vector = np.zeros(size, np.float32)
+    for feature in features:
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+        vector[int.from_bytes(digest[:4], "little") % size] = 1.0
+        vector[int.from_bytes(digest[4:], "little") % size] = 1.0
+    return vector
+
+
+def test_a_text_is_the_bag_of_its_words_and_word_pairs_each_hashed_twice():
+    space = HashedWords()
+    texts = ["go to the red ball", "Put the blue key next to the grey box.", "a", "", "x y x y"]
+    for text in texts:
+        np.testing.assert_array_equal(space.encode(text), naive_words(text))
+        assert space.contains(space.encode(text))
+    assert space.encode("").sum() == 0 and 2 <= space.encode("a").sum() <= 2  # one word, 2 hashes
+    # Case and punctuation are not words; the order of the words is read through their pairs.
+    np.testing.assert_array_equal(
+        space.encode("Go to the RED ball!"), space.encode("go to the red ball")
+    )
+    first, second = "put the red ball next to the blue box", "put the blue box next to the red ball"
+    assert not np.array_equal(space.encode(first), space.encode(second))
+    # BabyAI's colours and objects, each word on its own: no two read the same
+    words = "red green blue purple yellow grey ball box key door go to the pick up open put next"
+    encoded = {tuple(space.encode(word).nonzero()[0]) for word in words.split()}
+    assert len(encoded) == len(words.split())
+    with pytest.raises(ValueError, match="was int, not a string"):
+        space.encode(3)
+
+
+def test_the_hash_is_the_same_in_every_process():
+    """Python's own ``hash`` of a string changes with PYTHONHASHSEED from process to process;
+    workers, evaluation and a later load must read a text alike."""
+    text = "go to the red ball"
+    code = "from a3c.spaces import HashedWords\n"
+    code += f"print(HashedWords().encode({text!r}).nonzero()[0].tolist())"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(HashedWords().encode(text).nonzero()[0].tolist())
+
+
+@pytest.mark.parametrize("env", [space_envs.WordCue, space_envs.TextCue])
+def test_a_task_told_in_words_learns_and_predicts_from_text(tmp_path, env):
+    """The cue is in the words alone (random 4, best 16): a policy that scores 14 reads them.
+    Then the user's own observations, text and all, predict one at a time and in a batch, after a
+    save and load too, and evaluate on the user's env instance."""
+    settings = dict(run_dir=str(tmp_path), progress=False, tensorboard=False, seed=0)
+    settings.update(eval_interval=0, checkpoint_interval=0)
+    agent = A3C(env, total_steps=100_000, stop_at_return=14.0, **settings)
+    words = (
+        agent.observation_space if env is space_envs.TextCue else agent.observation_space["mission"]
+    )
+    assert isinstance(words, HashedWords)
+    agent.learn()
+    assert agent.summary.mean_last100 >= 14.0
+    user_env = env()
+    observations, cues = [], []
+    for seed in range(8):
+        observations.append(user_env.reset(seed=seed)[0])
+        cues.append(user_env.cue)
+    assert [int(agent.predict(o, deterministic=True)[0]) for o in observations] == cues
+    assert agent.predict(observations, deterministic=True)[0].tolist() == cues
+    agent.save(tmp_path / "words.pt")
+    loaded = A3C.load(tmp_path / "words.pt")
+    assert loaded.observation_space == agent.observation_space
+    assert loaded.predict(observations, deterministic=True)[0].tolist() == cues
+    mean, _ = evaluate_policy(loaded, user_env, n_episodes=2)
+    assert mean >= 14.0
+
+
+def test_a_checkpoint_saved_before_words_were_read_loads_with_them_left_out(tmp_path):
+    """Runs saved before the ``words`` field left a Dict's words out: loaded, they still do, so
+    their networks fit the observations their environments give."""
+    settings = dict(run_dir=str(tmp_path), progress=False, tensorboard=False, total_steps=100)
+    with pytest.warns(UserWarning, match="left out"):
+        agent = A3C(space_envs.WordCue, words="left-out", **settings)
+    path = agent.save(tmp_path / "old.pt")
+    payload = load_checkpoint(path)
+    del payload["config"]["words"]
+    save_checkpoint(payload, path)
+    loaded = A3C.load(path)
+    evaluate_policy(loaded, n_episodes=1)  # its own environment, words left out
+    assert loaded.config.words == "left-out"
+    assert list(loaded.observation_space.spaces) == ["noise"]
+
+
+def test_the_cli_says_how_it_reads_words(tmp_path):
+    def train(maker, *options):
+        run_dir = tmp_path / f"{maker}{len(options)}"
+        done = a3c(
+            "train", "--env-maker", f"space_envs:{maker}", *options, "--total-steps", "200",
+            "--eval-interval", "0", "--no-progress", "--run-dir", run_dir,
+            cwd=TESTS,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stderr, next(run_dir.glob("*/config.json")).read_text()
+
+    stderr, config = train("WordCue")
+    assert "a3c: note: WordCue's observations in words ('mission') are read as a bag" in stderr
+    assert '"words": "hashed"' in config
+    stderr, _ = train("TextCue")
+    assert "a3c: note: TextCue's observations in words (whole) are read" in stderr
+    stderr, config = train("WordCue", "--words", "left-out")
+    assert "observations in words" not in stderr and '"words": "left-out"' in config
+    assert "left out of the observations, being words: 'mission'" in stderr
+
+
+def test_a_minigrid_mission_is_read_from_episode_to_episode():
+    """BabyAI's missions change between episodes: each episode's flat observation ends with its
+    own mission's words (direction one-hot, image, mission: the Dict's sorted keys)."""
+    pytest.importorskip("minigrid")
+    from a3c.envs import EnvFactory
+
+    env = EnvFactory("BabyAI-GoToLocalS5N2-v0")()
+    missions = set()
+    for seed in range(4):
+        flat = env.reset(seed=seed)[0]
+        assert flat.shape == (4 + 7 * 7 * 3 + 256,)
+        np.testing.assert_array_equal(flat[-256:], naive_words(env.unwrapped.mission))
+        missions.add(env.unwrapped.mission)
+    assert len(missions) > 1
+    env.close()
