@@ -502,7 +502,7 @@ def _eval(args: argparse.Namespace) -> int:
         path = newest
     agent = A3C.load(path)
     factory = agent.env_factory
-    if args.env:  # another id: its frames as the agent learned from them
+    if args.env:  # another id: its frames and words read as the agent learned to
         factory = EnvFactory(args.env, agent.config.env_module).with_observations_of(factory)
     video_dir = None
     if args.video:

@@ -48,7 +48,6 @@ EXTRAS_BY_ENTRY_POINT = {
 }
 
 
-#: the factory's settings that shape an image environment's frames, as a policy learned from them
 #: the fields that shape what a policy reads: its frames, and its words
 OBSERVATION_SETTINGS = ("preprocess_frames", "frame_skip", "frame_stack", "screen_size", "words")
 

@@ -170,11 +170,12 @@ def evaluate_policy(
 ) -> tuple[float, float]:
     """Mean and standard deviation of the return of an :class:`~a3c.A3C` agent (or a model).
 
-    ``env`` defaults to the agent's own environment; it may be a Gymnasium id (whose frames get
-    the preprocessing the agent learned with: :meth:`a3c.envs.EnvFactory.with_observations_of`), an
-    :class:`~a3c.envs.EnvFactory`, or a ``gym.Env`` instance (Stable-Baselines3's habit; give it
-    :func:`a3c.frames.preprocess_frames` yourself where the agent's frames had it), on which
-    the episodes are played one after another (the caller keeps and closes it). On an
+    ``env`` defaults to the agent's own environment; it may be a Gymnasium id (whose frames and
+    words are read as the agent learned to: :meth:`a3c.envs.EnvFactory.with_observations_of`),
+    an :class:`~a3c.envs.EnvFactory`, or a ``gym.Env`` instance (Stable-Baselines3's habit; its
+    words read as the agent's; give it :func:`a3c.frames.preprocess_frames` yourself where the
+    agent's frames had it), on which the episodes are played one after another (the caller keeps
+    and closes it). On an
     environment with no time limit, an episode still running after :data:`EVAL_STEP_CAP` steps
     is cut there, with a warning.
     """
@@ -198,7 +199,7 @@ def evaluate_policy(
     elif isinstance(env, str | EnvFactory):
         factory = env if isinstance(env, EnvFactory) else EnvFactory(env)
         trained_on = getattr(agent, "env_factory", None)
-        if isinstance(env, str) and trained_on is not None:  # its frames as it learned from them
+        if isinstance(env, str) and trained_on is not None:  # read as it learned to
             factory = factory.with_observations_of(trained_on)
         result = run_episodes(model, factory, n_episodes, deterministic, seed)
     else:
