@@ -137,8 +137,8 @@ class Words(gym.spaces.Space):
 
 
 class MissionCue(_Episodic):
-    """MiniGrid's kind of Dict observation: a cue (Discrete(4)) and a ``mission`` in words,
-    which a3c leaves out; the right action is the cue (random 4, best 16)."""
+    """MiniGrid's kind of Dict observation: a cue (Discrete(4)) and a ``mission`` in words that
+    says nothing of it; the right action is the cue (random 4, best 16)."""
 
     observation_space = gym.spaces.Dict(OrderedDict(cue=gym.spaces.Discrete(4), mission=Words()))
     action_space = gym.spaces.Discrete(4)
@@ -152,7 +152,7 @@ class MissionCue(_Episodic):
 
 
 class TextMissionCue(MissionCue):
-    """The mission as Gymnasium's own ``Text`` space: left out too."""
+    """The mission as Gymnasium's own ``Text`` space."""
 
     observation_space = gym.spaces.Dict(
         OrderedDict(cue=gym.spaces.Discrete(4), mission=gym.spaces.Text(32))
@@ -160,7 +160,8 @@ class TextMissionCue(MissionCue):
 
 
 class TupleWithWords(MissionCue):
-    """The same parts in a Tuple: a3c leaves words out of a Dict only, so this is refused."""
+    """The same parts in a Tuple: read as words, refused by ``words="left-out"`` (which leaves
+    parts out of a Dict only)."""
 
     observation_space = gym.spaces.Tuple((gym.spaces.Discrete(4), Words()))
 
@@ -200,3 +201,27 @@ class TextCue(WordCue):
 
     def _observe(self):
         return super()._observe()["mission"]
+
+
+gym.register("WordCue-v0", entry_point=WordCue)
+
+
+class Numbers(gym.spaces.Space):
+    """Another package's space of numbers that is none of Gymnasium's: not words."""
+
+    def __init__(self):
+        super().__init__(shape=(2,), dtype=np.float32)
+
+    def sample(self, mask=None, probability=None):
+        return np.zeros(2, np.float32)
+
+    def contains(self, x):
+        return np.shape(x) == (2,)
+
+
+class ForeignNumbers(MissionCue):
+    observation_space = gym.spaces.Dict(OrderedDict(cue=gym.spaces.Discrete(4), other=Numbers()))
+
+    def _observe(self):
+        self.cue = int(self.np_random.integers(4))
+        return OrderedDict(cue=self.cue, other=np.zeros(2, np.float32))

@@ -6,8 +6,10 @@ import os
 import string
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import space_envs
@@ -15,7 +17,7 @@ from helpers import a3c
 
 from a3c import A3C, evaluate_policy
 from a3c.checkpoint import load_checkpoint, save_checkpoint
-from a3c.spaces import HashedWords
+from a3c.spaces import HashedWords, encode_words, in_words, word_parts, words_as_numbers
 
 TESTS = Path(__file__).parent
 
@@ -50,7 +52,7 @@ def test_a_text_is_the_bag_of_its_words_and_word_pairs_each_hashed_twice():
     words = "red green blue purple yellow grey ball box key door go to the pick up open put next"
     encoded = {tuple(space.encode(word).nonzero()[0]) for word in words.split()}
     assert len(encoded) == len(words.split())
-    with pytest.raises(ValueError, match="was int, not a string"):
+    with pytest.raises(ValueError, match=r"expected words \(a string\), got int"):
         space.encode(3)
 
 
@@ -87,12 +89,51 @@ def test_a_task_told_in_words_learns_and_predicts_from_text(tmp_path, env):
         cues.append(user_env.cue)
     assert [int(agent.predict(o, deterministic=True)[0]) for o in observations] == cues
     assert agent.predict(observations, deterministic=True)[0].tolist() == cues
+    if env is space_envs.TextCue:  # texts in a tuple or an array are a batch too
+        assert agent.predict(tuple(observations), deterministic=True)[0].tolist() == cues
+        assert agent.predict(np.array(observations), deterministic=True)[0].tolist() == cues
+        assert agent.predict(np.array(observations[0]), deterministic=True)[0] == cues[0]
     agent.save(tmp_path / "words.pt")
     loaded = A3C.load(tmp_path / "words.pt")
-    assert loaded.observation_space == agent.observation_space
+    assert loaded.observation_space == agent.observation_space  # HashedWords, not a plain Box
     assert loaded.predict(observations, deterministic=True)[0].tolist() == cues
     mean, _ = evaluate_policy(loaded, user_env, n_episodes=2)
     assert mean >= 14.0
+    with pytest.raises(ValueError, match="reads observations as it learned to"):
+        A3C.load(tmp_path / "words.pt", words="left-out")
+
+
+def test_words_deeper_in_an_observation_are_read_and_predict(tmp_path):
+    """A Tuple's words (which ``words="left-out"`` refuses) and words in a Dict of a Dict."""
+    agent = A3C(space_envs.TupleWithWords, run_dir=str(tmp_path), total_steps=100)
+    assert repr(agent.observation_space) == "Tuple(Discrete(4), HashedWords(256))"
+    single, _ = agent.predict((2, "act the cue"))
+    batch, _ = agent.predict([(2, "act the cue"), (1, "act the cue")])
+    assert np.shape(single) == () and batch.shape == (2,)
+    nested = gym.spaces.Dict(
+        OrderedDict(a=gym.spaces.Dict(OrderedDict(w=space_envs.Words())), b=gym.spaces.Discrete(2))
+    )
+    read = words_as_numbers(nested)
+    assert read["a"]["w"] == HashedWords() and list(read.spaces) == ["a", "b"]
+    assert word_parts(read) == ["'a'['w']"] and word_parts(HashedWords()) == [""]
+    encoded = encode_words(read, {"a": {"w": "go"}, "b": 1})
+    np.testing.assert_array_equal(encoded["a"]["w"], naive_words("go"))
+
+
+def test_another_packages_space_of_numbers_is_refused_not_read_as_words():
+    assert in_words(space_envs.Words()) and not in_words(space_envs.Numbers())
+    with pytest.raises(ValueError, match=r"unsupported observation space .*Numbers"):
+        A3C(space_envs.ForeignNumbers)
+
+
+def test_an_id_evaluated_gets_the_agents_words(tmp_path):
+    """``evaluate_policy`` on an id reads its words as the agent learned to: an agent that left
+    them out, and one that read them."""
+    settings = dict(run_dir=str(tmp_path), total_steps=100, progress=False, tensorboard=False)
+    with pytest.warns(UserWarning, match="left out"):
+        left_out = A3C("space_envs:WordCue-v0", words="left-out", **settings)
+    evaluate_policy(left_out, "space_envs:WordCue-v0", n_episodes=1)
+    evaluate_policy(A3C("space_envs:WordCue-v0", **settings), "WordCue-v0", n_episodes=1)
 
 
 def test_a_checkpoint_saved_before_words_were_read_loads_with_them_left_out(tmp_path):
@@ -127,9 +168,14 @@ def test_the_cli_says_how_it_reads_words(tmp_path):
     assert '"words": "hashed"' in config
     stderr, _ = train("TextCue")
     assert "a3c: note: TextCue's observations in words (whole) are read" in stderr
+    assert "--words left-out" not in stderr  # which would refuse it
     stderr, config = train("WordCue", "--words", "left-out")
     assert "observations in words" not in stderr and '"words": "left-out"' in config
     assert "left out of the observations, being words: 'mission'" in stderr
+    # evaluated on an id: its words left out, as the agent learned
+    (run,) = (tmp_path / "WordCue2").iterdir()
+    done = a3c("eval", run, "--env", "space_envs:WordCue-v0", "--episodes", "1", cwd=TESTS)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_minigrid_mission_is_read_from_episode_to_episode():

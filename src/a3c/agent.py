@@ -238,6 +238,11 @@ class A3C:
         saved = data["config"]
         if "words" not in saved:  # saved before words were read: they were left out
             saved = {**saved, "words": "left-out"}
+        if overrides.get("words", saved["words"]) != saved["words"]:
+            raise ValueError(
+                f"words={overrides['words']!r}: the network reads observations as it learned to, "
+                f"with words={saved['words']!r}"
+            )
         config = Config.from_dict({**saved, **overrides})
         if env is not None:
             if isinstance(env, gym.Env) or not callable(env):

@@ -461,10 +461,12 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         words = word_parts(space)
         if words:
             where = "whole" if words == [""] else ", ".join(words)
+            # a Dict's own parts ('mission'), not deeper: those --words left-out can leave out
+            top_level = all(w.startswith("'") and "[" not in w for w in words)
             print(
                 f"a3c: note: {agent.config.env_id}'s observations in words ({where}) are read as "
-                f"a bag of their words and word pairs, hashed into {WORD_BUCKETS} numbers "
-                "(see a3c.spaces); --words left-out leaves a Dict's parts in words out",
+                f"a bag of their words and word pairs, hashed into {WORD_BUCKETS} numbers (see "
+                "a3c.spaces)" + ("; --words left-out leaves them out" if top_level else ""),
                 file=sys.stderr,
             )
     from a3c.trainer import TrainingError, TrainingInterrupted

@@ -38,8 +38,8 @@ WORD_BUCKETS = 256
 
 class HashedWords(gym.spaces.Box):
     """Observations in words as the network reads them: ``size`` numbers, 0 or 1, a bag of the
-    text's words and of its adjacent word pairs (lower case, letters and digits), each hashed
-    into two of them.
+    text's words and of its adjacent word pairs (lower case; runs of ASCII letters and digits,
+    anything else separates them), each hashed into two of them.
 
     The pairs tell "put the red ball next to the blue box" from the other way round; two hashes
     for each make a collision that hides one word behind another unlikely (about ``1/size**2``
@@ -52,14 +52,19 @@ class HashedWords(gym.spaces.Box):
 
     def encode(self, text: Any) -> np.ndarray:
         """The numbers of one text."""
+        if isinstance(text, np.ndarray) and text.ndim == 0:
+            text = text.item()
         if not isinstance(text, str):
-            raise ValueError(
-                f"an observation in words was {type(text).__name__}, not a string (leave such "
-                "parts out: words='left-out')"
-            )
+            raise ValueError(f"expected words (a string), got {type(text).__name__}")
         vector = np.zeros(self.shape, np.float32)
         vector[list(_buckets(text, self.shape[0]))] = 1.0
         return vector
+
+    def __repr__(self) -> str:
+        return f"HashedWords({self.shape[0]})"
+
+    def __eq__(self, other: object) -> bool:  # not equal to a plain Box: it reads text
+        return isinstance(other, HashedWords) and self.shape == other.shape
 
 
 @functools.lru_cache(maxsize=4096)  # missions repeat from step to step
@@ -209,12 +214,21 @@ def word_parts(space: gym.Space, path: str = "") -> list[str]:
 
 def in_words(space: gym.Space) -> bool:
     """Whether the values of ``space`` are words rather than numbers: a ``Text`` space, or a
-    space of another package's own making that is none of a3c's leaves (MiniGrid's
-    ``MissionSpace``, whose values are strings and which Gymnasium cannot flatten)."""
+    space of another package's own making whose values are strings (MiniGrid's
+    ``MissionSpace``, which Gymnasium cannot flatten)."""
     if isinstance(space, (*LEAVES, gym.spaces.Dict, gym.spaces.Tuple)):
         return False
-    gymnasiums = type(space).__module__.split(".")[0] == "gymnasium"
-    return isinstance(space, gym.spaces.Text) or not gymnasiums
+    if isinstance(space, gym.spaces.Text):
+        return True
+    if type(space).__module__.split(".")[0] == "gymnasium":  # Sequence, Graph, OneOf...
+        return False
+    dtype = getattr(space, "dtype", None)
+    if dtype is not None and np.dtype(dtype).kind == "U":
+        return True
+    try:  # another package's space of numbers is not words: it is refused, not read as text
+        return isinstance(space.sample(), str)
+    except Exception:
+        return False
 
 
 def readable_parts(space: gym.Space) -> list[str] | None:
@@ -269,8 +283,10 @@ def flatten_batch(space: gym.Space, observation: Any) -> tuple[np.ndarray, bool]
     size = _batch_size(space, observation)
     if size is None:
         rows = [observation]
-    elif isinstance(observation, list) or (
-        isinstance(space, gym.spaces.Dict) and isinstance(observation, tuple)
+    elif (
+        isinstance(observation, list)
+        or (isinstance(space, gym.spaces.Dict) and isinstance(observation, tuple))
+        or isinstance(space, HashedWords)  # texts: a tuple or an array of them
     ):
         rows = list(observation)
     else:
@@ -294,7 +310,7 @@ def _batch_size(space: gym.Space, observation: Any) -> int | None:
         key: Any = next(iter(leaf_space.spaces)) if isinstance(leaf_space, gym.spaces.Dict) else 0
         leaf_space, leaf = leaf_space.spaces[key], leaf[key]
     if isinstance(leaf_space, HashedWords):  # one text, or a sequence of them
-        return None if isinstance(leaf, str) else len(leaf)
+        return None if isinstance(leaf, str) or np.ndim(leaf) == 0 else len(leaf)
     shape = np.shape(leaf)
     return None if shape == tuple(leaf_space.shape or ()) else shape[0]
 
