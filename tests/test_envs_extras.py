@@ -384,6 +384,9 @@ def test_an_id_that_a_known_package_registers_imports_it_or_names_it(monkeypatch
     # no such package listed, nothing close: how to register it yourself
     with pytest.raises(ValueError, match=r"needs the package imported: --env-module PACKAGE$"):
         EnvFactory("MyCompanyRobotArm-v3")()
+    # an id only as near to Atari's as any of its length is (0.52): not a typo of theirs
+    with pytest.raises(ValueError, match=r"'FlappyBird-v0'; an id that a package registers"):
+        EnvFactory("FlappyBird-v0")()
 
 
 def test_minigrid_ids_need_no_env_module_and_learn(tmp_path):

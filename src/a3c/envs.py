@@ -182,7 +182,9 @@ class EnvFactory:
             gym.error.NamespaceNotFound,
             gym.error.VersionNotFound,
         ) as exc:
-            close = difflib.get_close_matches(self.env_id, list(gym.registry), n=3, cutoff=0.5)
+            # 0.7: a typo (CartPle-v1, 0.95) or an old version, not any id of about the same
+            # length (FlappyBird-v0 is 0.52 like Solaris-v0, and needs its package imported)
+            close = difflib.get_close_matches(self.env_id, list(gym.registry), n=3, cutoff=0.7)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             extra = extra_for(self.env_id)
             registrar = registering_package(self.env_id)
