@@ -1,7 +1,6 @@
 """The optional extras for Gymnasium's Box2D and MuJoCo families (``a3c[box2d]``,
 ``a3c[mujoco]``, ``a3c[all]``): their environments build, step and train headless."""
 
-import importlib.util
 import json
 import os
 import re
@@ -154,6 +153,19 @@ class NotInstalled:
 
 
 sys.meta_path.insert(0, NotInstalled())
+
+import importlib.util
+
+_find_spec = importlib.util.find_spec
+
+
+def find_spec(name, package=None):  # as for a package that is not there: no spec
+    if name.partition(".")[0] in MISSING:
+        return None
+    return _find_spec(name, package)
+
+
+importlib.util.find_spec = find_spec
 """
 
 
@@ -215,14 +227,22 @@ def test_gymnasiums_own_jax_environments_name_gymnasiums_extra(env_id, tmp_path)
 
 def test_gymnasiums_shimmy_stand_in_is_one_line(tmp_path):
     """Gymnasium registers the gym compatibility ids with a function that raises ImportError
-    until shimmy replaces them: its own advice, in one line."""
-    if importlib.util.find_spec("shimmy") is not None:
-        pytest.skip("shimmy is installed: the id is shimmy's environment")
-    with pytest.raises(ValueError) as error:
-        EnvFactory("GymV26Environment-v0")()
-    assert str(error.value) == (
-        "cannot make 'GymV26Environment-v0': To use the gym compatibility environments, run "
-        '`pip install "shimmy[gym-v21]"` or `pip install "shimmy[gym-v26]"`'
+    until shimmy replaces them: its own advice, in one line (shimmy made missing, as the dmc
+    extra installs it)."""
+    out = train_without(["shimmy"], "GymV26Environment-v0", tmp_path)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr == (
+        "a3c: error: cannot make 'GymV26Environment-v0': To use the gym compatibility "
+        'environments, run `pip install "shimmy[gym-v21]"` or `pip install "shimmy[gym-v26]"`\n'
+    )
+
+
+def test_a_dm_control_id_without_shimmy_names_the_extra(tmp_path):
+    out = train_without(["shimmy"], "dm_control/cartpole-balance-v0", tmp_path)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr == (
+        "a3c: error: unknown environment 'dm_control/cartpole-balance-v0'; shimmy registers ids "
+        'like it: pip install "a3c[dmc]"\n'
     )
 
 
@@ -404,3 +424,31 @@ def test_minigrid_ids_need_no_env_module_and_learn(tmp_path):
     evaluations = (tmp_path / "e8" / "eval.csv").read_text().splitlines()
     best = max(float(row.split(",")[2]) for row in evaluations[1:])
     assert best >= 0.9, evaluations
+
+
+def test_deepminds_control_suite_ids_need_no_env_module_and_train(tmp_path):
+    """``dm_control/`` ids, which Shimmy registers when imported (the dmc extra): the id alone,
+    its Dict of Boxes read whole, the continuous family's defaults; its 1,000-step episodes
+    end as truncations, and a short run (one worker, in this process) trains, finishes its
+    episodes and evaluates."""
+    needs("shimmy")
+    needs("dm_control")
+    from a3c import A3C, evaluate_policy
+
+    env_id = "dm_control/cartpole-balance-v0"
+    quiet = dict(run_dir=str(tmp_path), progress=False, tensorboard=False, eval_interval=0)
+    agent = A3C(env_id, total_steps=2_100, workers=1, envs_per_worker=1, backend="sync", **quiet)
+    assert agent.config.family == "continuous"
+    assert list(agent.observation_space.spaces) == ["position", "velocity"]
+    env = EnvFactory(env_id)()
+    env.reset(seed=0)
+    steps, terminated, truncated = 0, False, False
+    while not (terminated or truncated) and steps < 2000:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        steps += 1
+    assert (steps, terminated, truncated) == (1000, False, True)
+    env.close()
+    agent.learn()
+    assert agent.summary.episodes == 2
+    mean, _ = evaluate_policy(agent, n_episodes=1)
+    assert 0 < mean <= 1000  # a reward in [0, 1] for each of its 1,000 steps

@@ -360,6 +360,8 @@ REGISTERING_PACKAGES: dict[tuple[str, ...], tuple[str, str]] = {  # beginnings: 
         "AdroitHand",
         "FrankaKitchen",
     ): ("gymnasium_robotics", "gymnasium-robotics"),
+    ("dm_control/",): ("shimmy", '"a3c[dmc]"'),  # DeepMind's control suite
+    ("FlappyBird-",): ("flappy_bird_gymnasium", "flappy-bird-gymnasium"),
 }
 
 
