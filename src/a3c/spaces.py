@@ -17,7 +17,7 @@ import functools
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -177,15 +177,24 @@ def words_as_numbers(space: gym.Space) -> gym.Space:
 
 def encode_words(space: gym.Space, observation: Any) -> Any:
     """An observation of :func:`words_as_numbers`'s ``space`` from one whose words are text."""
-    if isinstance(space, HashedWords):
-        return space.encode(observation)
+    return _map_leaves(space, observation, _words_encoded)
+
+
+def _words_encoded(leaf: gym.Space, value: Any) -> Any:
+    return leaf.encode(value) if isinstance(leaf, HashedWords) else value
+
+
+def _map_leaves(space: gym.Space, observation: Any, leaf: Callable[[gym.Space, Any], Any]) -> Any:
+    """``observation`` with ``leaf(space, value)`` for each of its leaves, as laid out by
+    ``space`` (its Dicts and Tuples)."""
     if isinstance(space, gym.spaces.Dict):
-        return {key: encode_words(part, observation[key]) for key, part in space.spaces.items()}
+        return {key: _map_leaves(sub, observation[key], leaf) for key, sub in space.spaces.items()}
     if isinstance(space, gym.spaces.Tuple):
         return tuple(
-            encode_words(part, value) for part, value in zip(space.spaces, observation, strict=True)
+            _map_leaves(sub, value, leaf)
+            for sub, value in zip(space.spaces, observation, strict=True)
         )
-    return observation
+    return leaf(space, observation)
 
 
 def has_words(space: gym.Space) -> bool:
@@ -327,14 +336,12 @@ def _row(observation: Any, i: int) -> Any:
 def _as_space(space: gym.Space, observation: Any) -> Any:
     """Leaves as the space's dtype (a float array for a MultiDiscrete, an int64 one-hot...);
     texts as their numbers."""
-    if isinstance(space, HashedWords):
-        return space.encode(observation)
-    if isinstance(space, gym.spaces.Dict):
-        return {key: _as_space(sub, observation[key]) for key, sub in space.spaces.items()}
-    if isinstance(space, gym.spaces.Tuple):
-        return tuple(
-            _as_space(sub, part) for sub, part in zip(space.spaces, observation, strict=True)
-        )
-    if isinstance(space, gym.spaces.Discrete):
-        return int(np.asarray(observation).reshape(()))
-    return np.asarray(observation, dtype=space.dtype)
+    return _map_leaves(space, observation, _leaf_as_space)
+
+
+def _leaf_as_space(leaf: gym.Space, value: Any) -> Any:
+    if isinstance(leaf, HashedWords):
+        return leaf.encode(value)
+    if isinstance(leaf, gym.spaces.Discrete):
+        return int(np.asarray(value).reshape(()))
+    return np.asarray(value, dtype=leaf.dtype)
