@@ -456,13 +456,17 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                 "Atari's preprocessing: a frame skip, resized, stacked (see a3c.frames)",
                 file=sys.stderr,
             )
-        from a3c.spaces import WORD_BUCKETS, word_parts
+        import gymnasium as gym
+
+        from a3c.spaces import WORD_BUCKETS, HashedWords, word_parts
 
         words = word_parts(space)
         if words:
             where = "whole" if words == [""] else ", ".join(words)
-            # a Dict's own parts ('mission'), not deeper: those --words left-out can leave out
-            top_level = all(w.startswith("'") and "[" not in w for w in words)
+            # only a Dict's own parts ('mission'), not deeper ones, can --words left-out leave out
+            top_level = isinstance(space, gym.spaces.Dict) and len(words) == sum(
+                isinstance(part, HashedWords) for part in space.spaces.values()
+            )
             print(
                 f"a3c: note: {agent.config.env_id}'s observations in words ({where}) are read as "
                 f"a bag of their words and word pairs, hashed into {WORD_BUCKETS} numbers (see "

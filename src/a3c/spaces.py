@@ -199,10 +199,7 @@ def _map_leaves(space: gym.Space, observation: Any, leaf: Callable[[gym.Space, A
 
 def has_words(space: gym.Space) -> bool:
     """Whether ``space``, or a part of it at any depth, is in words."""
-    if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
-        parts = space.spaces.values() if isinstance(space, gym.spaces.Dict) else space.spaces
-        return any(has_words(part) for part in parts)
-    return in_words(space)
+    return any(in_words(leaf) for leaf in leaves(space))
 
 
 def word_parts(space: gym.Space, path: str = "") -> list[str]:
