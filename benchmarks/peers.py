@@ -357,6 +357,16 @@ class SB3Run:
     time_limited: bool = False  # stopped by ``time_limit_s`` before its budget ran out
 
 
+def without_log_files(model: Any) -> Any:
+    """``model`` with a logger that writes nothing. Left to itself, each ``learn`` of a quiet SB3
+    model (``verbose=0``, no TensorBoard) makes an empty ``SB3-<date>`` folder in the temporary
+    directory, one per run of a benchmark."""
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
 def train_sb3(
     algo: str,
     env_id: str,
@@ -388,6 +398,7 @@ def train_sb3(
         env = VecNormalize(env, gamma=hp["kwargs"].get("gamma", 0.99))
     model_cls = A2C if algo == "a2c" else PPO
     model = model_cls("MlpPolicy", env, seed=seed, verbose=0, **sb3_kwargs(hp["kwargs"]))
+    without_log_files(model)
     run = SB3Run(model, env)
     recent: deque[float] = deque(maxlen=window)
 

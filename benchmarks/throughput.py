@@ -133,7 +133,7 @@ def sb3_a2c(env_id: str, steps: int) -> float:
     from stable_baselines3.common.vec_env import VecNormalize
 
     from a3c.envs import EnvFactory
-    from benchmarks.peers import sb3_kwargs, zoo_hyperparameters
+    from benchmarks.peers import sb3_kwargs, without_log_files, zoo_hyperparameters
 
     if EnvFactory(env_id).is_atari:
         return sb3_a2c_atari(env_id, steps)
@@ -142,6 +142,7 @@ def sb3_a2c(env_id: str, steps: int) -> float:
     if hp["normalize"]:
         env = VecNormalize(env, gamma=hp["kwargs"].get("gamma", 0.99))
     model = A2C("MlpPolicy", env, seed=0, verbose=0, **sb3_kwargs(hp["kwargs"]))
+    without_log_files(model)
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     return model.num_timesteps / (time.perf_counter() - start)
@@ -155,6 +156,8 @@ def sb3_a2c_atari(env_id: str, steps: int) -> float:
     from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
     from stable_baselines3.common.vec_env import VecFrameStack
 
+    from benchmarks.peers import without_log_files
+
     env = VecFrameStack(make_atari_env(env_id, n_envs=16, seed=0), n_stack=4)
     model = A2C(
         "CnnPolicy",
@@ -165,6 +168,7 @@ def sb3_a2c_atari(env_id: str, steps: int) -> float:
         seed=0,
         verbose=0,
     )
+    without_log_files(model)
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     return model.num_timesteps / (time.perf_counter() - start)

@@ -2,6 +2,7 @@
 benchmark merges its runs, resumes, and runs end to end."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,8 +75,12 @@ def test_throughput_measures_the_raw_env_on_both_cores_at_once(tmp_path):
     out = tmp_path / "results"
     args = ["--env", "CartPole-v1", "--steps", "3000", "--max-workers", "2", "--out-dir", str(out)]
     cmd = [sys.executable, "-m", "benchmarks.throughput", *args]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    temp = tmp_path / "temp"  # SB3's A2C runs in it: its logger left an empty folder there
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp))
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
+    assert not [path.name for path in temp.glob("SB3-*")]
     data = json.loads((out / "throughput_CartPole-v1.json").read_text())
     rows = {row["name"]: row["steps_per_s"] for row in data["rows"]}
     at_once = "raw env (same preprocessing), random actions, 2 processes at once, summed"
