@@ -194,6 +194,29 @@ class WordCue(_Episodic):
         return float(int(action) == self.cue)
 
 
+class NamedSlot(_Episodic):
+    """The mission names a colour ("pick the red one"), the ``slots`` say where each colour is
+    (one-hot rows, shuffled each time); the right action is the named colour's slot. Neither
+    part alone scores more than random play's 4 (of 16): the words must select what the slots
+    are read for, as a BabyAI mission selects a door in the picture."""
+
+    observation_space = gym.spaces.Dict(
+        OrderedDict(mission=Words(), slots=gym.spaces.Box(0.0, 1.0, (4, 4), np.float32))
+    )
+    action_space = gym.spaces.Discrete(4)
+
+    def _observe(self):
+        colour = int(self.np_random.integers(4))
+        order = self.np_random.permutation(4)  # slot i holds colour order[i]
+        self.cue = int(np.flatnonzero(order == colour)[0])
+        phrase = PHRASES[int(self.np_random.integers(len(PHRASES)))]
+        slots = np.eye(4, dtype=np.float32)[order]
+        return OrderedDict(mission=phrase.format(COLOURS[colour]), slots=slots)
+
+    def _reward(self, action):
+        return float(int(action) == self.cue)
+
+
 class TextCue(WordCue):
     """The whole observation in words (Gymnasium's ``Text``): the same task."""
 

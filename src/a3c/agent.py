@@ -34,6 +34,15 @@ from a3c.networks import Model
 from a3c.spaces import flatten_batch, is_structured
 from a3c.trainer import Trainer, TrainingSummary, build_model
 
+#: Config fields added after checkpoints were first written, and what a checkpoint saved without
+#: one was trained with: words left out (before they were read), words as inputs (before FiLM).
+_BEFORE_FIELDS = {"words": "left-out", "word_conditioning": "input"}
+#: Fields that a loaded agent keeps, since its weights were learned with them.
+_FIXED_BY_THE_WEIGHTS = {
+    "words": "the network reads observations as it learned to",
+    "word_conditioning": "the network takes the words in as it learned to",
+}
+
 
 class A3C:
     """An A3C agent: a global actor-critic, its optimizer statistics, and its configuration.
@@ -235,14 +244,11 @@ class A3C:
         can be imported by name; ``env`` gives the callable again where it cannot (a lambda).
         """
         data = load_checkpoint(path)
-        saved = data["config"]
-        if "words" not in saved:  # saved before words were read: they were left out
-            saved = {**saved, "words": "left-out"}
-        if overrides.get("words", saved["words"]) != saved["words"]:
-            raise ValueError(
-                f"words={overrides['words']!r}: the network reads observations as it learned to, "
-                f"with words={saved['words']!r}"
-            )
+        # A checkpoint saved before a field existed was trained as its value then was.
+        saved = {**_BEFORE_FIELDS, **data["config"]}
+        for name, why in _FIXED_BY_THE_WEIGHTS.items():
+            if overrides.get(name, saved[name]) != saved[name]:
+                raise ValueError(f"{name}={overrides[name]!r}: {why}, with {name}={saved[name]!r}")
         config = Config.from_dict({**saved, **overrides})
         if env is not None:
             if isinstance(env, gym.Env) or not callable(env):

@@ -467,10 +467,20 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
             top_level = isinstance(space, gym.spaces.Dict) and len(words) == sum(
                 isinstance(part, HashedWords) for part in space.spaces.values()
             )
+            # words beside other parts condition the first hidden layer (there must be one)
+            film = words != [""] and agent.config.word_conditioning == "film"
+            film = film and bool(agent.config.hidden_sizes)
             print(
                 f"a3c: note: {agent.config.env_id}'s observations in words ({where}) are read as "
                 f"a bag of their words and word pairs, hashed into {WORD_BUCKETS} numbers (see "
-                "a3c.spaces)" + ("; --words left-out leaves them out" if top_level else ""),
+                "a3c.spaces)"
+                + (
+                    ", which scale and shift the first hidden layer's units (FiLM; "
+                    "--word-conditioning input takes them in beside the other parts)"
+                    if film
+                    else ""
+                )
+                + ("; --words left-out leaves them out" if top_level else ""),
                 file=sys.stderr,
             )
     from a3c.trainer import TrainingError, TrainingInterrupted

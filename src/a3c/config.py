@@ -18,7 +18,7 @@ from typing import Any
 import tomllib
 
 from a3c.frames import FRAME_MODES
-from a3c.spaces import WORD_MODES
+from a3c.spaces import WORD_CONDITIONINGS, WORD_MODES
 
 BACKENDS = ("processes", "threads", "sync", "ray")
 ALGOS = ("a3c", "q", "sarsa", "nstep_q")
@@ -74,6 +74,13 @@ class Config:
         "them as a bag of their words and word pairs hashed into 256 numbers (see a3c.spaces); "
         "'left-out' leaves a Dict's parts in words out.",
         choices=WORD_MODES,
+    )
+    word_conditioning: str = _f(
+        "film",
+        "How words read as numbers enter the network of a structured observation: 'input', "
+        "beside its other parts; 'film', scaling and shifting the first hidden layer's units "
+        "(FiLM, Perez et al. 2018), so that an instruction selects what the rest is looked at for.",
+        choices=WORD_CONDITIONINGS,
     )
     # --- Atari (applied to ale-py games only) ------------------------------------------------
     frame_skip: int = _f(

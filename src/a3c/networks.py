@@ -29,7 +29,7 @@ from a3c.distributions import (
     EpsilonGreedy,
     LogitsDistribution,
 )
-from a3c.spaces import Part, flat_parts
+from a3c.spaces import WORD_CONDITIONINGS, Part, flat_parts
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -233,15 +233,36 @@ def cnn(
     return CNN(*layers, precision=precision), width
 
 
+class FiLM(nn.Module):
+    """Feature-wise linear modulation (Perez et al., 2018): units ``h`` scaled and shifted by a
+    condition ``c``, ``(1 + gamma(c)) * h + beta(c)`` with ``gamma`` and ``beta`` linear in
+    ``c``. Its weights start at zero, so it starts as the identity; they are parameters of its
+    own, not a ``Linear``, which :func:`initialise_layers` would draw afresh."""
+
+    def __init__(self, condition_dim: int, units: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(2 * units, condition_dim))
+        self.bias = nn.Parameter(torch.zeros(2 * units))
+
+    def forward(self, h: Tensor, condition: Tensor) -> Tensor:
+        gamma, beta = F.linear(condition, self.weight, self.bias).chunk(2, dim=-1)
+        return (1 + gamma) * h + beta
+
+
 class StructuredEncoder(nn.Module):
     """The body for a structured observation (:mod:`a3c.spaces`), read from its flat vector:
     each image part through its own CNN; the CNNs' features and every other part (vectors,
     one-hots) side by side through one MLP (``hidden_sizes``), as Stable-Baselines3's
     ``MultiInputPolicy``: the MLP after the concatenation lets the policy combine the parts (an
     action that depends on an image *and* a cue), which heads on concatenated features alone
-    cannot."""
+    cannot.
+
+    With ``word_conditioning="film"``, words read as numbers (:class:`~a3c.spaces.HashedWords`)
+    beside other parts are no input: they scale and shift the first hidden layer's units
+    (:class:`FiLM`), so that an instruction selects what the other parts are read for."""
 
     vector_columns: Tensor
+    word_columns: Tensor
 
     def __init__(
         self,
@@ -251,6 +272,7 @@ class StructuredEncoder(nn.Module):
         cnn_kind: str,
         scale_images: bool,
         cnn_precision: str = "float32",
+        word_conditioning: str = "input",
     ) -> None:
         super().__init__()
         self.scale_images = scale_images
@@ -266,9 +288,34 @@ class StructuredEncoder(nn.Module):
             self.images.append((part.start, part.size, part.shape, layout))
             self.cnns.append(net)
             width += out
-        columns = [i for p in parts if not p.image for i in range(p.start, p.start + p.size)]
+        if word_conditioning not in WORD_CONDITIONINGS:
+            raise ValueError(
+                f"unknown word_conditioning {word_conditioning!r}: expected one of "
+                f"{WORD_CONDITIONINGS}"
+            )
+        # With FiLM, the words scale and shift the first hidden layer's units instead of being
+        # inputs beside the rest: an instruction can then select what the rest is looked at for.
+        # (Words alone, or no hidden layer: they stay inputs, there being nothing to condition.)
+        film = word_conditioning == "film" and bool(hidden_sizes)
+        film = film and any(p.words for p in parts) and not all(p.words for p in parts)
+        words = [i for p in parts if p.words and film for i in range(p.start, p.start + p.size)]
+        columns = [
+            i
+            for p in parts
+            if not p.image and not (p.words and film)
+            for i in range(p.start, p.start + p.size)
+        ]
         self.register_buffer("vector_columns", torch.tensor(columns, dtype=torch.long))
-        self.mlp, self.width = mlp(width + len(columns), hidden_sizes, activation)
+        self.register_buffer("word_columns", torch.tensor(words, dtype=torch.long))
+        self.first: nn.Linear | None = None
+        self.film: FiLM | None = None
+        if film:
+            self.first = nn.Linear(width + len(columns), hidden_sizes[0])
+            self.film = FiLM(len(words), hidden_sizes[0])
+            rest, self.width = mlp(hidden_sizes[0], hidden_sizes[1:], activation)
+            self.mlp = nn.Sequential(ACTIVATIONS[activation](), *rest)
+        else:
+            self.mlp, self.width = mlp(width + len(columns), hidden_sizes, activation)
 
     def forward(self, x: Tensor) -> Tensor:
         features = []
@@ -282,7 +329,10 @@ class StructuredEncoder(nn.Module):
                 image = image.unsqueeze(1)
             features.append(net(image.contiguous()))
         features.append(x.index_select(1, self.vector_columns))
-        return self.mlp(torch.cat(features, dim=-1))
+        inputs = torch.cat(features, dim=-1)
+        if self.first is None or self.film is None:
+            return self.mlp(inputs)
+        return self.mlp(self.film(self.first(inputs), x.index_select(1, self.word_columns)))
 
 
 def initialise_layers(
@@ -324,9 +374,11 @@ class Network(nn.Module):
         pixels: bool,
         structure: gym.Space | None = None,
         cnn_precision: str = "float32",
+        word_conditioning: str = "input",
     ) -> None:
         super().__init__()
         self.cnn_precision = cnn_precision
+        self.word_conditioning = word_conditioning
         if body not in BODIES:
             raise ValueError(f"unknown body {body!r}: expected one of {BODIES}")
         # A structured observation (Dict, Tuple, one-hots) arrives flat: an MLP-style input
@@ -381,6 +433,7 @@ class Network(nn.Module):
                 self.image_body,
                 scale_images=self.obs_rms is None,  # the normaliser replaces the scaling
                 cnn_precision=self.cnn_precision,
+                word_conditioning=self.word_conditioning,
             )
             return nn.Sequential(encoder), encoder.width
         if self.body == "mlp":
@@ -481,9 +534,17 @@ class ActorCritic(Network):
         structure: gym.Space | None = None,
         cnn_precision: str = "float32",
         lstm_input_norm: bool = False,
+        word_conditioning: str = "input",
     ) -> None:
         super().__init__(
-            obs_shape, body, normalize_obs, normalize_reward, pixels, structure, cnn_precision
+            obs_shape,
+            body,
+            normalize_obs,
+            normalize_reward,
+            pixels,
+            structure,
+            cnn_precision,
+            word_conditioning,
         )
         if lstm_size is not None and not shared_trunk:
             raise ValueError("an LSTM needs the shared trunk")
@@ -698,8 +759,18 @@ class QNetwork(Network):
         pixels: bool = False,
         structure: gym.Space | None = None,
         cnn_precision: str = "float32",
+        word_conditioning: str = "input",
     ) -> None:
-        super().__init__(obs_shape, body, normalize_obs, False, pixels, structure, cnn_precision)
+        super().__init__(
+            obs_shape,
+            body,
+            normalize_obs,
+            False,
+            pixels,
+            structure,
+            cnn_precision,
+            word_conditioning,
+        )
         self.distribution = distribution
         body_module, width = self.make_body(hidden_sizes, activation)
         self.q = nn.Sequential(body_module, nn.Linear(width, distribution.n))

@@ -31,6 +31,9 @@ LEAVES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spa
 #: what becomes of observations in words: read as a hashed bag of words, or (a ``Dict``'s parts)
 #: left out
 WORD_MODES = ("hashed", "left-out")
+#: How words read as numbers enter a structured observation's network: as inputs beside its
+#: other parts, or scaling and shifting the first hidden layer's units (``a3c.networks.FiLM``).
+WORD_CONDITIONINGS = ("input", "film")
 
 #: the numbers a text is read as (:class:`HashedWords`)
 WORD_BUCKETS = 256
@@ -112,6 +115,7 @@ class Part:
     size: int
     shape: tuple[int, ...]  # the leaf's own shape (a Box's; ``(size,)`` for one-hots)
     image: bool  # a uint8 frame that a CNN reads
+    words: bool = False  # words read as numbers (a HashedWords leaf)
 
 
 def flat_parts(space: gym.Space) -> list[Part]:
@@ -132,7 +136,8 @@ def flat_parts(space: gym.Space) -> list[Part]:
         size = int(gym.spaces.flatdim(node))
         if isinstance(node, gym.spaces.Box):
             shape = tuple(node.shape)
-            parts.append(Part(start, size, shape, takes_frames(shape, node.dtype)))
+            image = takes_frames(shape, node.dtype)
+            parts.append(Part(start, size, shape, image, isinstance(node, HashedWords)))
         else:
             parts.append(Part(start, size, (size,), False))
         return start + size

@@ -136,6 +136,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
             pixels=observation_space.dtype == np.uint8,
             structure=structure,
             cnn_precision=config.cnn_precision,
+            word_conditioning=config.word_conditioning,
         )
     return ActorCritic(
         obs_shape,
@@ -157,6 +158,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
         pixels=observation_space.dtype == np.uint8,
         structure=structure,
         cnn_precision=config.cnn_precision,
+        word_conditioning=config.word_conditioning,
     )
 
 
