@@ -37,6 +37,38 @@ class MultiBinaryMatch(_Episodic):
         return float(np.mean(np.asarray(action) == (self.obs > 0)))
 
 
+class MultiBinaryGrid(MultiBinaryMatch):
+    """The same with the bits laid out as a 2x2 grid (``MultiBinary((2, 2))``): bit (i, j) set
+    when observation 2i + j is positive (random 8, best 16)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    action_space = gym.spaces.MultiBinary((2, 2))
+
+    def _observe(self):
+        return self.np_random.uniform(-1, 1, 4).astype(np.float32)
+
+    def _reward(self, action):
+        assert np.shape(action) == (2, 2), action  # as the space has it, not flat
+        return float(np.mean(np.asarray(action).reshape(-1) == (self.obs > 0)))
+
+
+class MatrixTarget(_Episodic):
+    """Box actions of shape (2, 2), each entry with bounds of its own; reward: minus the squared
+    distance to the observed target (laid out the same)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2, 2), np.float32)
+    action_space = gym.spaces.Box(
+        np.array([[-1, -2], [-3, -4]], np.float32), np.array([[1, 2], [3, 4]], np.float32)
+    )
+
+    def _observe(self):
+        return self.np_random.uniform(-1, 1, (2, 2)).astype(np.float32)
+
+    def _reward(self, action):
+        assert self.action_space.contains(np.asarray(action, np.float32)), action
+        return -float(np.sum((np.asarray(action) - self.obs) ** 2))
+
+
 class MultiDiscreteMatch(_Episodic):
     """Pick, per component, the third of [-1, 1] the observation lies in, with MultiDiscrete's
     start offset; reward: the fraction right (random 5.3, best 16)."""
@@ -248,3 +280,18 @@ class ForeignNumbers(MissionCue):
     def _observe(self):
         self.cue = int(self.np_random.integers(4))
         return OrderedDict(cue=self.cue, other=np.zeros(2, np.float32))
+
+
+class RewardArray(DiscreteCue):
+    """A reward returned as an array of one element (``np.array([r])``), as a reward computed
+    with array operations easily is."""
+
+    def _reward(self, action):
+        return np.array([super()._reward(action)], np.float32)
+
+
+class TwoRewards(DiscreteCue):
+    """Two rewards a step: no scalar to learn from."""
+
+    def _reward(self, action):
+        return np.array([1.0, 0.0])

@@ -112,10 +112,36 @@ def test_discrete_start_offset_reaches_the_env():
     "space",
     [
         gym.spaces.MultiBinary((2, 3)),
-        gym.spaces.MultiDiscrete([[2, 3], [4, 5]]),
-        gym.spaces.Box(-1.0, 1.0, (2, 2)),  # 2-D actions
-        gym.spaces.Dict({"a": gym.spaces.Discrete(2)}),
+        gym.spaces.MultiDiscrete([[2, 3], [4, 5]], start=[[0, 1], [-2, 0]]),
+        gym.spaces.Box(np.array([[-1, -2], [-3, -4]]), np.array([[1, 2], [3, 4]])),
+        gym.spaces.Box(-1.0, 1.0, ()),  # one number
     ],
+)
+def test_actions_of_any_shape_are_learned_flat_and_reach_the_env_in_theirs(space):
+    """One component per number, in the space's row-major order; the environment gets each
+    action in the space's shape, its components where the flat action had them (clipped to
+    their own bounds for a Box)."""
+    dist = make_distribution(space)
+    size = int(np.prod(space.shape))
+    assert dist.action_shape == (size,)
+    params = (torch.zeros(3, dist.logits_dim),) if hasattr(dist, "logits_dim") else None
+    if params is None:  # a Box: means far outside the bounds, to see each clipped to its own
+        params = (torch.full((3, size), 10.0), torch.ones(3, size))
+    flat = dist.sample(params, torch.Generator().manual_seed(0))
+    actions = dist.to_env(flat)
+    assert len(actions) == 3
+    for action, row in zip(actions, flat, strict=True):
+        assert np.shape(action) == space.shape and space.contains(np.asarray(action, space.dtype))
+        expected = row.numpy()
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            expected = expected + space.start.reshape(-1)
+        if isinstance(space, gym.spaces.Box):
+            expected = np.minimum(expected, space.high.reshape(-1))
+        np.testing.assert_array_equal(np.reshape(action, -1), expected)
+
+
+@pytest.mark.parametrize(
+    "space", [gym.spaces.Dict({"a": gym.spaces.Discrete(2)}), gym.spaces.Text(4)]
 )
 def test_unsupported_action_spaces_are_named(space):
     with pytest.raises(ValueError, match="action space"):

@@ -1,6 +1,8 @@
 """Every space a Gymnasium user meets: Discrete, Dict and Tuple observations (each part its own
-encoder), MultiDiscrete and MultiBinary actions; they train, save, load and predict."""
+encoder), MultiDiscrete, MultiBinary and Box actions of any shape; they train, save, load and
+predict."""
 
+import re
 from collections import OrderedDict
 
 import gymnasium as gym
@@ -14,6 +16,7 @@ from a3c import A3C, evaluate_policy
 from a3c.envs import space_from_dict, space_to_dict
 from a3c.networks import StructuredEncoder
 from a3c.spaces import flat_parts, readable_parts
+from a3c.trainer import TrainingError
 
 
 def quick(tmp_path, **kw):
@@ -97,6 +100,7 @@ def test_a_normaliser_starts_as_the_image_scaling_it_replaces_in_a_structured_ob
     "env, steps, random_score",
     [
         (space_envs.MultiBinaryMatch, 40_000, 8.0),
+        (space_envs.MultiBinaryGrid, 40_000, 8.0),  # its actions a 2x2 grid
         (space_envs.MultiDiscreteMatch, 120_000, 16 / 3),  # three bins: sharper boundaries
         (space_envs.TupleDiscreteCue, 40_000, 4.0),
         (space_envs.DiscreteCue, 40_000, 16 / 5),  # finitely many states: the tabular family
@@ -128,6 +132,38 @@ def test_unbounded_box_actions_learn_and_reach_the_env_unclipped(tmp_path):
     loaded = A3C.load(tmp_path / "agent.pt")
     assert loaded.action_space == space_envs.UnboundedTarget.action_space
     np.testing.assert_array_equal(loaded.predict(target, deterministic=True)[0], action)
+
+
+def test_box_actions_of_two_dimensions_train_predict_and_load(tmp_path):
+    """A (2, 2) Box with bounds of its own for each entry: trained, then predicted for one
+    observation and a batch, each action in the space's shape, after a save and load too."""
+    agent = A3C(space_envs.MatrixTarget, **quick(tmp_path, total_steps=2_000))
+    agent.learn()  # the env asserts every action it gets is in its space
+    target = np.array([[0.5, -0.5], [0.25, 0.0]], np.float32)
+    action = agent.predict(target, deterministic=True)[0]
+    assert action.shape == (2, 2) and agent.predict([target] * 3)[0].shape == (3, 2, 2)
+    agent.save(tmp_path / "agent.pt")
+    loaded = A3C.load(tmp_path / "agent.pt")
+    assert loaded.action_space == space_envs.MatrixTarget.action_space
+    np.testing.assert_array_equal(loaded.predict(target, deterministic=True)[0], action)
+
+
+def test_a_reward_of_one_element_is_read_and_others_refused(tmp_path):
+    """``np.array([r])`` (what a reward computed with arrays easily is) trains and evaluates as
+    ``r``; two rewards a step stop with a line that says what came, in training and in an
+    evaluation."""
+    agent = A3C(space_envs.RewardArray, **quick(tmp_path, total_steps=40_000, stop_at_return=14))
+    agent.learn()
+    assert agent.summary.solved_step is not None, agent.summary.best_mean_last100
+    assert evaluate_policy(agent, space_envs.RewardArray(), n_episodes=2)[0] >= 14
+    message = r"step\(\) returned a reward of ndarray \(2,\): a reward must be one number"
+    with pytest.raises(ValueError, match=message):
+        evaluate_policy(agent, space_envs.TwoRewards(), n_episodes=1)
+    failing = A3C(space_envs.TwoRewards, **quick(tmp_path / "two", total_steps=2_000))
+    with pytest.raises(TrainingError):
+        failing.learn()
+    failures = next((tmp_path / "two").glob("*/failures.log")).read_text()
+    assert re.search(message, failures) and "setting an array element" not in failures
 
 
 def test_a_tanh_mean_is_refused_for_infinite_bounds(tmp_path):

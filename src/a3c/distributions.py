@@ -94,7 +94,13 @@ class MultiCategorical(LogitsDistribution):
     """Independent categoricals, one per component, for ``MultiDiscrete(nvec)``: the logits are
     the components' side by side; log-probabilities and entropies are sums over components."""
 
-    def __init__(self, nvec: Sequence[int], start: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        nvec: Sequence[int],
+        start: Sequence[int] | None = None,
+        env_shape: tuple[int, ...] | None = None,
+    ) -> None:
+        self.env_shape = env_shape
         self.nvec = [int(n) for n in nvec]
         self.start = np.zeros(len(self.nvec), np.int64) if start is None else np.asarray(start)
         self.parts = [Categorical(n) for n in self.nvec]
@@ -130,14 +136,15 @@ class MultiCategorical(LogitsDistribution):
         )
 
     def to_env(self, actions: Tensor) -> list[Any]:
-        return list(actions.numpy() + self.start)
+        return list(in_shape(actions.numpy() + self.start, self.env_shape))
 
 
 class Bernoulli(LogitsDistribution):
     """Independent Bernoullis, one logit each, for ``MultiBinary(n)``: actions are 0/1 floats in
     the rollout (ints for the environment); log-probabilities and entropies are sums."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, env_shape: tuple[int, ...] | None = None) -> None:
+        self.env_shape = env_shape
         self.n = n
         self.logits_dim = n
         self.action_shape = (n,)
@@ -164,7 +171,7 @@ class Bernoulli(LogitsDistribution):
         return (F.softplus(logits) - p * logits).sum(dim=-1)
 
     def to_env(self, actions: Tensor) -> list[Any]:
-        return list(actions.numpy().astype(np.int8))
+        return list(in_shape(actions.numpy().astype(np.int8), self.env_shape))
 
 
 class DiagGaussian(ActionDistribution):
@@ -176,7 +183,10 @@ class DiagGaussian(ActionDistribution):
     itself (gSDE): :meth:`sample` then returns ``mean + noise``.
     """
 
-    def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
+    def __init__(
+        self, low: np.ndarray, high: np.ndarray, env_shape: tuple[int, ...] | None = None
+    ) -> None:
+        self.env_shape = env_shape
         self.low = np.asarray(low, dtype=np.float32)
         self.high = np.asarray(high, dtype=np.float32)
         self.action_shape = tuple(self.low.shape)
@@ -202,23 +212,34 @@ class DiagGaussian(ActionDistribution):
         return (0.5 + _LOG_SQRT_2PI + std.log()).sum(dim=-1)
 
     def to_env(self, actions: Tensor) -> list[Any]:
-        return list(np.clip(actions.numpy(), self.low, self.high))
+        return list(in_shape(np.clip(actions.numpy(), self.low, self.high), self.env_shape))
+
+
+def in_shape(actions: np.ndarray, env_shape: tuple[int, ...] | None) -> np.ndarray:
+    """Rows of flat actions, each laid out in the action space's own shape where it has one."""
+    return actions if env_shape is None else actions.reshape(len(actions), *env_shape)
 
 
 def make_distribution(action_space: gym.Space) -> ActionDistribution:
-    """The distribution family for ``action_space``: ``Discrete``, ``MultiDiscrete`` and
-    ``MultiBinary`` (1-D), or 1-D ``Box`` (bounded or not: an infinite bound clips nothing)."""
+    """The distribution family for ``action_space``: ``Discrete``, ``MultiDiscrete``,
+    ``MultiBinary`` or ``Box`` (bounded or not: an infinite bound clips nothing). Actions of more
+    than one dimension (a ``Box`` of shape ``(2, 3)``, a 2-D ``nvec``) are learned flat, one
+    component per number, and handed to the environment in their own shape."""
+    shape = tuple(action_space.shape or ())
+    env_shape = shape if len(shape) != 1 else None
     if isinstance(action_space, gym.spaces.Discrete):
         return Categorical(int(action_space.n), int(action_space.start))
-    if isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.nvec.ndim == 1:
-        return MultiCategorical(action_space.nvec.tolist(), action_space.start.tolist())
-    if isinstance(action_space, gym.spaces.MultiBinary) and len(action_space.shape) == 1:
-        return Bernoulli(action_space.shape[0])
-    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-        return DiagGaussian(action_space.low, action_space.high)
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        nvec, start = action_space.nvec.reshape(-1), action_space.start.reshape(-1)
+        return MultiCategorical(nvec.tolist(), start.tolist(), env_shape)
+    if isinstance(action_space, gym.spaces.MultiBinary):
+        return Bernoulli(int(np.prod(shape)), env_shape)
+    if isinstance(action_space, gym.spaces.Box):
+        low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
+        return DiagGaussian(low, high, env_shape)
     raise ValueError(
-        f"unsupported action space {action_space}: a3c supports Discrete, 1-D MultiDiscrete and "
-        "MultiBinary, and 1-D Box actions"
+        f"unsupported action space {action_space}: a3c supports Discrete, MultiDiscrete, "
+        "MultiBinary and Box actions"
     )
 
 

@@ -663,17 +663,14 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
     """Raise ``ValueError`` naming the space if a3c cannot learn on it."""
     check_observation_space(observation_space)
-    if isinstance(action_space, gym.spaces.Discrete):
-        return
-    multi = gym.spaces.MultiDiscrete | gym.spaces.MultiBinary
-    if isinstance(action_space, multi) and len(action_space.shape) == 1:
-        return
-    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-        return  # bounded or not: the Gaussian's samples are clipped to whatever bounds it has
-    raise ValueError(
-        f"unsupported action space {action_space}: a3c supports Discrete, 1-D MultiDiscrete and "
-        "MultiBinary, and 1-D Box actions"
-    )
+    # Of any shape (learned flat, handed back in their own: a3c.distributions); a Box bounded or
+    # not: the Gaussian's samples are clipped to whatever bounds it has.
+    kinds = gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary | gym.spaces.Box
+    if not isinstance(action_space, kinds):
+        raise ValueError(
+            f"unsupported action space {action_space}: a3c supports Discrete, MultiDiscrete, "
+            "MultiBinary and Box actions"
+        )
 
 
 def space_to_dict(space: gym.Space) -> dict[str, Any]:
@@ -776,7 +773,11 @@ class EnvGroup:
         finished: list[tuple[float, int]] = []
         for i, env in enumerate(self.envs):
             o, r, term, trunc, info = env.step(actions[i])
-            rewards[i] = r
+            try:
+                rewards[i] = r
+            except (TypeError, ValueError):
+                r = reward_number(r)
+                rewards[i] = r
             self.episode_returns[i] += float(r)
             self.episode_lengths[i] += 1
             if term or trunc:
@@ -795,6 +796,20 @@ class EnvGroup:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+def reward_number(reward: Any) -> float:
+    """A reward as one number: an array of one element (``np.array([r])``, easily returned by a
+    reward computed with array operations) is read as that element; anything else is refused
+    in a line that says what came."""
+    array = np.asarray(reward)
+    if array.size == 1 and array.dtype.kind in "biuf":  # bool, integers, floats
+        return float(array.reshape(()))
+    # (from None: called where assigning it failed, whose traceback would only repeat this)
+    raise ValueError(
+        f"step() returned a reward of {type(reward).__name__} "
+        f"{array.shape if array.ndim else repr(reward)}: a reward must be one number"
+    ) from None
 
 
 def observation_dtype(space: gym.Space) -> np.dtype:

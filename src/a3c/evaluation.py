@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from a3c.envs import EnvFactory, has_time_limit
+from a3c.envs import EnvFactory, has_time_limit, reward_number
 from a3c.global_model import GlobalModel
 from a3c.networks import Model, select_state
 from a3c.spaces import flat_observations
@@ -85,7 +85,7 @@ def play_episodes(
         still = []
         for j, i in enumerate(active):
             obs[i], reward, terminated, truncated, _ = envs[i].step(env_actions[j])
-            returns[i] += float(reward)
+            returns[i] += reward_number(reward)
             lengths[i] += 1
             if terminated or truncated:
                 continue
