@@ -295,3 +295,25 @@ class TwoRewards(DiscreteCue):
 
     def _reward(self, action):
         return np.array([1.0, 0.0])
+
+
+class OldStep(DiscreteCue):
+    """Written for gym's API before 0.26: ``step`` returns ``(obs, reward, done, info)``."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, reward, terminated or truncated, info
+
+
+class OldReset(DiscreteCue):
+    """Written for gym's API before 0.26: ``reset`` returns the observation alone."""
+
+    def reset(self, *, seed=None, options=None):
+        return super().reset(seed=seed)[0]
+
+
+class NoSeed(DiscreteCue):
+    """Written for gym's API before 0.26: ``reset`` takes no seed."""
+
+    def reset(self):
+        return super().reset()

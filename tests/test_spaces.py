@@ -166,6 +166,27 @@ def test_a_reward_of_one_element_is_read_and_others_refused(tmp_path):
     assert re.search(message, failures) and "setting an array element" not in failures
 
 
+@pytest.mark.parametrize(
+    "env, says",
+    [
+        (space_envs.OldStep, r"OldStep.step\(\) returned 4 values"),
+        (space_envs.OldReset, r"OldReset.reset\(\) returned int"),
+        (space_envs.NoSeed, r"NoSeed.reset\(\) takes no seed"),
+    ],
+)
+def test_an_env_written_for_gyms_old_api_is_named_as_such(tmp_path, env, says):
+    """Not a failed unpacking or a shape mismatch: one line naming the call and the API."""
+    says += r": it is written for gym's API before 0.26\. Gymnasium's reset"
+    agent = A3C(space_envs.DiscreteCue, **quick(tmp_path, total_steps=100))
+    with pytest.raises((TypeError, ValueError), match=says):
+        evaluate_policy(agent, env(), n_episodes=1)
+    if env is space_envs.OldStep:  # in training too, where the workers step it
+        with pytest.raises(TrainingError):
+            A3C(env, **quick(tmp_path / "old", total_steps=1_000)).learn()
+        failures = next((tmp_path / "old").glob("*/failures.log")).read_text()
+        assert re.search(says, failures) and "not enough values to unpack" not in failures
+
+
 def test_a_tanh_mean_is_refused_for_infinite_bounds(tmp_path):
     with pytest.raises(
         ValueError, match=r"gaussian_mean='tanh'.*infinite.*use gaussian_mean='linear'"

@@ -222,6 +222,7 @@ class EnvFactory:
                 f"the environment callable {self.env_maker} returned {type(env).__name__}, "
                 "not a gym.Env"
             )
+        env = GymnasiumApi(env)
         if self.max_episode_steps is not None:
             env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
         return self._frames(env)
@@ -796,6 +797,47 @@ class EnvGroup:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+class GymnasiumApi(gym.Wrapper):
+    """a3c's own, innermost around a user's environment (a callable's, or one given to
+    :func:`~a3c.evaluate_policy`): its ``reset`` and ``step`` checked against Gymnasium's API,
+    so that one written for gym's old API fails in a line that says so, not in the unpacking of
+    a wrapper above it."""
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        try:
+            result = self.env.reset(**kwargs)
+        except TypeError as exc:
+            if not any(name in str(exc) for name in kwargs):
+                raise
+            raise TypeError(old_api(self.env, "reset()", exc)) from None
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+            raise ValueError(old_api(self.env, "reset()", result))
+        return result
+
+    def step(self, action: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        result = self.env.step(action)
+        if not (isinstance(result, tuple) and len(result) == 5):
+            raise ValueError(old_api(self.env, "step()", result))
+        return result
+
+
+def old_api(env: gym.Env, call: str, result: Any) -> str:
+    """What to say of an environment written for gym's API before 0.26 (``step`` returning
+    ``(obs, reward, done, info)``, ``reset`` the observation alone and no seed), whose errors
+    would otherwise be a failed unpacking or a shape mismatch far from the cause."""
+    if isinstance(result, TypeError):
+        came = "takes no seed"
+    else:
+        came = "returned " + (
+            f"{len(result)} values" if isinstance(result, tuple) else type(result).__name__
+        )
+    return (
+        f"{type(env.unwrapped).__name__}.{call} {came}: it is written for gym's API before "
+        "0.26. Gymnasium's reset(seed=None, options=None) returns (observation, info); its "
+        "step() returns (observation, reward, terminated, truncated, info)"
+    )
 
 
 def reward_number(reward: Any) -> float:

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from a3c.envs import EnvFactory, has_time_limit, reward_number
+from a3c.envs import EnvFactory, GymnasiumApi, has_time_limit, reward_number
 from a3c.global_model import GlobalModel
 from a3c.networks import Model, select_state
 from a3c.spaces import flat_observations
@@ -185,7 +185,7 @@ def evaluate_policy(
     if isinstance(env, gym.Env):
         trained_on = getattr(agent, "env_factory", None)  # a bare model: the default words
         words = "hashed" if trained_on is None else trained_on.words
-        env = flat_observations(env, words)  # the caller's env, as workers see theirs
+        env = flat_observations(GymnasiumApi(env), words)  # the caller's, as workers see theirs
         generator = torch.Generator().manual_seed(seed)
         max_steps = step_cap(env)
         results = [
