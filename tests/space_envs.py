@@ -317,3 +317,20 @@ class NoSeed(DiscreteCue):
 
     def reset(self):
         return super().reset()
+
+
+class ShortObservation(DiscreteCue):
+    """Observations of 3 numbers where its space says 4."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+
+    def _observe(self):
+        super()._observe()
+        return np.zeros(3, np.float32)
+
+
+class DictWithoutKey(MissionCue):
+    """A Dict observation without one of its space's keys."""
+
+    def _observe(self):
+        return OrderedDict(cue=0)

@@ -187,6 +187,20 @@ def test_an_env_written_for_gyms_old_api_is_named_as_such(tmp_path, env, says):
         assert re.search(says, failures) and "not enough values to unpack" not in failures
 
 
+@pytest.mark.parametrize(
+    "env, says",
+    [
+        (space_envs.ShortObservation, r"reset\(\) returned an observation of shape \(3,\); "),
+        (space_envs.DictWithoutKey, r"reset\(\) returned an observation without 'mission'; "),
+    ],
+)
+def test_an_observation_that_does_not_fit_its_space_is_named(tmp_path, env, says):
+    """Not numpy's broadcasting error or a KeyError in a wrapper: which call, what came."""
+    agent = A3C(env, **quick(tmp_path, total_steps=100))
+    with pytest.raises(ValueError, match=f"{env.__name__}.{says}its observation_space is "):
+        evaluate_policy(agent, n_episodes=1)
+
+
 def test_a_tanh_mean_is_refused_for_infinite_bounds(tmp_path):
     with pytest.raises(
         ValueError, match=r"gaussian_mean='tanh'.*infinite.*use gaussian_mean='linear'"

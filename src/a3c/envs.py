@@ -14,6 +14,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import math
 import re
 import warnings
 from collections import OrderedDict
@@ -814,13 +815,50 @@ class GymnasiumApi(gym.Wrapper):
             raise TypeError(old_api(self.env, "reset()", exc)) from None
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
             raise ValueError(old_api(self.env, "reset()", result))
+        self._check_observation("reset()", result[0])
         return result
 
     def step(self, action: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         result = self.env.step(action)
         if not (isinstance(result, tuple) and len(result) == 5):
             raise ValueError(old_api(self.env, "step()", result))
+        self._check_observation("step()", result[0])
         return result
+
+    def _check_observation(self, call: str, observation: Any) -> None:
+        wrong = misfit(self.observation_space, observation)
+        if wrong is not None:
+            raise ValueError(
+                f"{type(self.env.unwrapped).__name__}.{call} returned an observation {wrong}; its "
+                f"observation_space is {self.observation_space}"
+            )
+
+
+def misfit(space: gym.Space, observation: Any, where: str = "") -> str | None:
+    """How an observation's layout differs from its space's (its number of values, a missing
+    key), or ``None``: a check cheap enough for every step, not ``space.contains`` (bounds,
+    dtypes); a shape of as many values (a number for a ``Box`` of shape ``(1,)``) passes, as it
+    is stored alike."""
+    if isinstance(space, gym.spaces.Box) and np.size(observation) != math.prod(space.shape):
+        return f"{where}of shape {np.shape(observation)}"
+    if isinstance(space, gym.spaces.Dict):
+        if not isinstance(observation, dict):
+            return f"{where}of type {type(observation).__name__}, not a dict"
+        missing = [key for key in space.spaces if key not in observation]
+        if missing:
+            return f"{where}without {', '.join(map(repr, missing))}"
+        for key, part in space.spaces.items():
+            wrong = misfit(part, observation[key], f"{where}[{key!r}] ")
+            if wrong is not None:
+                return wrong
+    if isinstance(space, gym.spaces.Tuple):
+        if not isinstance(observation, tuple | list) or len(observation) != len(space.spaces):
+            return f"{where}that is not a tuple of {len(space.spaces)}"
+        for i, part in enumerate(space.spaces):
+            wrong = misfit(part, observation[i], f"{where}[{i}] ")
+            if wrong is not None:
+                return wrong
+    return None
 
 
 def old_api(env: gym.Env, call: str, result: Any) -> str:
