@@ -215,7 +215,17 @@ class EnvFactory:
                 raise
             raise ValueError(missing_dependency(self.env_id, exc)) from exc
 
-    def _from_callable(self, **kwargs: Any) -> gym.Env:
+    @property
+    def users_own(self) -> bool:
+        """Whether the environment is made by a callable of the user's, not from an id."""
+        return self.make_env is not None or self.env_maker is not None
+
+    def checked(self) -> gym.Env:
+        """A new environment of the user's callable with its calls checked against Gymnasium's
+        API (:class:`GymnasiumApi`, innermost under a3c's wrappers), for a probe."""
+        return flat_observations(self._from_callable(_api_checked=True), self.words)
+
+    def _from_callable(self, _api_checked: bool = False, **kwargs: Any) -> gym.Env:
         make_env = self.make_env or import_env_maker(self.env_maker or "")
         env = make_env(**{**self.env_kwargs, **kwargs})
         if not isinstance(env, gym.Env):
@@ -223,7 +233,8 @@ class EnvFactory:
                 f"the environment callable {self.env_maker} returned {type(env).__name__}, "
                 "not a gym.Env"
             )
-        env = GymnasiumApi(env)
+        if _api_checked:
+            env = GymnasiumApi(env)
         if self.max_episode_steps is not None:
             env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
         return self._frames(env)
@@ -644,10 +655,16 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
         from a3c.ale_vector import use_ale_vector
 
         use_ale_vector(factory)
-    env = factory()
+    # A user's own environment is also reset and stepped once: one written for gym's old API,
+    # or whose observations or rewards do not fit, is said so here, in one line, not in every
+    # worker.
+    env = factory.checked() if factory.users_own else factory()
     try:
         observation_space = observation_space_of(env)
         check_spaces(observation_space, env.action_space)
+        if factory.users_own:
+            env.reset(seed=0)
+            reward_number(env.step(env.action_space.sample())[1])
         dropped = left_out(env)
         if dropped:
             parts = ", ".join(f"{key!r} ({type(part).__name__})" for key, part in dropped.items())
@@ -801,10 +818,11 @@ class EnvGroup:
 
 
 class GymnasiumApi(gym.Wrapper):
-    """a3c's own, innermost around a user's environment (a callable's, or one given to
-    :func:`~a3c.evaluate_policy`): its ``reset`` and ``step`` checked against Gymnasium's API,
-    so that one written for gym's old API fails in a line that says so, not in the unpacking of
-    a wrapper above it."""
+    """a3c's own, innermost around a user's environment (a callable's, probed once when an agent
+    is made; one given to :func:`~a3c.evaluate_policy`): its ``reset`` and ``step`` checked
+    against Gymnasium's API and its observations against their space's layout, so that one
+    written for gym's old API, or whose observations do not fit, fails in a line that says so,
+    not in the unpacking of a wrapper above it."""
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         try:
