@@ -3,6 +3,7 @@ policy can learn only by reading every part of its observation and acting in eve
 Each episode is 16 steps; a random policy and a perfect one score as their docstrings say."""
 
 from collections import OrderedDict
+from types import MappingProxyType
 
 import gymnasium as gym
 import numpy as np
@@ -334,3 +335,30 @@ class DictWithoutKey(MissionCue):
 
     def _observe(self):
         return OrderedDict(cue=0)
+
+
+class IntActionsOnly(DiscreteCue):
+    """Takes its actions as Python ints only, as the workers give them (not numpy's)."""
+
+    def step(self, action):
+        assert type(action) is int, type(action)
+        return super().step(action)
+
+
+class MappingCue(DiscreteCue):
+    """A Dict observation as a read-only mapping (``MappingProxyType``), not a dict."""
+
+    observation_space = gym.spaces.Dict(OrderedDict(cue=gym.spaces.Discrete(5)))
+
+    def _observe(self):
+        return MappingProxyType({"cue": super()._observe()})
+
+
+class SeedBug(DiscreteCue):
+    """A reset whose own bug is a TypeError about a seed: not an old API."""
+
+    def reset(self, *, seed=None, options=None):
+        return self._seed_everything(seed)
+
+    def _seed_everything(self):
+        pass

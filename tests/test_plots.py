@@ -69,6 +69,15 @@ def test_labels_name_every_differing_field_or_fall_back_to_the_directory(tmp_pat
     )
     assert describe_runs([one, three])[0] == ["one", "three"]
 
+    # a run saved before a field existed was trained as its value then was: no difference
+    old = {k: v for k, v in base.items() if k not in ("words", "word_conditioning")}
+    before = hand_written_run(tmp_path / "z" / "before", {**old, "lr": 0.001})
+    then = {**base, "lr": 0.001, "words": "left-out", "word_conditioning": "input"}
+    assert describe_runs([before, hand_written_run(tmp_path / "z" / "then", then)])[0] == [
+        "before",
+        "then",
+    ]
+
     # presets that differ in many fields: the preset names them
     cartpole = hand_written_run(
         tmp_path / "p" / "c",

@@ -12,7 +12,8 @@ import torch
 from helpers import small_run
 
 from a3c import A3C, evaluate_policy
-from a3c.envs import space_from_dict, space_to_dict
+from a3c.envs import reward_number, space_from_dict, space_to_dict
+from a3c.frames import RepeatAction
 from a3c.networks import StructuredEncoder
 from a3c.spaces import flat_parts, readable_parts
 
@@ -193,6 +194,33 @@ def test_an_observation_that_does_not_fit_its_space_is_named(tmp_path, env, says
     training (the agent resets and steps a user's environment once)."""
     with pytest.raises(ValueError, match=f"{env.__name__}.{says}its observation_space is "):
         A3C(env, **quick(tmp_path, total_steps=100))
+
+
+def test_the_check_before_training_keeps_to_what_training_gives(tmp_path):
+    """The one step before training takes an action as the workers give it (a Python int, not
+    numpy's); a Dict observation that is a mapping but not a dict passes; a TypeError inside a
+    reset that takes a seed is the user's, with its own traceback, not an old API."""
+    A3C(space_envs.IntActionsOnly, **quick(tmp_path, total_steps=500)).learn()
+    A3C(space_envs.MappingCue, **quick(tmp_path, total_steps=500)).learn()
+    with pytest.raises(TypeError, match="_seed_everything") as raised:
+        A3C(space_envs.SeedBug, **quick(tmp_path))
+    assert "gym's API" not in str(raised.value)
+
+
+def test_a_one_element_reward_is_read_through_episode_records_and_repeats(tmp_path):
+    """Summed by the user's ``RecordEpisodeStatistics`` or a3c's own action repeats, a reward of
+    one element stays an array of one element: it is read there too."""
+
+    def recorded():
+        return gym.wrappers.RecordEpisodeStatistics(space_envs.RewardArray())
+
+    agent = A3C(recorded, **quick(tmp_path, total_steps=2_000))
+    agent.learn()
+    assert agent.summary.episodes > 0
+    repeated = RepeatAction(space_envs.RewardArray(), 2)
+    repeated.reset(seed=0)
+    cue = repeated.unwrapped.cue
+    assert reward_number(repeated.step(cue)[1]) in (1.0, 2.0)
 
 
 def test_a_tanh_mean_is_refused_for_infinite_bounds(tmp_path):

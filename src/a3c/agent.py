@@ -21,7 +21,7 @@ from a3c.checkpoint import (
     make_payload,
     save_checkpoint,
 )
-from a3c.config import FAMILY_DEFAULTS, Config, resolve_config
+from a3c.config import FAMILY_DEFAULTS, FIELDS_BEFORE, Config, resolve_config
 from a3c.envs import (
     EnvFactory,
     env_maker_reference,
@@ -34,9 +34,6 @@ from a3c.networks import Model
 from a3c.spaces import flatten_batch, is_structured
 from a3c.trainer import Trainer, TrainingSummary, build_model
 
-#: Config fields added after checkpoints were first written, and what a checkpoint saved without
-#: one was trained with: words left out (before they were read), words as inputs (before FiLM).
-_BEFORE_FIELDS = {"words": "left-out", "word_conditioning": "input"}
 #: Fields that a loaded agent keeps, since its weights were learned with them.
 _FIXED_BY_THE_WEIGHTS = {
     "words": "the network reads observations as it learned to",
@@ -245,7 +242,7 @@ class A3C:
         """
         data = load_checkpoint(path)
         # A checkpoint saved before a field existed was trained as its value then was.
-        saved = {**_BEFORE_FIELDS, **data["config"]}
+        saved = {**FIELDS_BEFORE, **data["config"]}
         for name, why in _FIXED_BY_THE_WEIGHTS.items():
             if overrides.get(name, saved[name]) != saved[name]:
                 raise ValueError(f"{name}={overrides[name]!r}: {why}, with {name}={saved[name]!r}")

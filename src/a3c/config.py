@@ -30,6 +30,11 @@ def _f(default: Any, help: str, **kwargs: Any) -> Any:
     return field(default=default, metadata={"help": help, **kwargs})
 
 
+#: Config fields added after runs were first saved, and what a run saved without one was
+#: trained with: words left out (before they were read), words as inputs (before FiLM).
+FIELDS_BEFORE: dict[str, Any] = {"words": "left-out", "word_conditioning": "input"}
+
+
 @dataclass
 class Config:
     """Everything that defines a training run. Field names follow the paper and the field."""

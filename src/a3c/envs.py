@@ -13,12 +13,13 @@ import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import json
 import math
 import re
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -218,7 +219,7 @@ class EnvFactory:
     @property
     def users_own(self) -> bool:
         """Whether the environment is made by a callable of the user's, not from an id."""
-        return self.make_env is not None or self.env_maker is not None
+        return self.env_maker is not None  # as __call__ decides
 
     def checked(self) -> gym.Env:
         """A new environment of the user's callable with its calls checked against Gymnasium's
@@ -664,7 +665,7 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
         check_spaces(observation_space, env.action_space)
         if factory.users_own:
             env.reset(seed=0)
-            reward_number(env.step(env.action_space.sample())[1])
+            reward_number(env.step(first_action(env.action_space))[1])
         dropped = left_out(env)
         if dropped:
             parts = ", ".join(f"{key!r} ({type(part).__name__})" for key, part in dropped.items())
@@ -677,6 +678,22 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
         return observation_space, env.action_space
     finally:
         env.close()
+
+
+def first_action(action_space: gym.Space) -> Any:
+    """An action as the workers hand them to an environment (Python ints for ``Discrete``,
+    float32 arrays clipped to the bounds for ``Box``, in the space's shape): the policy's
+    most likely one before it has learned anything, its logits and means zero."""
+    import torch
+
+    from a3c.distributions import LogitsDistribution, make_distribution
+
+    dist = make_distribution(action_space)
+    if isinstance(dist, LogitsDistribution):
+        params: tuple[torch.Tensor, ...] = (torch.zeros(1, dist.logits_dim),)
+    else:
+        params = (torch.zeros(1, *dist.action_shape), torch.ones(1, *dist.action_shape))
+    return dist.to_env(dist.mode(params))[0]
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
@@ -805,7 +822,8 @@ class EnvGroup:
                 if not self.recorded:
                     finished.append((float(self.episode_returns[i]), int(self.episode_lengths[i])))
                 elif "episode" in info:  # a game over, not just a lost life
-                    finished.append((float(info["episode"]["r"]), int(info["episode"]["l"])))
+                    record = info["episode"]  # (its return summed as the rewards came)
+                    finished.append((reward_number(record["r"]), int(record["l"])))
                 self.episode_returns[i] = 0
                 self.episode_lengths[i] = 0
                 o, _ = env.reset()
@@ -828,9 +846,11 @@ class GymnasiumApi(gym.Wrapper):
         try:
             result = self.env.reset(**kwargs)
         except TypeError as exc:
-            if not any(name in str(exc) for name in kwargs):
-                raise
-            raise TypeError(old_api(self.env, "reset()", exc)) from None
+            try:  # refused by the call itself, not raised inside reset
+                inspect.signature(self.env.reset).bind(**kwargs)
+            except TypeError:
+                raise TypeError(old_api(self.env, "reset()", exc)) from exc
+            raise
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
             raise ValueError(old_api(self.env, "reset()", result))
         self._check_observation("reset()", result[0])
@@ -860,7 +880,7 @@ def misfit(space: gym.Space, observation: Any, where: str = "") -> str | None:
     if isinstance(space, gym.spaces.Box) and np.size(observation) != math.prod(space.shape):
         return f"{where}of shape {np.shape(observation)}"
     if isinstance(space, gym.spaces.Dict):
-        if not isinstance(observation, dict):
+        if not isinstance(observation, Mapping):
             return f"{where}of type {type(observation).__name__}, not a dict"
         missing = [key for key in space.spaces if key not in observation]
         if missing:

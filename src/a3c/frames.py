@@ -41,10 +41,10 @@ class RepeatAction(gym.Wrapper):
         self.repeats = repeats
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        total = 0.0
+        total: Any = 0.0  # summed as it comes (an array of one element too: a3c.envs reads it)
         for _ in range(self.repeats):
             obs, reward, terminated, truncated, info = self.env.step(action)
-            total += float(reward)
+            total += reward
             if terminated or truncated:
                 break
         return obs, total, terminated, truncated, info

@@ -306,7 +306,8 @@ class StructuredEncoder(nn.Module):
             for i in range(p.start, p.start + p.size)
         ]
         self.register_buffer("vector_columns", torch.tensor(columns, dtype=torch.long))
-        self.register_buffer("word_columns", torch.tensor(words, dtype=torch.long))
+        # Not saved: built from the parts, as checkpoints from before FiLM do not have it.
+        self.register_buffer("word_columns", torch.tensor(words, dtype=torch.long), False)
         self.first: nn.Linear | None = None
         self.film: FiLM | None = None
         if film:

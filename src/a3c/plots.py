@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from a3c.config import FIELDS_BEFORE
+
 # Config fields that say where and how a run was logged, not what was trained.
 _BOOKKEEPING = ("run_dir", "run_name", "progress", "tensorboard", "log_interval")
 # More differing fields than this make a label that no legend can hold.
@@ -42,7 +44,8 @@ def _read_config(run_dir: Path) -> dict[str, Any] | None:
         data = json.loads((run_dir / "config.json").read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    # a run saved before a field existed was trained as its value then was
+    return {**FIELDS_BEFORE, **data} if isinstance(data, dict) else None
 
 
 def _value_text(value: Any) -> str:
