@@ -849,7 +849,7 @@ class GymnasiumApi(gym.Wrapper):
             try:  # refused by the call itself, not raised inside reset
                 inspect.signature(self.env.reset).bind(**kwargs)
             except TypeError:
-                raise TypeError(old_api(self.env, "reset()", exc)) from exc
+                raise ValueError(old_api(self.env, "reset()", exc)) from exc
             raise
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
             raise ValueError(old_api(self.env, "reset()", result))
