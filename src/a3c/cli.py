@@ -458,7 +458,8 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
             )
         import gymnasium as gym
 
-        from a3c.spaces import WORD_BUCKETS, HashedWords, flat_parts, word_parts
+        from a3c.networks import FiLM
+        from a3c.spaces import WORD_BUCKETS, HashedWords, word_parts
 
         words = word_parts(space)
         if words:
@@ -467,11 +468,8 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
             top_level = isinstance(space, gym.spaces.Dict) and len(words) == sum(
                 isinstance(part, HashedWords) for part in space.spaces.values()
             )
-            # words beside other parts condition the first hidden layer (there must be one), as
-            # the network decides (a3c.networks.StructuredEncoder)
-            parts = flat_parts(space)
-            film = agent.config.word_conditioning == "film" and bool(agent.config.hidden_sizes)
-            film = film and not all(part.words for part in parts)
+            # as the network was built: words beside other parts, and a hidden layer to condition
+            film = any(isinstance(module, FiLM) for module in agent.model.modules())
             print(
                 f"a3c: note: {agent.config.env_id}'s observations in words ({where}) are read as "
                 f"a bag of their words and word pairs, hashed into {WORD_BUCKETS} numbers (see "
