@@ -25,19 +25,22 @@ from a3c.config import FAMILY_DEFAULTS, FIELDS_BEFORE, Config, resolve_config
 from a3c.envs import (
     EnvFactory,
     env_maker_reference,
+    find_action_mask_of,
     probe_spaces,
     space_from_dict,
     unwrap_partial,
 )
 from a3c.families import family_of
+from a3c.masks import MOVED_INTO_OBSERVATION, mask_size, masked_space
 from a3c.networks import Model
-from a3c.spaces import flatten_batch, is_structured
+from a3c.spaces import flatten_batch, is_structured, own_observations
 from a3c.trainer import Trainer, TrainingSummary, build_model
 
 #: Fields that a loaded agent keeps, since its weights were learned with them.
 _FIXED_BY_THE_WEIGHTS = {
     "words": "the network reads observations as it learned to",
     "word_conditioning": "the network takes the words in as it learned to",
+    "action_mask": "the network reads its observations, and their action mask, as it learned to",
 }
 
 
@@ -83,7 +86,9 @@ class A3C:
             config = resolve_config(env, preset, **overrides)
             if config.preset is None:  # no preset: the defaults of the env's family
                 # (they set no environment field, so the spaces stay those probed here)
-                spaces = probe_spaces(EnvFactory.from_config(config, make_env))
+                # (and before its action mask is read: see below)
+                unmasked = config.replace(action_mask="none")
+                spaces = probe_spaces(EnvFactory.from_config(unmasked, make_env))
                 config = resolve_config(env, preset, family_of(*spaces), **overrides)
         else:
             if preset is not None:
@@ -97,8 +102,18 @@ class A3C:
                     overrides.setdefault("env_kwargs", {})
             elif env is not None:
                 overrides["env_id"] = env
+            if env is not None:  # another environment: its own mask is looked for
+                overrides.setdefault("action_mask", "auto")
             # through from_dict: an unknown field is a ValueError naming it, as without config
             config = Config.from_dict({**config.to_dict(), **overrides})
+        # The action mask: looked for ("auto"), or checked where it was said to be.
+        config = config.replace(
+            action_mask=find_action_mask_of(EnvFactory.from_config(config, make_env))
+        )
+        if spaces is not None and config.action_mask in MOVED_INTO_OBSERVATION:
+            size = mask_size(spaces[1])  # the mask joins the observations
+            assert size is not None
+            spaces = (masked_space(spaces[0], size), spaces[1])
         self.config = config.validate()
         self.env_factory = EnvFactory.from_config(config, make_env)
         self.observation_space, self.action_space = spaces or probe_spaces(self.env_factory)
@@ -183,6 +198,7 @@ class A3C:
         state: Any = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, Any]:
         """Stable-Baselines3's signature: ``(action, state)``. Takes one observation or a batch
         (first dimension; for Dict, Tuple or Discrete observations, a sequence of them).
@@ -191,14 +207,37 @@ class A3C:
         take and return ``state`` as SB3's recurrent policies do, a tuple ``(h, c)`` of arrays
         shaped ``(1, batch, lstm_size)``; ``None`` is a fresh start, and ``episode_start`` (one
         bool per row) resets the rows whose episode starts with this observation.
+
+        ``action_masks`` (sb3-contrib's ``MaskablePPO`` argument; one 0/1 value per action, a
+        row per observation) allows only some actions, for an agent that reads masks
+        (:mod:`a3c.masks`). Where its environment gives them in ``info`` or by a method, the
+        observation is the environment's own, and without ``action_masks`` every action is
+        allowed; where the observation holds one, ``action_masks`` replaces it.
         """
-        if is_structured(self.observation_space):  # a dict, tuple, int...: flattened
-            obs, single = flatten_batch(self.observation_space, observation)
-            batch = torch.as_tensor(obs)
+        source = self.config.action_mask
+        if source in MOVED_INTO_OBSERVATION:  # the environment's own, without its mask
+            assert isinstance(self.observation_space, gym.spaces.Dict)
+            batch, single = _flat_rows(self.observation_space["observation"], observation)
+            batch = batch.reshape(batch.shape[0], -1)  # an image's too: the mask follows it
+            allowed = torch.ones(batch.shape[0], sum(self.model.mask_sizes), dtype=batch.dtype)
+            batch = torch.cat([batch, allowed], dim=1)
         else:
-            obs = np.asarray(observation)
-            single = obs.shape == tuple(self.observation_space.shape or ())
-            batch = torch.as_tensor(obs[None] if single else obs)
+            batch, single = _flat_rows(self.observation_space, observation)
+        if action_masks is not None:
+            if not self.model.has_action_mask:
+                raise ValueError(
+                    f"action_masks: this agent reads no action mask (action_mask={source!r})"
+                )
+            columns = self.model.mask_columns
+            assert columns is not None
+            masks = torch.as_tensor(np.asarray(action_masks), dtype=batch.dtype)
+            if masks.numel() != batch.shape[0] * columns.numel():
+                raise ValueError(
+                    f"action_masks of shape {tuple(masks.shape)}: {columns.numel()} values (one "
+                    f"per action) for each of the {batch.shape[0]} observations"
+                )
+            batch = batch.clone()
+            batch[:, columns] = masks.reshape(batch.shape[0], -1)
         n = batch.shape[0]
         recurrent_state = self.model.initial_state(n)
         if state is not None and self.model.is_recurrent:
@@ -243,6 +282,8 @@ class A3C:
         data = load_checkpoint(path)
         # A checkpoint saved before a field existed was trained as its value then was.
         saved = {**FIELDS_BEFORE, **data["config"]}
+        if overrides.get("action_mask") == "auto":  # looked for when it was made: kept
+            del overrides["action_mask"]
         for name, why in _FIXED_BY_THE_WEIGHTS.items():
             if overrides.get(name, saved[name]) != saved[name]:
                 raise ValueError(f"{name}={overrides[name]!r}: {why}, with {name}={saved[name]!r}")
@@ -289,8 +330,19 @@ class A3C:
 
     @property
     def env(self) -> gym.Env:
-        """A fresh instance of the agent's environment."""
-        return self.env_factory()
+        """A fresh instance of the agent's environment, whose observations (and ``info``) are
+        what :meth:`predict` takes (not flattened as the workers see them)."""
+        return own_observations(self.env_factory())
+
+
+def _flat_rows(space: gym.Space, observation: Any) -> tuple[torch.Tensor, bool]:
+    """One observation of ``space`` or a batch, as the network's rows: ``(rows, single)``."""
+    if is_structured(space):  # a dict, tuple, int...: flattened
+        rows, single = flatten_batch(space, observation)
+        return torch.as_tensor(rows), single
+    obs = np.asarray(observation)
+    single = obs.shape == tuple(space.shape or ())
+    return torch.as_tensor(obs[None] if single else obs), single
 
 
 def _seeded_model(config: Config, observation_space: gym.Space, action_space: gym.Space) -> Model:

@@ -437,10 +437,16 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                 "defaults (the family defaults are A3C's; see `a3c train --help`)",
                 file=sys.stderr,
             )
+        import gymnasium as gym
+
         from a3c.frames import frame_shape
+        from a3c.masks import MOVED_INTO_OBSERVATION
         from a3c.networks import takes_frames
 
         space = agent.observation_space
+        if agent.config.action_mask in MOVED_INTO_OBSERVATION:  # the environment's own
+            assert isinstance(space, gym.spaces.Dict)
+            space = space["observation"]
         frames = frame_shape(space)
         if (
             frames is not None
@@ -456,8 +462,6 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                 "Atari's preprocessing: a frame skip, resized, stacked (see a3c.frames)",
                 file=sys.stderr,
             )
-        import gymnasium as gym
-
         from a3c.networks import FiLM
         from a3c.spaces import WORD_BUCKETS, HashedWords, word_parts
 
@@ -481,6 +485,18 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                     else ""
                 )
                 + ("; --words left-out leaves them out" if top_level else ""),
+                file=sys.stderr,
+            )
+        mask = agent.config.action_mask
+        if mask != "none":
+            where = {
+                "observation": "its observations' 'action_mask' part",
+                "info": "info['action_mask']",
+                "method": "its action_masks() method",
+            }[mask]
+            print(
+                f"a3c: note: {agent.config.env_id} says which actions it allows, in {where}: "
+                "the others are never taken (--action-mask none takes any)",
                 file=sys.stderr,
             )
     from a3c.trainer import TrainingError, TrainingInterrupted

@@ -18,6 +18,7 @@ from typing import Any
 import tomllib
 
 from a3c.frames import FRAME_MODES
+from a3c.masks import ACTION_MASK_SOURCES
 from a3c.spaces import WORD_CONDITIONINGS, WORD_MODES
 
 BACKENDS = ("processes", "threads", "sync", "ray")
@@ -31,8 +32,13 @@ def _f(default: Any, help: str, **kwargs: Any) -> Any:
 
 
 #: Config fields added after runs were first saved, and what a run saved without one was
-#: trained with: words left out (before they were read), words as inputs (before FiLM).
-FIELDS_BEFORE: dict[str, Any] = {"words": "left-out", "word_conditioning": "input"}
+#: trained with: words left out (before they were read), words as inputs (before FiLM), no
+#: action masks (before they were read).
+FIELDS_BEFORE: dict[str, Any] = {
+    "words": "left-out",
+    "word_conditioning": "input",
+    "action_mask": "none",
+}
 
 
 @dataclass
@@ -86,6 +92,16 @@ class Config:
         "beside its other parts; 'film', scaling and shifting the first hidden layer's units "
         "(FiLM, Perez et al. 2018), so that an instruction selects what the rest is looked at for.",
         choices=WORD_CONDITIONINGS,
+    )
+    action_mask: str = _f(
+        "auto",
+        "Discrete actions that the environment disallows in a state, read where it says so: "
+        "'observation' (a Dict observation's 'action_mask' part), 'info' (info['action_mask'], "
+        "as Gymnasium's Taxi gives), 'method' (an action_masks() method, as sb3-contrib's "
+        "MaskablePPO reads); 'auto' looks in these places in that order when the agent is made, "
+        "and config.json records where it found one; 'none' reads no mask. A masked action is "
+        "never taken (see a3c.masks).",
+        choices=ACTION_MASK_SOURCES,
     )
     # --- Atari (applied to ale-py games only) ------------------------------------------------
     frame_skip: int = _f(

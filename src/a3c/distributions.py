@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from a3c.masks import allowed_actions
+
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 DistParams = tuple[Tensor, ...]
@@ -244,12 +246,20 @@ def make_distribution(action_space: gym.Space) -> ActionDistribution:
 
 
 def epsilon_greedy(
-    q_values: Tensor, epsilon: float, generator: torch.Generator | None = None
+    q_values: Tensor,
+    epsilon: float,
+    generator: torch.Generator | None = None,
+    masked: bool = False,
 ) -> Tensor:
-    """One action per row: ``argmax Q``, or with probability ``epsilon`` a uniformly random one."""
+    """One action per row: ``argmax Q``, or with probability ``epsilon`` a uniformly random one;
+    where the Q-values are ``masked`` (:mod:`a3c.masks`), one of the actions allowed."""
     greedy = q_values.argmax(dim=-1)
     explore = torch.rand(greedy.shape, generator=generator) < epsilon
-    random = torch.randint(0, q_values.shape[-1], greedy.shape, generator=generator)
+    if not masked:
+        random = torch.randint(0, q_values.shape[-1], greedy.shape, generator=generator)
+    else:  # uniform over the allowed: the first to finish of equal exponential races
+        races = torch.empty(q_values.shape).exponential_(generator=generator)
+        random = races.masked_fill(~allowed_actions(q_values), math.inf).argmin(dim=-1)
     return torch.where(explore, random, greedy)
 
 
@@ -262,20 +272,27 @@ class EpsilonGreedy(ActionDistribution):
         self.n = n
         self.start = start
         self.epsilon = epsilon
+        self.masked = False  # whether the Q-values come masked (a3c.masks): set by the network
         self.action_shape = ()
         self.action_dtype = torch.int64
 
     def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
-        return epsilon_greedy(params[0], self.epsilon, generator)
+        return epsilon_greedy(params[0], self.epsilon, generator, self.masked)
 
     def mode(self, params: DistParams) -> Tensor:
         return params[0].argmax(dim=-1)
 
     def probs(self, params: DistParams) -> Tensor:
-        """``pi(a|s)``: ``epsilon / n`` each, plus ``1 - epsilon`` on the greedy action."""
+        """``pi(a|s)``: ``epsilon / n`` each of the ``n`` actions allowed (all of them without a
+        mask), plus ``1 - epsilon`` on the greedy action."""
         q_values = params[0]
         greedy = F.one_hot(q_values.argmax(dim=-1), self.n).to(q_values.dtype)
-        return self.epsilon / self.n + (1.0 - self.epsilon) * greedy
+        if not self.masked:
+            return self.epsilon / self.n + (1.0 - self.epsilon) * greedy
+        allowed = allowed_actions(q_values).to(q_values.dtype)
+        return (
+            self.epsilon * allowed / allowed.sum(-1, keepdim=True) + (1.0 - self.epsilon) * greedy
+        )
 
     def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
         probs = self.probs(params)

@@ -28,6 +28,7 @@ import numpy as np
 
 import a3c.memory_envs  # noqa: F401  (registers the a3c/ environments in every process)
 from a3c.frames import preprocess_frames
+from a3c.masks import find_action_mask
 from a3c.spaces import (
     HashedWords,
     check_observation_space,
@@ -51,7 +52,14 @@ EXTRAS_BY_ENTRY_POINT = {
 
 
 #: the fields that shape what a policy reads: its frames, and its words
-OBSERVATION_SETTINGS = ("preprocess_frames", "frame_skip", "frame_stack", "screen_size", "words")
+OBSERVATION_SETTINGS = (
+    "preprocess_frames",
+    "frame_skip",
+    "frame_stack",
+    "screen_size",
+    "words",
+    "action_mask",
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,9 @@ class EnvFactory:
     ``preprocess_frames`` ``"grayscale"`` or ``"color"`` (see :mod:`a3c.frames`): ``frame_skip``
     plain repeats, ``screen_size`` square, ``frame_stack`` stacked.
 
+    ``action_mask`` ``"info"`` or ``"method"``: the environment's action mask joins its
+    observations (:class:`a3c.masks.MaskInObservation`).
+
     ``env_kwargs`` go to ``gym.make``. With a callable (``make_env``, or ``env_maker``, the
     ``"module:name"`` it is imported from when the factory travels without it), the environment
     is ``make_env(**env_kwargs)`` as the user builds it, wrappers and all (no Atari
@@ -97,6 +108,7 @@ class EnvFactory:
     max_episode_steps: int | None = None
     preprocess_frames: str = "none"
     words: str = "hashed"
+    action_mask: str = "none"
     frame_skip: int = 4
     frame_stack: int = 4
     screen_size: int = 84
@@ -164,7 +176,7 @@ class EnvFactory:
         """A new environment; structured observations (Dict, Tuple, Discrete, ...) come flat
         (see :mod:`a3c.spaces`)."""
         env = self._from_callable(**kwargs) if self.env_maker is not None else self._make(**kwargs)
-        return flat_observations(env, self.words)
+        return flat_observations(env, self.words, self.action_mask)
 
     def _make(self, **kwargs: Any) -> gym.Env:
         kwargs = {**self.env_kwargs, **kwargs}
@@ -224,7 +236,9 @@ class EnvFactory:
     def checked(self) -> gym.Env:
         """A new environment of the user's callable with its calls checked against Gymnasium's
         API (:class:`GymnasiumApi`, innermost under a3c's wrappers), for a probe."""
-        return flat_observations(self._from_callable(_api_checked=True), self.words)
+        return flat_observations(
+            self._from_callable(_api_checked=True), self.words, self.action_mask
+        )
 
     def _from_callable(self, _api_checked: bool = False, **kwargs: Any) -> gym.Env:
         make_env = self.make_env or import_env_maker(self.env_maker or "")
@@ -676,6 +690,22 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
                 stacklevel=2,
             )
         return observation_space, env.action_space
+    finally:
+        env.close()
+
+
+def find_action_mask_of(factory: EnvFactory) -> str:
+    """Where the factory's environment gives an action mask (:func:`a3c.masks.find_action_mask`
+    with the factory's ``action_mask``: ``"auto"`` looks, a place named is checked):
+    ``"observation"``, ``"info"``, ``"method"`` or ``"none"``. Atari games give none, and are
+    not made to look."""
+    wanted = factory.action_mask
+    if wanted == "none" or (wanted == "auto" and factory.env_maker is None and factory.is_atari):
+        return "none"
+    factory = dataclasses.replace(factory, action_mask="none")
+    env = factory.checked() if factory.users_own else factory()
+    try:
+        return find_action_mask(env, observation_space_of(env), wanted, factory.env_id)
     finally:
         env.close()
 

@@ -185,7 +185,9 @@ def evaluate_policy(
     if isinstance(env, gym.Env):
         trained_on = getattr(agent, "env_factory", None)  # a bare model: the default words
         words = "hashed" if trained_on is None else trained_on.words
-        env = flat_observations(GymnasiumApi(env), words)  # the caller's, as workers see theirs
+        masks = "none" if trained_on is None else trained_on.action_mask
+        # the caller's, as workers see theirs
+        env = flat_observations(GymnasiumApi(env), words, masks)
         generator = torch.Generator().manual_seed(seed)
         max_steps = step_cap(env)
         results = [

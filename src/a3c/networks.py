@@ -24,11 +24,14 @@ from torch import Tensor, nn
 
 from a3c.distributions import (
     ActionDistribution,
+    Categorical,
     DiagGaussian,
     DistParams,
     EpsilonGreedy,
     LogitsDistribution,
+    MultiCategorical,
 )
+from a3c.masks import MASK_KEY, mask_logits
 from a3c.spaces import WORD_CONDITIONINGS, Part, flat_parts
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -297,12 +300,13 @@ class StructuredEncoder(nn.Module):
         # inputs beside the rest: an instruction can then select what the rest is looked at for.
         # (Words alone, or no hidden layer: they stay inputs, there being nothing to condition.)
         film = word_conditioning == "film" and bool(hidden_sizes)
-        film = film and any(p.words for p in parts) and not all(p.words for p in parts)
+        film = film and any(p.words for p in parts)
+        film = film and not all(p.words for p in parts if not p.mask)
         words = [i for p in parts if p.words and film for i in range(p.start, p.start + p.size)]
         columns = [
             i
             for p in parts
-            if not p.image and not (p.words and film)
+            if not p.image and not p.mask and not (p.words and film)
             for i in range(p.start, p.start + p.size)
         ]
         self.register_buffer("vector_columns", torch.tensor(columns, dtype=torch.long))
@@ -365,6 +369,7 @@ class Network(nn.Module):
     body), the running statistics it keeps as buffers, and the recurrent interface's defaults."""
 
     lstm: nn.LSTMCell | None
+    mask_columns: Tensor | None
 
     def __init__(
         self,
@@ -376,6 +381,7 @@ class Network(nn.Module):
         structure: gym.Space | None = None,
         cnn_precision: str = "float32",
         word_conditioning: str = "input",
+        action_mask: bool = False,
     ) -> None:
         super().__init__()
         self.cnn_precision = cnn_precision
@@ -384,7 +390,22 @@ class Network(nn.Module):
             raise ValueError(f"unknown body {body!r}: expected one of {BODIES}")
         # A structured observation (Dict, Tuple, one-hots) arrives flat: an MLP-style input
         # whose parts a StructuredEncoder takes apart; its images get the CNN named by ``body``.
-        self.parts = flat_parts(structure) if structure is not None else None
+        mask_key = MASK_KEY if action_mask else None
+        self.parts = flat_parts(structure, mask_key) if structure is not None else None
+        # The action mask's columns of the flat observation (a3c.masks): read by the policy, not
+        # an input. Not saved: built from the parts.
+        masks = [p for p in self.parts or () if p.mask]
+        if action_mask and not masks:
+            raise ValueError(
+                f"action_mask: the observations have no {MASK_KEY!r} part ({structure})"
+            )
+        self.register_buffer(
+            "mask_columns",
+            torch.arange(masks[0].start, masks[0].start + masks[0].size) if masks else None,
+            persistent=False,
+        )
+        self.mask_sizes: list[int] = []
+        self.mask_slice = slice(masks[0].start, masks[0].start + masks[0].size) if masks else None
         self.image_body = body if body != "mlp" else "cnn"
         if self.parts is not None:
             obs_shape, body, pixels = (self.parts[-1].start + self.parts[-1].size,), "mlp", False
@@ -449,6 +470,41 @@ class Network(nn.Module):
             return rewards
         std = (self.return_rms.var + self.return_rms.eps).sqrt().to(rewards.dtype)
         return (rewards / std).clamp(-clip, clip)
+
+    def _check_mask(self, distribution: ActionDistribution) -> None:
+        """Where the observations hold an action mask: check that it fits ``distribution``'s
+        logits, and keep the sizes of its components."""
+        if self.mask_columns is None:
+            return
+        if isinstance(distribution, Categorical | EpsilonGreedy):
+            self.mask_sizes = [distribution.n]
+            if isinstance(distribution, EpsilonGreedy):
+                distribution.masked = True  # its exploration draws among the allowed
+        elif isinstance(distribution, MultiCategorical):
+            self.mask_sizes = list(distribution.nvec)
+        else:
+            raise ValueError(
+                "action masks are for Discrete and MultiDiscrete actions, not "
+                f"{type(distribution).__name__}'s"
+            )
+        if sum(self.mask_sizes) != self.mask_columns.numel():
+            raise ValueError(
+                f"the action mask has {self.mask_columns.numel()} values, and the actions "
+                f"{sum(self.mask_sizes)} (one per action; MultiDiscrete: the components' side by "
+                "side)"
+            )
+
+    def masked(self, logits: Tensor, obs: Tensor) -> Tensor:
+        """``logits`` (or Q-values) with the actions that ``obs``'s mask disallows at the
+        lowest float (:func:`a3c.masks.mask_logits`); as they are without a mask."""
+        if self.mask_columns is None:
+            return logits
+        mask = obs.reshape(obs.shape[0], -1)[:, self.mask_slice].to(logits.dtype)
+        return mask_logits(logits, mask, self.mask_sizes)
+
+    @property
+    def has_action_mask(self) -> bool:
+        return self.mask_columns is not None
 
     def state_tensors(self) -> list[Tensor]:
         """Parameters then buffers, in a fixed order (listed once: the structure never changes
@@ -536,6 +592,7 @@ class ActorCritic(Network):
         cnn_precision: str = "float32",
         lstm_input_norm: bool = False,
         word_conditioning: str = "input",
+        action_mask: bool = False,
     ) -> None:
         super().__init__(
             obs_shape,
@@ -546,9 +603,11 @@ class ActorCritic(Network):
             structure,
             cnn_precision,
             word_conditioning,
+            action_mask,
         )
         if lstm_size is not None and not shared_trunk:
             raise ValueError("an LSTM needs the shared trunk")
+        self._check_mask(distribution)
         self.distribution = distribution
         self.shared_trunk = shared_trunk
         self.gaussian_mean = gaussian_mean
@@ -661,7 +720,7 @@ class ActorCritic(Network):
         actor, state = self._recur(self.actor_body(x), state, episode_start)
         critic = actor if self.critic_body is None else self.critic_body(x)
         value = self.value_head(critic).squeeze(-1)
-        return self._dist_params(actor), value, state
+        return self._masked_params(self._dist_params(actor), obs), value, state
 
     def forward(self, obs: Tensor) -> tuple[DistParams, Tensor]:
         """Feed-forward use; a recurrent model starts every row from a fresh state."""
@@ -684,7 +743,8 @@ class ActorCritic(Network):
             out, state = self._recur(features[t], state, episode_starts[t])
             outputs.append(out)
         actor = torch.cat(outputs)
-        return self._dist_params(actor), self.value_head(actor).squeeze(-1)
+        dist_params = self._masked_params(self._dist_params(actor), obs.flatten(0, 1))
+        return dist_params, self.value_head(actor).squeeze(-1)
 
     def value(
         self,
@@ -725,6 +785,11 @@ class ActorCritic(Network):
         noise = torch.bmm(features.unsqueeze(1), self.exploration).squeeze(1)
         return (mean, std, noise)
 
+    def _masked_params(self, params: DistParams, obs: Tensor) -> DistParams:
+        """The logits with the actions that ``obs``'s mask disallows taken out (a no-op without
+        a mask, which only Discrete and MultiDiscrete actions can have)."""
+        return params if self.mask_columns is None else (self.masked(params[0], obs),)
+
     def reset_noise(self, rows: int, generator: torch.Generator | None = None) -> None:
         """Draw gSDE's noise matrices for the next ``rows``-row steps (one per environment; the
         worker draws them at each rollout's start). A no-op for other policies."""
@@ -761,6 +826,7 @@ class QNetwork(Network):
         structure: gym.Space | None = None,
         cnn_precision: str = "float32",
         word_conditioning: str = "input",
+        action_mask: bool = False,
     ) -> None:
         super().__init__(
             obs_shape,
@@ -771,7 +837,9 @@ class QNetwork(Network):
             structure,
             cnn_precision,
             word_conditioning,
+            action_mask,
         )
+        self._check_mask(distribution)
         self.distribution = distribution
         body_module, width = self.make_body(hidden_sizes, activation)
         self.q = nn.Sequential(body_module, nn.Linear(width, distribution.n))
@@ -796,12 +864,14 @@ class QNetwork(Network):
         return []  # no critic-only parameters: value_lr does not apply
 
     def q_values(self, obs: Tensor) -> Tensor:
-        """``Q(obs, .; theta)``, ``[batch, n_actions]``."""
-        return self.q(self._features(obs))
+        """``Q(obs, .; theta)``, ``[batch, n_actions]`` (actions that ``obs``'s mask disallows
+        at the lowest float)."""
+        return self.masked(self.q(self._features(obs)), obs)
 
     def target_q_values(self, obs: Tensor) -> Tensor:
         """``Q(obs, .; theta^-)``, from the target weights (no gradient flows into them)."""
-        return torch.func.functional_call(self.q, self.target_weights(), (self._features(obs),))
+        q_values = torch.func.functional_call(self.q, self.target_weights(), (self._features(obs),))
+        return self.masked(q_values, obs)
 
     def step(
         self,

@@ -116,18 +116,30 @@ class Part:
     shape: tuple[int, ...]  # the leaf's own shape (a Box's; ``(size,)`` for one-hots)
     image: bool  # a uint8 frame that a CNN reads
     words: bool = False  # words read as numbers (a HashedWords leaf)
+    mask: bool = False  # the action mask (a3c.masks): read by the policy, not an input
 
 
-def flat_parts(space: gym.Space) -> list[Part]:
-    """The leaves of ``space`` in the order :func:`gymnasium.spaces.flatten` lays them out."""
+def flat_parts(space: gym.Space, mask_key: str | None = None) -> list[Part]:
+    """The leaves of ``space`` in the order :func:`gymnasium.spaces.flatten` lays them out; the
+    top-level ``Dict`` part named ``mask_key``, if given, is marked as the action mask."""
     from a3c.networks import takes_frames
 
     parts: list[Part] = []
 
     def walk(node: gym.Space, start: int) -> int:
         if isinstance(node, gym.spaces.Dict):
-            for child in node.spaces.values():
-                start = walk(child, start)
+            for key, child in node.spaces.items():
+                if node is space and key == mask_key:
+                    if not isinstance(child, gym.spaces.MultiBinary | gym.spaces.Box):
+                        raise ValueError(
+                            f"the action mask {key!r} is {child}: a mask is one 0/1 value per "
+                            "action (MultiBinary, or a Box of 0s and 1s)"
+                        )
+                    size = int(gym.spaces.flatdim(child))
+                    parts.append(Part(start, size, (size,), False, mask=True))
+                    start += size
+                else:
+                    start = walk(child, start)
             return start
         if isinstance(node, gym.spaces.Tuple):
             for child in node.spaces:
@@ -149,6 +161,23 @@ def flat_parts(space: gym.Space) -> list[Part]:
 class FlatObservations(gym.wrappers.FlattenObservation):
     """Gymnasium's ``FlattenObservation``, marked as a3c's own: the space inside it is the one
     the network is built for (a user's own flattening stays theirs)."""
+
+    def __init__(self, env: gym.Env):
+        from a3c.masks import MaskInObservation
+
+        super().__init__(env)
+        # An action mask joined to the observation (a3c.masks): the observation flattened, the
+        # mask after it, as Gymnasium flattens their Dict, without its walk over the Dict (a
+        # third of the cost of a Taxi step).
+        self.unmasked_space = env.unmasked_space if isinstance(env, MaskInObservation) else None
+
+    def observation(self, observation: Any) -> Any:
+        if self.unmasked_space is None:
+            return super().observation(observation)
+        flat = gym.spaces.flatten(self.unmasked_space, observation["observation"])
+        return np.concatenate(
+            [flat, observation["action_mask"]], dtype=self.observation_space.dtype
+        )
 
 
 class ReadableParts(gym.wrappers.FilterObservation):
@@ -252,10 +281,14 @@ def readable_parts(space: gym.Space) -> list[str] | None:
     return keep if 0 < len(keep) < len(space.spaces) else None
 
 
-def flat_observations(env: gym.Env, words: str = "hashed") -> gym.Env:
+def flat_observations(env: gym.Env, words: str = "hashed", action_mask: str = "none") -> gym.Env:
     """``env`` with flat observations if its space is structured; else ``env`` itself. Words
     (:data:`WORD_MODES`): ``"hashed"`` reads them as :class:`HashedWords`; ``"left-out"`` leaves
-    the parts of a ``Dict`` observation in words out (:func:`left_out` names them)."""
+    the parts of a ``Dict`` observation in words out (:func:`left_out` names them). An action
+    mask from ``info`` or a method (``action_mask``, see :mod:`a3c.masks`) joins the
+    observation, after its words are read."""
+    from a3c.masks import MOVED_INTO_OBSERVATION, MaskInObservation
+
     if words not in WORD_MODES:
         raise ValueError(f"words={words!r}: one of {', '.join(map(repr, WORD_MODES))}")
     keep = readable_parts(env.observation_space) if words == "left-out" else None
@@ -263,10 +296,24 @@ def flat_observations(env: gym.Env, words: str = "hashed") -> gym.Env:
         env = ReadableParts(env, keep)
     elif words == "hashed" and has_words(env.observation_space):
         env = WordsAsNumbers(env)
+    if action_mask in MOVED_INTO_OBSERVATION:
+        env = MaskInObservation(env, action_mask)
     if not is_structured(env.observation_space):
         return env
     check_observation_space(env.observation_space)  # before Gymnasium's flattening fails on it
     return FlatObservations(env)
+
+
+def own_observations(env: gym.Env) -> gym.Env:
+    """``env`` without the wrappers of :func:`flat_observations`: its observations as the
+    environment gives them (the words as text, no action mask joined), which
+    :meth:`a3c.A3C.predict` takes."""
+    from a3c.masks import MaskInObservation
+
+    ours = (FlatObservations, MaskInObservation, WordsAsNumbers, ReadableParts)
+    while isinstance(env, ours):
+        env = env.env
+    return env
 
 
 def observation_space_of(env: gym.Env) -> gym.Space:
@@ -279,7 +326,11 @@ def observation_space_of(env: gym.Env) -> gym.Space:
 
 def left_out(env: gym.Env) -> dict[str, gym.Space]:
     """The parts of the environment's observations that :func:`flat_observations` left out."""
+    from a3c.masks import MaskInObservation
+
     inner = env.env if isinstance(env, FlatObservations) else env
+    if isinstance(inner, MaskInObservation):
+        inner = inner.env
     if not isinstance(inner, ReadableParts):
         return {}
     full, kept = inner.env.observation_space, inner.observation_space

@@ -119,6 +119,8 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
     if body == "auto":  # a CNN for uint8 frames in any layout the network reads
         frames = structure is None and takes_frames(obs_shape, observation_space.dtype)
         body = "cnn" if frames else "mlp"  # (a structured observation's images: a CNN each)
+    # resolved where the agent is made (A3C): "auto" here reads no mask
+    masks = config.action_mask not in ("auto", "none")
     if config.value_based:
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(
@@ -137,6 +139,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
             structure=structure,
             cnn_precision=config.cnn_precision,
             word_conditioning=config.word_conditioning,
+            action_mask=masks,
         )
     return ActorCritic(
         obs_shape,
@@ -159,6 +162,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
         structure=structure,
         cnn_precision=config.cnn_precision,
         word_conditioning=config.word_conditioning,
+        action_mask=masks,
     )
 
 

@@ -308,7 +308,18 @@ def _toml_value(value: Any) -> str:
 
 
 #: fields of a run, not of the settings a preset carries
-RUN_FIELDS = {"seed", "run_dir", "run_name", "progress", "tensorboard", "preset", "family"}
+#: Fields a preset leaves out: the run's own, and what a run finds for itself (its family, where
+#: its environment gives an action mask: another environment gives its own, or none).
+RUN_FIELDS = {
+    "seed",
+    "run_dir",
+    "run_name",
+    "progress",
+    "tensorboard",
+    "preset",
+    "family",
+    "action_mask",
+}
 
 
 def _write_preset(path: Path, config: Config, best: Any, budget: int) -> Path:

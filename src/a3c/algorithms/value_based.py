@@ -83,7 +83,7 @@ class EpsilonGreedyActor:
 
     @torch.no_grad()
     def act(self, model: QNetwork, obs: Tensor, epsilon: float) -> Tensor:
-        return epsilon_greedy(model.q_values(obs), epsilon, self.generator)
+        return epsilon_greedy(model.q_values(obs), epsilon, self.generator, model.has_action_mask)
 
     @torch.no_grad()
     def collect(
@@ -143,9 +143,20 @@ class EpsilonGreedyActor:
             steps,
             transitions.obs.flatten(0, 1) if self.config.normalize_obs and finite else None,
         )
-        n_actions = model.distribution.n
-        logged = QLoss(loss, loss.detach(), epsilon_greedy_entropy(epsilon, n_actions))
+        logged = QLoss(loss, loss.detach(), self.entropy(model, transitions, epsilon))
         self.log.update(steps, logged, grad_norm, lr, finite, global_model.global_step)
+
+    @staticmethod
+    def entropy(model: QNetwork, transitions: Transitions, epsilon: float) -> float:
+        """The mean entropy of the epsilon-greedy policy over the transitions' states: over all
+        actions, or where the states hold an action mask, over each state's allowed ones."""
+        n = model.distribution.n
+        if model.mask_slice is None:
+            return epsilon_greedy_entropy(epsilon, n)
+        allowed = (transitions.obs.flatten(0, 1)[:, model.mask_slice] > 0.5).sum(-1)
+        counts, rows = torch.where(allowed > 0, allowed, n).unique(return_counts=True)
+        entropies = [epsilon_greedy_entropy(epsilon, int(k)) for k in counts]
+        return float(np.dot(entropies, rows.numpy()) / int(rows.sum()))
 
     def close(self) -> None:
         self.envs.close()
