@@ -315,6 +315,16 @@ def _suite(data: dict[str, Any], name: str) -> list[str]:
                     for r in c["runs"]
                 }
                 label += f" ({', '.join(sorted(got))})"
+                masks = {
+                    r.get("settings", {}).get("a3c_config", {}).get("action_mask", "none")
+                    for r in c["runs"]
+                } - {"none"}
+                if masks:  # a mask the environment gives (a3c.masks), which SB3's peers ignore
+                    notes.append(
+                        f"- {env['env']}, {contender}: reads the action mask the environment "
+                        f"gives ({', '.join(sorted(masks))}; see a3c.masks), which SB3's A2C and "
+                        "PPO do not (sb3-contrib's MaskablePPO would)."
+                    )
             published = {"sb3-a2c": env["zoo_a2c"], "sb3-ppo": env["zoo_ppo"]}.get(contender)
             budgets = "-".join(f"{b:,}" for b in c["budgets"])
             ran = statistics.median(r["steps"] for r in c["runs"])

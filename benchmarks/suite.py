@@ -328,8 +328,10 @@ def config_json(config: Any) -> dict[str, Any]:
 
 def same_settings(made: dict[str, Any], planned: dict[str, Any]) -> bool:
     """Whether a run made with ``made`` is a run of ``planned``. A config option added to a3c
-    after the run was made is missing from its settings; at its default it changes nothing."""
+    after the run was made is missing from its settings; at its default it changes nothing, nor
+    at the value runs had before it existed (``FIELDS_BEFORE``: no action mask read, say)."""
     from a3c import Config
+    from a3c.config import FIELDS_BEFORE
 
     made_config, planned_config = made.get("a3c_config"), planned.get("a3c_config")
     if made_config is None or planned_config is None:
@@ -338,7 +340,9 @@ def same_settings(made: dict[str, Any], planned: dict[str, Any]) -> bool:
     added = {
         key: value
         for key, value in planned_config.items()
-        if key not in made_config and key in defaults and defaults[key] == value
+        if key not in made_config
+        and key in defaults
+        and value in (defaults[key], FIELDS_BEFORE.get(key, defaults[key]))
     }
     return {**made, "a3c_config": {**made_config, **added}} == planned
 

@@ -324,6 +324,15 @@ def test_an_a3c_run_made_before_its_preset_changed_is_not_resumed(tmp_path):
     bf16 = {**settings, "a3c_config": {**config, "cnn_precision": "bfloat16"}}
     with pytest.raises(SystemExit, match="other settings"):
         suite.plan_runs(tmp_path, [("CartPole-v1", "a3c", 0, bf16)], resume=True)
+    # ... or at what runs did before it existed: no action mask was read (the planned value is
+    # resolved, "none" here, not the default "auto"); a mask read is another run
+    assert config["action_mask"] == "none"
+    del run["settings"]["a3c_config"]["action_mask"]
+    path.write_text(json.dumps(run))
+    assert suite.plan_runs(tmp_path, planned, resume=True) == []
+    masked = {**settings, "a3c_config": {**config, "action_mask": "info"}}
+    with pytest.raises(SystemExit, match="other settings"):
+        suite.plan_runs(tmp_path, [("CartPole-v1", "a3c", 0, masked)], resume=True)
     # The same run on disk, but trained when the preset's lr was another
     run["settings"]["a3c_config"]["lr"] = config["lr"] * 2
     path.write_text(json.dumps(run))
