@@ -228,13 +228,14 @@ class A3C:
                 raise ValueError(
                     f"action_masks: this agent reads no action mask (action_mask={source!r})"
                 )
-            columns = self.model.mask_columns
+            columns = self.model.mask_slice
             assert columns is not None
+            size = sum(self.model.mask_sizes)
             masks = torch.as_tensor(np.asarray(action_masks), dtype=batch.dtype)
-            if masks.numel() != batch.shape[0] * columns.numel():
+            if masks.numel() != batch.shape[0] * size:
                 raise ValueError(
-                    f"action_masks of shape {tuple(masks.shape)}: {columns.numel()} values (one "
-                    f"per action) for each of the {batch.shape[0]} observations"
+                    f"action_masks of shape {tuple(masks.shape)}: {size} values (one per action) "
+                    f"for each of the {batch.shape[0]} observations"
                 )
             batch = batch.clone()
             batch[:, columns] = masks.reshape(batch.shape[0], -1)

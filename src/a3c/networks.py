@@ -369,7 +369,6 @@ class Network(nn.Module):
     body), the running statistics it keeps as buffers, and the recurrent interface's defaults."""
 
     lstm: nn.LSTMCell | None
-    mask_columns: Tensor | None
 
     def __init__(
         self,
@@ -393,19 +392,14 @@ class Network(nn.Module):
         mask_key = MASK_KEY if action_mask else None
         self.parts = flat_parts(structure, mask_key) if structure is not None else None
         # The action mask's columns of the flat observation (a3c.masks): read by the policy, not
-        # an input. Not saved: built from the parts.
+        # an input.
         masks = [p for p in self.parts or () if p.mask]
         if action_mask and not masks:
             raise ValueError(
                 f"action_mask: the observations have no {MASK_KEY!r} part ({structure})"
             )
-        self.register_buffer(
-            "mask_columns",
-            torch.arange(masks[0].start, masks[0].start + masks[0].size) if masks else None,
-            persistent=False,
-        )
-        self.mask_sizes: list[int] = []
         self.mask_slice = slice(masks[0].start, masks[0].start + masks[0].size) if masks else None
+        self.mask_sizes: list[int] = []  # its components' (MultiDiscrete: one per component)
         self.image_body = body if body != "mlp" else "cnn"
         if self.parts is not None:
             obs_shape, body, pixels = (self.parts[-1].start + self.parts[-1].size,), "mlp", False
@@ -474,7 +468,7 @@ class Network(nn.Module):
     def _check_mask(self, distribution: ActionDistribution) -> None:
         """Where the observations hold an action mask: check that it fits ``distribution``'s
         logits, and keep the sizes of its components."""
-        if self.mask_columns is None:
+        if self.mask_slice is None:
             return
         if isinstance(distribution, Categorical | EpsilonGreedy):
             self.mask_sizes = [distribution.n]
@@ -487,9 +481,10 @@ class Network(nn.Module):
                 "action masks are for Discrete and MultiDiscrete actions, not "
                 f"{type(distribution).__name__}'s"
             )
-        if sum(self.mask_sizes) != self.mask_columns.numel():
+        size = self.mask_slice.stop - self.mask_slice.start
+        if sum(self.mask_sizes) != size:
             raise ValueError(
-                f"the action mask has {self.mask_columns.numel()} values, and the actions "
+                f"the action mask has {size} values, and the actions "
                 f"{sum(self.mask_sizes)} (one per action; MultiDiscrete: the components' side by "
                 "side)"
             )
@@ -497,14 +492,14 @@ class Network(nn.Module):
     def masked(self, logits: Tensor, obs: Tensor) -> Tensor:
         """``logits`` (or Q-values) with the actions that ``obs``'s mask disallows at the
         lowest float (:func:`a3c.masks.mask_logits`); as they are without a mask."""
-        if self.mask_columns is None:
+        if self.mask_slice is None:
             return logits
         mask = obs.reshape(obs.shape[0], -1)[:, self.mask_slice].to(logits.dtype)
         return mask_logits(logits, mask, self.mask_sizes)
 
     @property
     def has_action_mask(self) -> bool:
-        return self.mask_columns is not None
+        return self.mask_slice is not None
 
     def state_tensors(self) -> list[Tensor]:
         """Parameters then buffers, in a fixed order (listed once: the structure never changes
@@ -788,7 +783,7 @@ class ActorCritic(Network):
     def _masked_params(self, params: DistParams, obs: Tensor) -> DistParams:
         """The logits with the actions that ``obs``'s mask disallows taken out (a no-op without
         a mask, which only Discrete and MultiDiscrete actions can have)."""
-        return params if self.mask_columns is None else (self.masked(params[0], obs),)
+        return params if self.mask_slice is None else (self.masked(params[0], obs),)
 
     def reset_noise(self, rows: int, generator: torch.Generator | None = None) -> None:
         """Draw gSDE's noise matrices for the next ``rows``-row steps (one per environment; the
