@@ -135,13 +135,11 @@ def test_without_the_mask_disallowed_actions_are_taken(tmp_path):
     assert sum(r < mask_envs.STEPS for r in returns) > len(returns) / 2
 
 
-@pytest.mark.parametrize(
-    ("backend", "start_method"), [("processes", "spawn"), ("threads", None), ("ray", None)]
-)
-def test_masks_travel_to_workers_on_every_backend(tmp_path, monkeypatch, backend, start_method):
-    if backend == "ray":
-        pytest.importorskip("ray")
-        monkeypatch.chdir(TESTS)  # where a local Ray's workers import mask_envs from
+# Ray's workers get the environment factory, the mask's place in it, as spawned processes do:
+# pickled. A run on Ray (checked once, 2026-12-06: it passes) costs about 14 s of CI for Ray's
+# start, so it is not among these.
+@pytest.mark.parametrize(("backend", "start_method"), [("processes", "spawn"), ("threads", None)])
+def test_masks_travel_to_the_workers_of_other_backends(tmp_path, backend, start_method):
     settings = small_run(tmp_path, backend=backend, total_steps=2_000, eval_interval=1_000)
     if start_method:
         settings["start_method"] = start_method
@@ -248,22 +246,19 @@ def test_masked_environments_that_are_not_the_users_own_resolve_too():
     assert agent.model.has_action_mask
 
 
-def test_the_cli_says_where_it_reads_the_mask_and_takes_none(tmp_path):
-    def train(*options):
-        run_dir = tmp_path / f"run{len(options)}"
-        done = a3c(
-            "train", "--env-maker", "mask_envs:InfoDoors", *options, "--total-steps", "400",
-            "--eval-interval", "0", "--no-progress", "--backend", "sync", "--run-dir", run_dir,
-            cwd=TESTS,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return done.stderr, next(run_dir.glob("*/config.json")).read_text()
-
-    stderr, config = train()
-    assert "a3c: note: InfoDoors says which actions it allows, in info['action_mask']" in stderr
-    assert '"action_mask": "info"' in config
-    stderr, config = train("--action-mask", "none")
-    assert "allows" not in stderr and '"action_mask": "none"' in config
+def test_the_cli_says_where_it_reads_the_mask(tmp_path):
+    """(``--action-mask none`` is parsed as each choice is, in test_cli; an agent that reads no
+    mask is tested above.)"""
+    done = a3c(
+        "train", "--env-maker", "mask_envs:InfoDoors", "--total-steps", "400",
+        "--eval-interval", "0", "--no-progress", "--backend", "sync", "--run-dir", tmp_path,
+        cwd=TESTS,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "a3c: note: InfoDoors says which actions it allows, in info['action_mask']" in (
+        done.stderr
+    )
+    assert '"action_mask": "info"' in next(tmp_path.glob("*/config.json")).read_text()
 
 
 def masked_batch(model, rows: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
