@@ -114,3 +114,13 @@ class ShortMaskDoors(InfoDoors):
     def reset(self, *, seed=None, options=None):
         obs, _ = super().reset(seed=seed, options=options)
         return obs, {"action_mask": self.mask[:7]}
+
+
+class ForgetfulDoors(InfoDoors):
+    """Its steps give no mask from the fifth on (the episode going on)."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.t >= 5:
+            info = {}
+        return obs, reward, terminated, truncated, info

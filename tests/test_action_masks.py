@@ -2,6 +2,7 @@
 observations, and never a disallowed action taken, in training, evaluation and predict."""
 
 import json
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -227,6 +228,22 @@ def test_a_checkpoint_saved_before_masks_were_read_loads_without_one(tmp_path):
     assert loaded.config.action_mask == "none" and not loaded.model.has_action_mask
     obs = mask_envs.ObservedDoors().reset(seed=1)[0]
     assert loaded.predict(obs, deterministic=True)[0] == agent.predict(obs, deterministic=True)[0]
+
+
+def test_a_step_without_its_mask_allows_every_action_and_says_so_once():
+    env = MaskInObservation(mask_envs.ForgetfulDoors(), "info")
+    env.reset(seed=0)
+
+    def step_allowed():  # an action the environment allows: the episode goes on
+        return env.step(int(np.flatnonzero(env.env.mask)[0]))[0]["action_mask"]
+
+    for _ in range(4):
+        assert step_allowed().sum() == mask_envs.ALLOWED
+    with pytest.warns(RuntimeWarning, match="gave no info\\['action_mask'\\] before its episode"):
+        assert step_allowed().tolist() == [1] * mask_envs.N_ACTIONS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once
+        assert step_allowed().sum() == mask_envs.N_ACTIONS
 
 
 def test_masks_that_do_not_fit_are_said_so():

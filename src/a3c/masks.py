@@ -21,6 +21,7 @@ side by side (``sum(nvec)`` values), as sb3-contrib has it.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -111,7 +112,8 @@ class MaskInObservation(gym.Wrapper):
     :func:`masked_space`).
 
     A mask missing from ``reset``'s info is an error; one missing from a step's info allows
-    every action (some environments give none with a final observation)."""
+    every action (some environments give none with a final observation), with a warning, once,
+    where the episode goes on."""
 
     def __init__(self, env: gym.Env, source: str) -> None:
         super().__init__(env)
@@ -125,27 +127,40 @@ class MaskInObservation(gym.Wrapper):
         self.size = size
         self.unmasked_space = env.observation_space
         self.observation_space = masked_space(env.observation_space, size)
+        self.warned = False
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         observation, info = self.env.reset(**kwargs)
-        return self._with_mask(observation, info, "reset()"), info
+        return self._with_mask(observation, info, "reset()", False), info
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = self.env.step(action)
-        return self._with_mask(observation, info, "step()"), reward, terminated, truncated, info
+        observation = self._with_mask(observation, info, "step()", terminated or truncated)
+        return observation, reward, terminated, truncated, info
 
-    def _with_mask(self, observation: Any, info: dict[str, Any], call: str) -> dict[str, Any]:
+    def _with_mask(
+        self, observation: Any, info: dict[str, Any], call: str, ended: bool
+    ) -> dict[str, Any]:
+        name = self.env.unwrapped.__class__.__name__
         if self.source == "method":
             mask = self.env.get_wrapper_attr("action_masks")()
         elif MASK_KEY in info:
             mask = info[MASK_KEY]
         elif call == "reset()":
             raise ValueError(
-                f"action_mask='info': {self.env.unwrapped.__class__.__name__}.reset() gave no "
-                f"info[{MASK_KEY!r}] (info has {sorted(info)})"
+                f"action_mask='info': {name}.reset() gave no info[{MASK_KEY!r}] (info has "
+                f"{sorted(info)})"
             )
         else:
             mask = None
+            if not ended and not self.warned:  # a state that is acted in, with no mask
+                self.warned = True
+                warnings.warn(
+                    f"{name}.step() gave no info[{MASK_KEY!r}] before its episode ended: every "
+                    "action is allowed where it gives none",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         return {"observation": observation, MASK_KEY: self.mask_values(mask)}
 
     def mask_values(self, mask: Any) -> np.ndarray:
