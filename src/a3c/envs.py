@@ -51,7 +51,7 @@ EXTRAS_BY_ENTRY_POINT = {
 }
 
 
-#: the fields that shape what a policy reads: its frames, and its words
+#: the fields that shape what a policy reads: its frames, its words, and its action mask
 OBSERVATION_SETTINGS = (
     "preprocess_frames",
     "frame_skip",

@@ -167,8 +167,8 @@ class FlatObservations(gym.wrappers.FlattenObservation):
 
         super().__init__(env)
         # An action mask joined to the observation (a3c.masks): the observation flattened, the
-        # mask after it, as Gymnasium flattens their Dict, without its walk over the Dict (a
-        # third of the cost of a Taxi step).
+        # mask after it, as Gymnasium flattens their Dict, without its walk over the Dict (it
+        # took 3.5 us of the 5.5 us that the mask added to a Taxi step).
         self.unmasked_space = env.unmasked_space if isinstance(env, MaskInObservation) else None
 
     def observation(self, observation: Any) -> Any:
