@@ -124,3 +124,12 @@ class ForgetfulDoors(InfoDoors):
         if self.t >= 5:
             info = {}
         return obs, reward, terminated, truncated, info
+
+
+class CountedDoors(InfoDoors):
+    """InfoDoors that counts how many of it were made."""
+
+    made = 0
+
+    def __init__(self):
+        type(self).made += 1

@@ -15,7 +15,7 @@ from helpers import a3c, read_rows, small_run
 from a3c import A3C, evaluate_policy
 from a3c.checkpoint import load_checkpoint, save_checkpoint
 from a3c.distributions import Categorical, EpsilonGreedy, MultiCategorical, epsilon_greedy
-from a3c.envs import EnvFactory, find_action_mask_of
+from a3c.envs import EnvFactory, probe_spaces
 from a3c.masks import MaskInObservation, mask_logits
 
 TESTS = Path(__file__).parent
@@ -88,19 +88,27 @@ def test_epsilon_greedy_explores_only_the_allowed_actions():
 @pytest.mark.parametrize("source", ["info", "method", "observation"])
 def test_the_mask_is_found_where_the_environment_gives_it(source):
     factory = EnvFactory("m", make_env=DOORS[source], env_maker="x:y", action_mask="auto")
-    assert find_action_mask_of(factory) == source
+    assert probe_spaces(factory)[2] == source
 
 
 def test_ids_are_looked_at_too_and_a_place_named_is_checked():
-    assert find_action_mask_of(EnvFactory("Taxi-v4", action_mask="auto")) == "info"
-    assert find_action_mask_of(EnvFactory("CartPole-v1", action_mask="auto")) == "none"
-    assert find_action_mask_of(EnvFactory("Taxi-v4", action_mask="none")) == "none"
+    assert probe_spaces(EnvFactory("Taxi-v4", action_mask="auto"))[2] == "info"
+    assert probe_spaces(EnvFactory("CartPole-v1", action_mask="auto"))[2] == "none"
+    assert probe_spaces(EnvFactory("Taxi-v4", action_mask="none"))[2] == "none"
     with pytest.raises(ValueError, match="CartPole-v1 gives no info\\['action_mask'\\]"):
         A3C("CartPole-v1", action_mask="info")
     with pytest.raises(ValueError, match="gives no action_masks\\(\\) method"):
         A3C(mask_envs.InfoDoors, action_mask="method")
     with pytest.raises(ValueError, match="no 'action_mask' part in its observations"):
         A3C(mask_envs.MethodDoors, action_mask="observation")
+
+
+def test_the_mask_is_looked_for_on_the_environment_probed_for_its_spaces(tmp_path):
+    """Making an agent makes the user's environment twice: once for its name, once probed (its
+    spaces, its first step, its mask), not once more to look for the mask."""
+    mask_envs.CountedDoors.made = 0
+    agent = A3C(mask_envs.CountedDoors, **small_run(tmp_path))
+    assert agent.config.action_mask == "info" and mask_envs.CountedDoors.made == 2
 
 
 def test_a_config_taken_to_another_environment_looks_for_that_ones_mask(tmp_path):

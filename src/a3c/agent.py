@@ -25,13 +25,12 @@ from a3c.config import FAMILY_DEFAULTS, FIELDS_BEFORE, Config, resolve_config
 from a3c.envs import (
     EnvFactory,
     env_maker_reference,
-    find_action_mask_of,
     probe_spaces,
     space_from_dict,
     unwrap_partial,
 )
 from a3c.families import family_of
-from a3c.masks import MOVED_INTO_OBSERVATION, mask_size, masked_space
+from a3c.masks import MOVED_INTO_OBSERVATION, observed_space
 from a3c.networks import Model
 from a3c.spaces import flatten_batch, is_structured, own_observations
 from a3c.trainer import Trainer, TrainingSummary, build_model
@@ -81,15 +80,14 @@ class A3C:
             env = _name_of(make_env, kwargs)
             if preset is None and config is None:
                 preset = FAMILY_DEFAULTS  # presets go by id; this environment is the user's
-        spaces = None  # the env's spaces, once an instance has been made to read them
+        # the env's spaces and action mask, once an instance has been made to read them
+        probed = None
         if config is None:
             config = resolve_config(env, preset, **overrides)
             if config.preset is None:  # no preset: the defaults of the env's family
-                # (they set no environment field, so the spaces stay those probed here)
-                # (and before its action mask is read: see below)
-                unmasked = config.replace(action_mask="none")
-                spaces = probe_spaces(EnvFactory.from_config(unmasked, make_env))
-                config = resolve_config(env, preset, family_of(*spaces), **overrides)
+                # (they set no environment field, so what is probed here stays true)
+                probed = probe_spaces(EnvFactory.from_config(config, make_env))
+                config = resolve_config(env, preset, family_of(*probed[:2]), **overrides)
         else:
             if preset is not None:
                 raise ValueError(
@@ -106,17 +104,14 @@ class A3C:
                 overrides.setdefault("action_mask", "auto")
             # through from_dict: an unknown field is a ValueError naming it, as without config
             config = Config.from_dict({**config.to_dict(), **overrides})
-        # The action mask: looked for ("auto"), or checked where it was said to be.
-        config = config.replace(
-            action_mask=find_action_mask_of(EnvFactory.from_config(config, make_env))
+        config.validate()
+        own_space, self.action_space, mask = probed or probe_spaces(
+            EnvFactory.from_config(config, make_env)
         )
-        if spaces is not None and config.action_mask in MOVED_INTO_OBSERVATION:
-            size = mask_size(spaces[1])  # the mask joins the observations
-            assert size is not None
-            spaces = (masked_space(spaces[0], size), spaces[1])
-        self.config = config.validate()
+        # The action mask: where it was found ("auto"), or checked where it was said to be.
+        self.config = config = config.replace(action_mask=mask)
         self.env_factory = EnvFactory.from_config(config, make_env)
-        self.observation_space, self.action_space = spaces or probe_spaces(self.env_factory)
+        self.observation_space = observed_space(own_space, self.action_space, mask)
         self.model: Model = _seeded_model(config, self.observation_space, self.action_space)
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.global_step = 0

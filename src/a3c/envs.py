@@ -663,13 +663,18 @@ def has_time_limit(env: gym.Env) -> bool:
     return spec is not None and bool(spec.kwargs.get("max_num_frames_per_episode"))
 
 
-def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
-    """The observation (as the environment gives it, before flattening) and action spaces of
-    the factory's environment, checked."""
+def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space, str]:
+    """The observation space (as the environment gives it: before flattening, and without an
+    action mask joined to it) and the action space of the factory's environment, checked; and
+    where it gives an action mask (:func:`a3c.masks.find_action_mask` with the factory's
+    ``action_mask``: ``"auto"`` looks, a place named is checked; Atari games give none, and are
+    not made to look). One environment is made, without a3c's mask wrapper."""
     if factory.atari_vector:  # required: say why it cannot be before any worker starts
         from a3c.ale_vector import use_ale_vector
 
         use_ale_vector(factory)
+    wanted = factory.action_mask
+    factory = dataclasses.replace(factory, action_mask="none")
     # A user's own environment is also reset and stepped once: one written for gym's old API,
     # or whose observations or rewards do not fit, is said so here, in one line, not in every
     # worker.
@@ -689,23 +694,11 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space]:
                 UserWarning,
                 stacklevel=2,
             )
-        return observation_space, env.action_space
-    finally:
-        env.close()
-
-
-def find_action_mask_of(factory: EnvFactory) -> str:
-    """Where the factory's environment gives an action mask (:func:`a3c.masks.find_action_mask`
-    with the factory's ``action_mask``: ``"auto"`` looks, a place named is checked):
-    ``"observation"``, ``"info"``, ``"method"`` or ``"none"``. Atari games give none, and are
-    not made to look."""
-    wanted = factory.action_mask
-    if wanted == "none" or (wanted == "auto" and factory.env_maker is None and factory.is_atari):
-        return "none"
-    factory = dataclasses.replace(factory, action_mask="none")
-    env = factory.checked() if factory.users_own else factory()
-    try:
-        return find_action_mask(env, observation_space_of(env), wanted, factory.env_id)
+        if wanted == "auto" and factory.is_atari:
+            mask = "none"
+        else:
+            mask = find_action_mask(env, observation_space, wanted, factory.env_id)
+        return observation_space, env.action_space, mask
     finally:
         env.close()
 

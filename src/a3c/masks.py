@@ -106,6 +106,15 @@ def masked_space(observation_space: gym.Space, size: int) -> gym.spaces.Dict:
     return gym.spaces.Dict(OrderedDict([("observation", observation_space), (MASK_KEY, mask)]))
 
 
+def observed_space(observation_space: gym.Space, action_space: gym.Space, source: str) -> gym.Space:
+    """The observations an agent reads of an environment whose own are ``observation_space``:
+    those, with the mask joined where :class:`MaskInObservation` moves it in (``source``)."""
+    size = mask_size(action_space)
+    if source not in MOVED_INTO_OBSERVATION or size is None:
+        return observation_space
+    return masked_space(observation_space, size)
+
+
 class MaskInObservation(gym.Wrapper):
     """a3c's own: the action mask that an environment gives in ``info`` (``source="info"``) or
     by its ``action_masks()`` method (``"method"``) as part of the observation (see

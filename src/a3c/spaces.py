@@ -326,11 +326,7 @@ def observation_space_of(env: gym.Env) -> gym.Space:
 
 def left_out(env: gym.Env) -> dict[str, gym.Space]:
     """The parts of the environment's observations that :func:`flat_observations` left out."""
-    from a3c.masks import MaskInObservation
-
     inner = env.env if isinstance(env, FlatObservations) else env
-    if isinstance(inner, MaskInObservation):
-        inner = inner.env
     if not isinstance(inner, ReadableParts):
         return {}
     full, kept = inner.env.observation_space, inner.observation_space

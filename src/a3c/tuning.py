@@ -307,9 +307,9 @@ def _toml_value(value: Any) -> str:
     return repr(value)
 
 
-#: fields of a run, not of the settings a preset carries
-#: Fields a preset leaves out: the run's own, and what a run finds for itself (its family, where
-#: its environment gives an action mask: another environment gives its own, or none).
+#: Fields a preset leaves out: those of a run, not of the settings a preset carries, and what a
+#: run finds for itself (its family; where its environment gives an action mask: another
+#: environment gives its own, or none).
 RUN_FIELDS = {
     "seed",
     "run_dir",

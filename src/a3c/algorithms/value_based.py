@@ -19,6 +19,7 @@ from a3c.distributions import epsilon_greedy
 from a3c.envs import EnvFactory, make_env_group
 from a3c.global_model import GlobalModel
 from a3c.losses import QLoss, clip_grad_norm
+from a3c.masks import allowed_actions
 from a3c.networks import QNetwork
 from a3c.worker import (
     NonFiniteUpdates,
@@ -151,10 +152,11 @@ class EpsilonGreedyActor:
         """The mean entropy of the epsilon-greedy policy over the transitions' states: over all
         actions, or where the states hold an action mask, over each state's allowed ones."""
         n = model.distribution.n
-        if model.mask_slice is None:
+        if not model.has_action_mask:
             return epsilon_greedy_entropy(epsilon, n)
-        allowed = (transitions.obs.flatten(0, 1)[:, model.mask_slice] > 0.5).sum(-1)
-        counts, rows = torch.where(allowed > 0, allowed, n).unique(return_counts=True)
+        obs = transitions.obs.flatten(0, 1)  # allowed as the network reads the mask
+        allowed = allowed_actions(model.masked(torch.zeros(len(obs), n), obs)).sum(-1)
+        counts, rows = allowed.unique(return_counts=True)
         entropies = [epsilon_greedy_entropy(epsilon, int(k)) for k in counts]
         return float(np.dot(entropies, rows.numpy()) / int(rows.sum()))
 
