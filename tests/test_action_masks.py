@@ -144,16 +144,17 @@ def test_without_the_mask_disallowed_actions_are_taken(tmp_path):
     assert sum(r < mask_envs.STEPS for r in returns) > len(returns) / 2
 
 
-# Ray's workers get the environment factory, the mask's place in it, as spawned processes do:
-# pickled. A run on Ray (checked once, 2026-12-06: it passes) costs about 14 s of CI for Ray's
-# start, so it is not among these.
 @pytest.mark.parametrize(("backend", "start_method"), [("processes", "spawn"), ("threads", None)])
 def test_masks_travel_to_the_workers_of_other_backends(tmp_path, backend, start_method):
     settings = small_run(tmp_path, backend=backend, total_steps=2_000, eval_interval=1_000)
-    if start_method:
-        settings["start_method"] = start_method
-    agent = A3C(mask_envs.InfoDoors, **settings).learn()
+    agent = A3C(mask_envs.InfoDoors, start_method=start_method, **settings).learn()
     never_a_disallowed_action(agent.run_dir)
+
+
+def test_masks_travel_to_ray_actors(tmp_path, local_ray):
+    # Ray's actors get the environment factory, and so the mask's place in it, pickled.
+    settings = small_run(tmp_path, backend="ray", total_steps=2_000, eval_interval=1_000)
+    never_a_disallowed_action(A3C(mask_envs.InfoDoors, **settings).learn().run_dir)
 
 
 @pytest.mark.parametrize("algo", ["q", "nstep_q", "sarsa"])

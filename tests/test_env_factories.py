@@ -69,8 +69,7 @@ def test_a_callable_env_trains_with_its_wrappers_everywhere(tmp_path, backend, s
     assert float(evals[-1]["mean_return"]) == pytest.approx(3.0 * float(evals[-1]["mean_length"]))
 
 
-def test_a_lambda_trains_on_ray(tmp_path):
-    pytest.importorskip("ray")
+def test_a_lambda_trains_on_ray(tmp_path, local_ray):
     agent = A3C(
         lambda: gym.wrappers.TransformReward(gym.make("CartPole-v1"), lambda r: 5.0 * r),
         **small_run(tmp_path, backend="ray", eval_interval=0),

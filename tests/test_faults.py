@@ -184,15 +184,9 @@ def test_gnu_timeout_stops_a_run_like_a_single_sigterm(tmp_path):
     assert_stopped_as_documented(tmp_path / "r", done.stderr)
 
 
-@pytest.mark.parametrize("backend", ["processes", "ray"])
-def test_a_run_that_ends_during_an_evaluation_is_not_a_failure(tmp_path, monkeypatch, backend):
+def end_a_run_during_an_evaluation(tmp_path, monkeypatch, backend):
     from a3c.backends import Backend
 
-    if backend == "ray":
-        pytest.importorskip("ray")
-        # Ray's worker processes find the fixture module through the environment they inherit.
-        paths = [str(FIXTURES), *filter(None, [os.environ.get("PYTHONPATH")])]
-        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     monkeypatch.syspath_prepend(str(FIXTURES))
     # An evaluation of one 5,000-step episode takes over 5 s; the run ends during the first one.
     monkeypatch.setattr(Backend, "stop_timeout", 1.0)
@@ -213,6 +207,17 @@ def test_a_run_that_ends_during_an_evaluation_is_not_a_failure(tmp_path, monkeyp
     summary = agent.learn().summary  # the old evaluator timed out: TrainingError
     assert summary.global_step >= 3_000 and summary.final_eval_mean is not None
     assert not (tmp_path / "slow" / "failures.log").exists()
+
+
+def test_a_run_that_ends_during_an_evaluation_is_not_a_failure(tmp_path, monkeypatch):
+    end_a_run_during_an_evaluation(tmp_path, monkeypatch, "processes")
+
+
+def test_a_run_on_ray_that_ends_during_an_evaluation_is_not_a_failure(
+    tmp_path, monkeypatch, local_ray
+):
+    # Ray's workers find the fixture module through the PYTHONPATH local_ray gives them.
+    end_a_run_during_an_evaluation(tmp_path, monkeypatch, "ray")
 
 
 def test_evaluate_policy_takes_a_gymnasium_env_like_stable_baselines3(tmp_path):

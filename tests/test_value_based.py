@@ -438,12 +438,9 @@ def test_the_families_defaults_are_a3cs_and_presets_are_looked_up_per_algorithm(
     assert resolve_config("Acrobot-v1", algo="sarsa").preset is None
 
 
-@pytest.mark.parametrize("backend", ["threads", "processes", "ray"])
-def test_every_backend_trains_a_value_based_agent_and_syncs_its_target(tmp_path, backend):
+def train_and_check_the_target_moved(tmp_path, backend):
     """The workers' pushes (in other processes, or on Ray's parameter server) sync the target:
     after the run it holds the weights of a later step, not the initial ones."""
-    if backend == "ray":
-        pytest.importorskip("ray")
     agent = A3C(
         "CartPole-v1",
         **small_run(
@@ -462,6 +459,15 @@ def test_every_backend_trains_a_value_based_agent_and_syncs_its_target(tmp_path,
     _, target = _online_and_target(agent.model)
     assert not all(torch.equal(a, b) for a, b in zip(target, initial_target, strict=True))
     assert read_rows(tmp_path / agent.run_dir.name / "episodes.csv")
+
+
+@pytest.mark.parametrize("backend", ["threads", "processes"])
+def test_every_backend_trains_a_value_based_agent_and_syncs_its_target(tmp_path, backend):
+    train_and_check_the_target_moved(tmp_path, backend)
+
+
+def test_ray_trains_a_value_based_agent_and_syncs_its_target(tmp_path, local_ray):
+    train_and_check_the_target_moved(tmp_path, "ray")
 
 
 # Each preset's seed 0 on CartPole, to the old CartPole-v0 bar: the presets reach Gymnasium's 475
