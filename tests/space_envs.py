@@ -143,6 +143,54 @@ class DiscreteCue(_Episodic):
         return float(int(action) == self.cue)
 
 
+class CuedMove(_Episodic):
+    """A hybrid action, ``Tuple(Discrete(3), Box(-1, 1, (1,)))``: a move and its force. The
+    observation is a cue (one of three, one-hot); the right move is the cue's and the right
+    force the cue's target (-0.6, 0 or 0.6). Reward per step: 1 for the right move, minus the
+    force's miss (random play about 0.33 - 0.6 a step: -4.3; best 16)."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.Tuple(
+        (gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (1,), np.float32))
+    )
+    targets = (-0.6, 0.0, 0.6)
+
+    def _observe(self):
+        self.cue = int(self.np_random.integers(3))
+        return np.eye(3, dtype=np.float32)[self.cue]
+
+    def _reward(self, action):
+        assert self.action_space.contains(action), action  # a tuple, as the space has it
+        move, force = action
+        return float(move == self.cue) - abs(float(force[0]) - self.targets[self.cue])
+
+
+class NestedHybrid(_Episodic):
+    """Every kind of action leaf in a nested Dict: the environment checks that each action is
+    in its space and pays for the Discrete part's being 3 (with its start of 2)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Dict(
+        OrderedDict(
+            move=gym.spaces.Tuple(
+                (
+                    gym.spaces.Discrete(3, start=2),
+                    gym.spaces.Box(np.array([-1, 0], np.float32), np.array([1, 5], np.float32)),
+                )
+            ),
+            switches=gym.spaces.MultiBinary((2, 2)),
+            gears=gym.spaces.MultiDiscrete([2, 4], start=[1, -2]),
+        )
+    )
+
+    def _observe(self):
+        return self.np_random.uniform(-1, 1, 2).astype(np.float32)
+
+    def _reward(self, action):
+        assert self.action_space.contains(action), action
+        return float(action["move"][0] == 3)
+
+
 class UnboundedTarget(_Episodic):
     """Box actions with no bounds: act the observed target (two numbers in [-3, 3]); reward: minus
     the mean squared miss (random play with std 0.6 about 0: about -55, best 0). A mean squashed

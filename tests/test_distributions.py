@@ -141,8 +141,14 @@ def test_actions_of_any_shape_are_learned_flat_and_reach_the_env_in_theirs(space
 
 
 @pytest.mark.parametrize(
-    "space", [gym.spaces.Dict({"a": gym.spaces.Discrete(2)}), gym.spaces.Text(4)]
+    "space",
+    [
+        gym.spaces.Dict({"a": gym.spaces.Discrete(2), "b": gym.spaces.Text(4)}),
+        gym.spaces.Tuple(()),
+        gym.spaces.Text(4),
+    ],
 )
 def test_unsupported_action_spaces_are_named(space):
+    # (A Dict or Tuple of the supported spaces is a hybrid action: tests/test_hybrid_actions.py.)
     with pytest.raises(ValueError, match="action space"):
         make_distribution(space)

@@ -22,6 +22,7 @@ from a3c.checkpoint import (
     save_checkpoint,
 )
 from a3c.config import FAMILY_DEFAULTS, FIELDS_BEFORE, Config, resolve_config
+from a3c.distributions import Product
 from a3c.envs import (
     EnvFactory,
     env_maker_reference,
@@ -194,9 +195,11 @@ class A3C:
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
         action_masks: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, Any]:
+    ) -> tuple[Any, Any]:
         """Stable-Baselines3's signature: ``(action, state)``. Takes one observation or a batch
-        (first dimension; for Dict, Tuple or Discrete observations, a sequence of them).
+        (first dimension; for Dict, Tuple or Discrete observations, a sequence of them). The
+        action is an array (a row per observation for a batch), or for a ``Tuple`` or ``Dict``
+        action space the space's own tuple or dict (a list of them for a batch).
 
         Feed-forward policies return ``state`` unchanged (``None``). Recurrent (LSTM) policies
         take and return ``state`` as SB3's recurrent policies do, a tuple ``(h, c)`` of arrays
@@ -243,9 +246,9 @@ class A3C:
             starts = torch.as_tensor(np.asarray(episode_start, dtype=bool).reshape(n))
         params, _, recurrent_state = self.model.step(batch, recurrent_state, starts)
         dist = self.model.distribution
-        actions = np.asarray(
-            dist.to_env(dist.mode(params) if deterministic else dist.sample(params))
-        )
+        chosen = dist.to_env(dist.mode(params) if deterministic else dist.sample(params))
+        # A hybrid action is its space's tuple or dict: a list of them for a batch.
+        actions = chosen if isinstance(dist, Product) else np.asarray(chosen)
         if self.model.is_recurrent:
             state = tuple(s.numpy()[None] for s in recurrent_state)
         return (actions[0] if single else actions), state

@@ -1,4 +1,4 @@
-"""Action distributions for discrete and continuous action spaces.
+"""Action distributions for discrete, continuous and hybrid action spaces.
 
 One factory, :func:`make_distribution`, for every supported Gymnasium action space. The methods
 are plain tensor arithmetic on the network's outputs (``logits`` or ``(mean, std)``), so acting
@@ -20,10 +20,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from a3c.masks import allowed_actions
+from a3c.spaces import leaves
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 DistParams = tuple[Tensor, ...]
+
+SUPPORTED_ACTIONS = (
+    "a3c supports Discrete, MultiDiscrete, MultiBinary and Box actions, and Tuple or Dict spaces "
+    "of them"
+)
 
 
 class ActionDistribution(ABC):
@@ -217,6 +223,134 @@ class DiagGaussian(ActionDistribution):
         return list(in_shape(np.clip(actions.numpy(), self.low, self.high), self.env_shape))
 
 
+class Product(ActionDistribution):
+    """Independent parts, for a ``Tuple`` or ``Dict`` of the spaces above: a hybrid action, such
+    as a discrete choice with continuous parameters (a move and its force).
+
+    The discrete leaves (``Discrete``, ``MultiDiscrete``, ``MultiBinary``: a component of two
+    per bit) are one :class:`MultiCategorical`, the ``Box`` leaves one :class:`DiagGaussian`;
+    log-probabilities and entropies are the sums of theirs. ``params`` are the categorical's
+    logits (if any leaf is discrete) followed by the Gaussian's parameters (if any is a Box). A
+    rollout stores an action as one float row, the discrete components' indices first, then the
+    Box numbers; :meth:`to_env` builds the space's own tuple or dict from it, nested as the space
+    is.
+    """
+
+    def __init__(self, space: gym.spaces.Tuple | gym.spaces.Dict) -> None:
+        self.space = space
+        self.leaves = list(leaves(space))
+        nvec: list[int] = []
+        low: list[np.ndarray] = []
+        high: list[np.ndarray] = []
+        for leaf in self.leaves:
+            if isinstance(leaf, gym.spaces.Discrete):
+                nvec.append(int(leaf.n))
+            elif isinstance(leaf, gym.spaces.MultiDiscrete):
+                nvec += leaf.nvec.reshape(-1).tolist()
+            elif isinstance(leaf, gym.spaces.MultiBinary):
+                nvec += [2] * int(np.prod(leaf.shape))
+            elif isinstance(leaf, gym.spaces.Box):
+                low.append(leaf.low.reshape(-1))
+                high.append(leaf.high.reshape(-1))
+            else:
+                raise ValueError(f"unsupported action space {leaf} in {space}: {SUPPORTED_ACTIONS}")
+        if not self.leaves:
+            raise ValueError(f"unsupported action space {space}: it has no parts")
+        self.discrete = MultiCategorical(nvec) if nvec else None
+        self.continuous = DiagGaussian(np.concatenate(low), np.concatenate(high)) if low else None
+        self.logits_dim = sum(nvec)  # 0 without a discrete leaf
+        self.n_components = len(nvec)
+        gaussian_dim = self.continuous.action_shape[0] if self.continuous is not None else 0
+        self.action_shape = (self.n_components + gaussian_dim,)
+        self.action_dtype = torch.float32
+
+    def _split(self, params: DistParams) -> tuple[DistParams, DistParams]:
+        """``(the categorical's params, the Gaussian's)``; either empty without its leaves."""
+        n = 0 if self.discrete is None else 1
+        return params[:n], params[n:]
+
+    def _parts(self, params: DistParams) -> list[tuple[ActionDistribution, DistParams, slice]]:
+        """Each part with its params and its columns of a stored action."""
+        discrete, continuous = self._split(params)
+        k = self.n_components
+        parts: list[tuple[ActionDistribution, DistParams, slice]] = []
+        if self.discrete is not None:
+            parts.append((self.discrete, discrete, slice(0, k)))
+        if self.continuous is not None:
+            parts.append((self.continuous, continuous, slice(k, None)))
+        return parts
+
+    def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
+        return torch.cat(
+            [part.sample(p, generator).float() for part, p, _ in self._parts(params)], dim=-1
+        )
+
+    def mode(self, params: DistParams) -> Tensor:
+        return torch.cat([part.mode(p).float() for part, p, _ in self._parts(params)], dim=-1)
+
+    def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
+        return sum(  # type: ignore[return-value]
+            part.log_prob(p, actions[..., columns]) for part, p, columns in self._parts(params)
+        )
+
+    def entropy(self, params: DistParams) -> Tensor:
+        return sum(part.entropy(p) for part, p, _ in self._parts(params))  # type: ignore[return-value]
+
+    def to_env(self, actions: Tensor) -> list[Any]:
+        rows = actions.numpy()
+        indices = rows[:, : self.n_components].astype(np.int64)
+        numbers = rows[:, self.n_components :]
+        columns: list[list[Any]] = []  # per leaf, its value in every row
+        i = j = 0
+        for leaf in self.leaves:
+            if isinstance(leaf, gym.spaces.Discrete):
+                columns.append((indices[:, i] + int(leaf.start)).tolist())
+                i += 1
+                continue
+            leaf_shape = tuple(leaf.shape or ())
+            size = int(np.prod(leaf_shape))
+            shape = (len(rows), *leaf_shape)
+            if isinstance(leaf, gym.spaces.MultiDiscrete):
+                values = indices[:, i : i + size].reshape(shape) + leaf.start
+                i += size
+            elif isinstance(leaf, gym.spaces.MultiBinary):
+                values = indices[:, i : i + size].reshape(shape)
+                i += size
+            else:
+                assert isinstance(leaf, gym.spaces.Box)
+                values = numbers[:, j : j + size].reshape(shape)
+                if np.issubdtype(leaf.dtype, np.integer):
+                    values = np.rint(values)
+                # clipped in the leaf's own dtype: float32 bounds could let a float64 Box's
+                # value fall just outside its own
+                values = np.clip(values.astype(leaf.dtype), leaf.low, leaf.high)
+                j += size
+            # one array a row, a 0-d one for a Box of shape ()
+            columns.append([np.asarray(row, dtype=leaf.dtype) for row in values])
+        return [_assemble(self.space, iter([c[r] for c in columns])) for r in range(len(rows))]
+
+
+def _assemble(space: gym.Space, values: Any) -> Any:
+    """``space``'s own tuple or dict around the leaf values that ``values`` yields in order."""
+    if isinstance(space, gym.spaces.Dict):
+        return {key: _assemble(part, values) for key, part in space.spaces.items()}
+    if isinstance(space, gym.spaces.Tuple):
+        return tuple(_assemble(part, values) for part in space.spaces)
+    return next(values)
+
+
+def neutral_params(dist: ActionDistribution) -> DistParams:
+    """An untrained policy's parameters for one row: zero logits and means, unit stds."""
+    if isinstance(dist, LogitsDistribution):
+        return (torch.zeros(1, dist.logits_dim),)
+    if isinstance(dist, DiagGaussian):
+        return (torch.zeros(1, *dist.action_shape), torch.ones(1, *dist.action_shape))
+    if isinstance(dist, Product):
+        parts = [part for part in (dist.discrete, dist.continuous) if part is not None]
+        return tuple(p for part in parts for p in neutral_params(part))
+    raise TypeError(f"no neutral parameters for {type(dist).__name__}")
+
+
 def in_shape(actions: np.ndarray, env_shape: tuple[int, ...] | None) -> np.ndarray:
     """Rows of flat actions, each laid out in the action space's own shape where it has one."""
     return actions if env_shape is None else actions.reshape(len(actions), *env_shape)
@@ -224,9 +358,10 @@ def in_shape(actions: np.ndarray, env_shape: tuple[int, ...] | None) -> np.ndarr
 
 def make_distribution(action_space: gym.Space) -> ActionDistribution:
     """The distribution family for ``action_space``: ``Discrete``, ``MultiDiscrete``,
-    ``MultiBinary`` or ``Box`` (bounded or not: an infinite bound clips nothing). Actions of more
-    than one dimension (a ``Box`` of shape ``(2, 3)``, a 2-D ``nvec``) are learned flat, one
-    component per number, and handed to the environment in their own shape."""
+    ``MultiBinary`` or ``Box`` (bounded or not: an infinite bound clips nothing), or a ``Tuple``
+    or ``Dict`` of them (:class:`Product`). Actions of more than one dimension (a ``Box`` of
+    shape ``(2, 3)``, a 2-D ``nvec``) are learned flat, one component per number, and handed to
+    the environment in their own shape."""
     shape = tuple(action_space.shape or ())
     env_shape = shape if len(shape) != 1 else None
     if isinstance(action_space, gym.spaces.Discrete):
@@ -239,10 +374,9 @@ def make_distribution(action_space: gym.Space) -> ActionDistribution:
     if isinstance(action_space, gym.spaces.Box):
         low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
         return DiagGaussian(low, high, env_shape)
-    raise ValueError(
-        f"unsupported action space {action_space}: a3c supports Discrete, MultiDiscrete, "
-        "MultiBinary and Box actions"
-    )
+    if isinstance(action_space, gym.spaces.Tuple | gym.spaces.Dict):
+        return Product(action_space)
+    raise ValueError(f"unsupported action space {action_space}: {SUPPORTED_ACTIONS}")
 
 
 def epsilon_greedy(

@@ -33,6 +33,7 @@ from a3c.spaces import (
     HashedWords,
     check_observation_space,
     flat_observations,
+    leaves,
     left_out,
     observation_space_of,
 )
@@ -707,16 +708,10 @@ def first_action(action_space: gym.Space) -> Any:
     """An action as the workers hand them to an environment (Python ints for ``Discrete``,
     float32 arrays clipped to the bounds for ``Box``, in the space's shape): the policy's
     most likely one before it has learned anything, its logits and means zero."""
-    import torch
-
-    from a3c.distributions import LogitsDistribution, make_distribution
+    from a3c.distributions import make_distribution, neutral_params
 
     dist = make_distribution(action_space)
-    if isinstance(dist, LogitsDistribution):
-        params: tuple[torch.Tensor, ...] = (torch.zeros(1, dist.logits_dim),)
-    else:
-        params = (torch.zeros(1, *dist.action_shape), torch.ones(1, *dist.action_shape))
-    return dist.to_env(dist.mode(params))[0]
+    return dist.to_env(dist.mode(neutral_params(dist)))[0]
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
@@ -724,11 +719,13 @@ def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
     check_observation_space(observation_space)
     # Of any shape (learned flat, handed back in their own: a3c.distributions); a Box bounded or
     # not: the Gaussian's samples are clipped to whatever bounds it has.
+    # A Tuple or Dict of them (nested too) is a hybrid action, one part of each (Product).
     kinds = gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary | gym.spaces.Box
-    if not isinstance(action_space, kinds):
+    parts = list(leaves(action_space))
+    if not parts or not all(isinstance(part, kinds) for part in parts):
         raise ValueError(
             f"unsupported action space {action_space}: a3c supports Discrete, MultiDiscrete, "
-            "MultiBinary and Box actions"
+            "MultiBinary and Box actions, and Tuple or Dict spaces of them"
         )
 
 

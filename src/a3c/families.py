@@ -123,9 +123,9 @@ def family_of(observation_space: gym.Space, action_space: gym.Space) -> str:
     """The family of an environment with these spaces (a key of :data:`FAMILIES`)."""
     if takes_frames(tuple(observation_space.shape or ()), observation_space.dtype):
         return "image"
-    if isinstance(
-        action_space, gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary
-    ):
+    # A Tuple or Dict of actions (a hybrid) is continuous if any part is a Box.
+    discrete = gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary
+    if all(isinstance(part, discrete) for part in leaves(action_space)):
         return "tabular" if finite_states(observation_space) else "discrete"
     return "continuous"
 

@@ -41,7 +41,7 @@ MOVED_INTO_OBSERVATION = ("info", "method")
 
 def mask_size(action_space: gym.Space) -> int | None:
     """How many values a mask of ``action_space`` has, or ``None`` where actions cannot be
-    masked (``Box``, ``MultiBinary``)."""
+    masked (``Box``, ``MultiBinary``, a hybrid ``Tuple`` or ``Dict``)."""
     if isinstance(action_space, gym.spaces.Discrete):
         return int(action_space.n)
     if isinstance(action_space, gym.spaces.MultiDiscrete):

@@ -30,6 +30,7 @@ from a3c.distributions import (
     EpsilonGreedy,
     LogitsDistribution,
     MultiCategorical,
+    Product,
 )
 from a3c.masks import MASK_KEY, mask_logits
 from a3c.spaces import WORD_CONDITIONINGS, Part, flat_parts
@@ -628,19 +629,27 @@ class ActorCritic(Network):
         # gSDE's noise matrices, one per row (environment), drawn for a rollout by reset_noise:
         # exploration state, not weights, so neither saved nor pulled from the global model.
         self.exploration: Tensor | None = None
-        if isinstance(distribution, LogitsDistribution):
+        # A hybrid action (Product) has logits for its discrete parts, a Gaussian for its Box
+        # parts, or both: then the logits get a head of their own beside the Gaussian's.
+        gaussian = distribution.continuous if isinstance(distribution, Product) else distribution
+        self.logits_head: nn.Linear | None = None
+        self.logits_only = isinstance(distribution, LogitsDistribution) or gaussian is None
+        if self.logits_only:
+            assert isinstance(distribution, LogitsDistribution | Product)
             self.policy_head = nn.Linear(actor_out, distribution.logits_dim)
-        elif isinstance(distribution, DiagGaussian):
-            action_dim = int(np.prod(distribution.action_shape))
+        elif isinstance(gaussian, DiagGaussian):
+            if isinstance(distribution, Product) and distribution.discrete is not None:
+                self.logits_head = nn.Linear(actor_out, distribution.logits_dim)
+            action_dim = int(np.prod(gaussian.action_shape))
             self.policy_head = nn.Linear(actor_out, action_dim)
-            low = torch.as_tensor(distribution.low).reshape(-1)
-            high = torch.as_tensor(distribution.high).reshape(-1)
+            low = torch.as_tensor(gaussian.low).reshape(-1)
+            high = torch.as_tensor(gaussian.high).reshape(-1)
             bounded = torch.isfinite(low) & torch.isfinite(high)
             if gaussian_mean == "tanh" and not bool(bounded.all()):
                 raise ValueError(
                     "gaussian_mean='tanh' scales the mean to the action bounds, and some are "
-                    f"infinite (low {distribution.low.tolist()}, high "
-                    f"{distribution.high.tolist()}): use gaussian_mean='linear'"
+                    f"infinite (low {gaussian.low.tolist()}, high "
+                    f"{gaussian.high.tolist()}): use gaussian_mean='linear'"
                 )
             # unused with an infinite bound (the mean is linear then), but kept finite
             self.register_buffer("action_center", torch.where(bounded, (high + low) / 2, 0.0))
@@ -666,8 +675,9 @@ class ActorCritic(Network):
         # calculate_gain's values; CNN bodies are ReLU whatever ``activation`` says
         gain = 5.0 / 3 if activation == "tanh" and self.body == "mlp" else math.sqrt(2.0)
         heads: dict[nn.Module, float] = {self.policy_head: 0.01, self.value_head: 1.0}
-        if self.std_head is not None:
-            heads[self.std_head] = 0.01
+        for head in (self.std_head, self.logits_head):
+            if head is not None:
+                heads[head] = 0.01
         if self.lstm is not None:
             bias_ih, bias_hh = self.lstm.bias_ih, self.lstm.bias_hh
             assert bias_ih is not None and bias_hh is not None
@@ -756,8 +766,13 @@ class ActorCritic(Network):
 
     def _dist_params(self, actor: Tensor) -> DistParams:
         out = self.policy_head(actor)
-        if isinstance(self.distribution, LogitsDistribution):
+        if self.logits_only:
             return (out,)
+        if self.logits_head is not None:  # a hybrid action: its logits, then its Gaussian
+            return (self.logits_head(actor), *self._gaussian_params(out, actor))
+        return self._gaussian_params(out, actor)
+
+    def _gaussian_params(self, out: Tensor, actor: Tensor) -> DistParams:
         if self.gaussian_mean == "tanh":
             mean = self.action_center + self.action_half_range * torch.tanh(out)
         else:

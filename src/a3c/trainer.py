@@ -125,7 +125,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(
                 f"{config.algo} learns Q-values of discrete actions; {config.env_id} has "
-                f"{action_space}: use --algo a3c for continuous actions"
+                f"{action_space}: use --algo a3c for other actions"
             )
         return QNetwork(
             obs_shape,

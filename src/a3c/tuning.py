@@ -26,6 +26,7 @@ from typing import Any
 
 from a3c.callbacks import Callback, Evaluation
 from a3c.config import Config
+from a3c.spaces import leaves
 
 LAST_EVALUATIONS = 3
 EVALUATIONS_PER_RUN = 10
@@ -175,7 +176,8 @@ def tune(
     first_seed = int(overrides.pop("seed", 0))
     fixed = dict(overrides)
     probe = A3C(env_id, preset, **fixed)
-    continuous = isinstance(probe.action_space, gym.spaces.Box)
+    # the Gaussian's settings are searched where any part of the action is a Box (a hybrid's too)
+    continuous = any(isinstance(part, gym.spaces.Box) for part in leaves(probe.action_space))
     space = search_space(probe.config, continuous, fixed=list(fixed))
     preset_used = probe.config.preset or FAMILY_DEFAULTS
     interval = max(budget // EVALUATIONS_PER_RUN, 1)
