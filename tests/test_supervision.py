@@ -200,6 +200,15 @@ def test_a_hung_environment_trips_the_watchdog_and_is_killed(tmp_path, monkeypat
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")["global_step"] > 0
 
 
+def last_logged_step(updates):
+    """The global step of the last complete row of ``updates.csv``; 0 before the first. The
+    file may be read while it is written: empty, its header alone, or its last row cut short
+    (a killer thread that read such a row once died of the IndexError, and the kill never came)."""
+    text = updates.read_text() if updates.exists() else ""
+    rows = text[: text.rfind("\n") + 1].splitlines()[1:]  # complete rows, past the header
+    return int(rows[-1].split(",")[1]) if rows else 0
+
+
 def test_a_worker_killed_after_the_run_has_ended_is_reported_and_the_run_stands(
     tmp_path, monkeypatch, capsys
 ):
@@ -214,13 +223,7 @@ def test_a_worker_killed_after_the_run_has_ended_is_reported_and_the_run_stands(
 
     def kill_the_hung_worker_once_the_run_has_ended():
         updates = tmp_path / "run" / "updates.csv"
-        wait_for(
-            lambda: (
-                updates.exists() and int(updates.read_text().split()[-1].split(",")[1]) >= 6_000
-            ),
-            60,
-            "the last steps",
-        )
+        wait_for(lambda: last_logged_step(updates) >= 6_000, 60, "the last steps")
         assert (tmp_path / "hung").exists()
         wait_for(lambda: len(children_of(os.getpid())) == 1, 20, "the healthy worker to stop")
         (hung,) = children_of(os.getpid())
