@@ -81,3 +81,10 @@ def run_updates(config: Config, gm: SharedGlobalModel, factory: EnvFactory, upda
     for _ in range(updates):
         next(worker)
     worker.close()
+
+
+def quick(tmp_path, **kw):
+    """Settings of a learning run with the family's defaults in ``tmp_path``, quiet; ``kw``
+    overrides."""
+    settings = dict(run_dir=str(tmp_path), progress=False, tensorboard=False, seed=0)
+    return {**settings, "eval_interval": 0, "checkpoint_interval": 0, **kw}

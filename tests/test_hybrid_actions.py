@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import space_envs
 import torch
-from helpers import small_run
+from helpers import quick, small_run
 
 from a3c import A3C
 from a3c.distributions import Product, make_distribution, neutral_params
@@ -179,17 +179,8 @@ def test_a_hybrid_action_learns_its_move_and_its_force(tmp_path):
     greedy policy, asked through predict, then plays both, after a save and load too. (Seeds 0
     and 1, 2026-12-06: the right moves by 20k steps; forces within 0.31 of the targets at 40k,
     the training mean 10.3 of the best 16, where random play scores about -4.)"""
-    agent = A3C(
-        space_envs.CuedMove,
-        backend="sync",  # every run makes the same updates
-        total_steps=40_000,
-        run_dir=str(tmp_path),
-        progress=False,
-        tensorboard=False,
-        seed=0,
-        eval_interval=0,
-        checkpoint_interval=0,
-    )
+    # the sync backend: every run makes the same updates
+    agent = A3C(space_envs.CuedMove, **quick(tmp_path, backend="sync", total_steps=40_000))
     assert agent.config.family == "continuous"
     agent.learn()
     assert agent.summary.mean_last100 > 9.0

@@ -9,19 +9,13 @@ import numpy as np
 import pytest
 import space_envs
 import torch
-from helpers import small_run
+from helpers import quick, small_run
 
 from a3c import A3C, evaluate_policy
 from a3c.envs import reward_number, space_from_dict, space_to_dict
 from a3c.frames import RepeatAction
 from a3c.networks import StructuredEncoder
 from a3c.spaces import flat_parts, readable_parts
-
-
-def quick(tmp_path, **kw):
-    """A learning run with the family's defaults, quiet."""
-    settings = dict(run_dir=str(tmp_path), progress=False, tensorboard=False, seed=0)
-    return {**settings, "eval_interval": 0, "checkpoint_interval": 0, **kw}
 
 
 def nested_space() -> gym.Space:

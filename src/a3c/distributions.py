@@ -20,16 +20,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from a3c.masks import allowed_actions
-from a3c.spaces import leaves
+from a3c.spaces import SUPPORTED_ACTIONS, check_action_space, leaves
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 DistParams = tuple[Tensor, ...]
-
-SUPPORTED_ACTIONS = (
-    "a3c supports Discrete, MultiDiscrete, MultiBinary and Box actions, and Tuple or Dict spaces "
-    "of them"
-)
 
 
 class ActionDistribution(ABC):
@@ -237,6 +232,7 @@ class Product(ActionDistribution):
     """
 
     def __init__(self, space: gym.spaces.Tuple | gym.spaces.Dict) -> None:
+        check_action_space(space)
         self.space = space
         self.leaves = list(leaves(space))
         nvec: list[int] = []
@@ -249,13 +245,10 @@ class Product(ActionDistribution):
                 nvec += leaf.nvec.reshape(-1).tolist()
             elif isinstance(leaf, gym.spaces.MultiBinary):
                 nvec += [2] * int(np.prod(leaf.shape))
-            elif isinstance(leaf, gym.spaces.Box):
+            else:
+                assert isinstance(leaf, gym.spaces.Box)
                 low.append(leaf.low.reshape(-1))
                 high.append(leaf.high.reshape(-1))
-            else:
-                raise ValueError(f"unsupported action space {leaf} in {space}: {SUPPORTED_ACTIONS}")
-        if not self.leaves:
-            raise ValueError(f"unsupported action space {space}: it has no parts")
         self.discrete = MultiCategorical(nvec) if nvec else None
         self.continuous = DiagGaussian(np.concatenate(low), np.concatenate(high)) if low else None
         self.logits_dim = sum(nvec)  # 0 without a discrete leaf

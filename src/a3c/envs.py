@@ -31,9 +31,9 @@ from a3c.frames import preprocess_frames
 from a3c.masks import find_action_mask
 from a3c.spaces import (
     HashedWords,
+    check_action_space,
     check_observation_space,
     flat_observations,
-    leaves,
     left_out,
     observation_space_of,
 )
@@ -717,16 +717,7 @@ def first_action(action_space: gym.Space) -> Any:
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
     """Raise ``ValueError`` naming the space if a3c cannot learn on it."""
     check_observation_space(observation_space)
-    # Of any shape (learned flat, handed back in their own: a3c.distributions); a Box bounded or
-    # not: the Gaussian's samples are clipped to whatever bounds it has.
-    # A Tuple or Dict of them (nested too) is a hybrid action, one part of each (Product).
-    kinds = gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary | gym.spaces.Box
-    parts = list(leaves(action_space))
-    if not parts or not all(isinstance(part, kinds) for part in parts):
-        raise ValueError(
-            f"unsupported action space {action_space}: a3c supports Discrete, MultiDiscrete, "
-            "MultiBinary and Box actions, and Tuple or Dict spaces of them"
-        )
+    check_action_space(action_space)
 
 
 def space_to_dict(space: gym.Space) -> dict[str, Any]:

@@ -107,6 +107,22 @@ def check_observation_space(space: gym.Space) -> None:
             )
 
 
+SUPPORTED_ACTIONS = (
+    "a3c supports Discrete, MultiDiscrete, MultiBinary and Box actions, and Tuple or Dict spaces "
+    "of them"
+)
+
+
+def check_action_space(space: gym.Space) -> None:
+    """Raise ``ValueError`` naming ``space`` if a3c cannot act in it. The leaves are those an
+    observation may have, of any shape (learned flat, handed back in their own); a ``Box``
+    bounded or not (the Gaussian's samples are clipped to whatever bounds it has); a ``Tuple``
+    or ``Dict`` of them, nested too, is a hybrid action (:class:`a3c.distributions.Product`)."""
+    parts = list(leaves(space))
+    if not parts or not all(isinstance(part, LEAVES) for part in parts):
+        raise ValueError(f"unsupported action space {space}: {SUPPORTED_ACTIONS}")
+
+
 @dataclass(frozen=True)
 class Part:
     """One leaf of a structured observation, in the flat vector: ``[start, start + size)``."""
