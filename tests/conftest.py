@@ -1,5 +1,6 @@
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -9,29 +10,86 @@ TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
 
-@pytest.fixture(scope="session")
-def local_ray():
-    """One local Ray for the tests that run Ray in this process, as a user's script that called
-    ``ray.init`` would: the ray backend uses a Ray that is running and leaves it running.
-    Starting and stopping one costs about 6 s a test. Tests that check how the backend starts its
-    own Ray, or that need environment variables in Ray's workers, do not take this fixture."""
+def _ray_init():
     ray = pytest.importorskip("ray")
-    # Ray's workers import the test environments' modules (as a user's script would ship its own
-    # through the runtime environment).
-    paths = [str(TESTS), str(TESTS / "fixtures"), *filter(None, [os.environ.get("PYTHONPATH")])]
-    ray.init(
-        address="local",
-        num_cpus=os.cpu_count(),
-        include_dashboard=False,
-        logging_level=logging.WARNING,
-        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}},
+    if not ray.is_initialized():
+        # Ray's workers import the test environments' modules (as a user's script would ship its
+        # own through the runtime environment).
+        paths = [str(TESTS), str(TESTS / "fixtures"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ray.init(
+            address="local",
+            num_cpus=os.cpu_count(),
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}},
+        )
+    return ray
+
+
+@pytest.fixture
+def local_ray():
+    """A local Ray for the tests that run Ray in this process, as a user's script that called
+    ``ray.init`` would: the ray backend uses a Ray that is running and leaves it running.
+    Successive tests share one (starting and stopping one costs about 6 s a test); it stops after
+    the last of them (``pytest_runtest_teardown``). Tests that check how the backend starts its
+    own Ray, or that need environment variables in Ray's workers, do not take this fixture."""
+    return _ray_init()
+
+
+def uses_ray(item: pytest.Item) -> bool:
+    return item.get_closest_marker("ray") is not None or "local_ray" in getattr(
+        item, "fixturenames", ()
     )
-    yield ray
-    ray.shutdown()
+
+
+def names_ray(nodeid: str) -> bool:
+    """Whether a test's id says "ray" as a word (test_ray.py, ..._on_ray, [ray])."""
+    return re.search(r"(?<![a-z])ray(?![a-z])", nodeid.lower()) is not None
 
 
 def pytest_collection_modifyitems(config, items):
-    # The tests that share the local Ray run last: its processes then never sit beside the other
-    # tests, no test forks a process with Ray's threads in it, and the tests that start a Ray of
-    # their own (the backend's own, `ray start`) find none running here.
-    items.sort(key=lambda item: "local_ray" in getattr(item, "fixturenames", ()))
+    # The tests that run Ray run first, those that start a Ray of their own (the backend's own,
+    # `ray start`) before those sharing the local Ray, which so far is not running; the slow tests
+    # next (a long test last would leave one process working alone at the end under `-n`), then
+    # the rest.
+    for item in items:
+        if uses_ray(item) and not names_ray(item.nodeid):
+            raise pytest.UsageError(
+                f"{item.nodeid} runs Ray: say ray in its name, so that pytest-xdist's workers "
+                "run it in turn with the other Ray tests (tests/conftest.py, RayInTurn)"
+            )
+
+    def order(item: pytest.Item) -> int:
+        if uses_ray(item):
+            return 1 if "local_ray" in getattr(item, "fixturenames", ()) else 0
+        return 2 if item.get_closest_marker("slow") is not None else 3
+
+    items.sort(key=order)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under `pytest -n N`, pytest-xdist's load scheduling, except that the tests whose ids say
+    ray go to one worker, one after another, first: two Rays side by side would each size
+    themselves to the whole machine, and `ray stop --force` ends every Ray on it. (The scheduler
+    sees only test ids, not marks; xdist's own `--dist loadgroup` does not group under pytest
+    9.2, pytest-xdist issue 1386.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RayInTurn(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "ray" if names_ray(nodeid) else nodeid
+
+    return RayInTurn(config, log)
+
+
+def pytest_runtest_teardown(item, nextitem):
+    # The local Ray stops when the next test does not use it: no test forks a process with Ray's
+    # threads in it, and a test that starts a Ray of its own finds none running.
+    if "local_ray" in getattr(item, "fixturenames", ()) and (
+        nextitem is None or "local_ray" not in getattr(nextitem, "fixturenames", ())
+    ):
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()

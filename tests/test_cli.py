@@ -265,7 +265,7 @@ def write_package(folder: Path, name: str, body: str) -> None:
         ["--start-method", "spawn"],
         ["--start-method", "forkserver"],
         # a local Ray's worker processes import the module from the driver's working directory
-        ["--backend", "ray"],
+        pytest.param(["--backend", "ray"], marks=pytest.mark.ray, id="ray"),
     ],
 )
 def test_env_module_in_the_working_directory_trains_with_spawned_workers(tmp_path, backend_options):

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.ray
 
 from a3c import A3C  # noqa: E402
 from a3c.backends.ray import (  # noqa: E402
