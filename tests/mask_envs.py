@@ -99,6 +99,38 @@ class MultiDoors(InfoDoors):
         return self._observe(), 1.0 if allowed else -1.0, not allowed, self.t >= STEPS, info
 
 
+class HybridDoors(InfoDoors):
+    """A hybrid action: a door (8, two allowed), a light switch (MultiBinary, not masked), a gear
+    (one of 3 allowed) and a push (a Box); the mask is the door's 8 values then the gear's 3. A
+    disallowed door or gear ends the episode; the environment checks that each action is in its
+    space."""
+
+    action_space = gym.spaces.Dict(
+        OrderedDict(
+            door=gym.spaces.Discrete(N_ACTIONS),
+            lights=gym.spaces.MultiBinary(2),
+            gear=gym.spaces.MultiDiscrete([3]),
+            push=gym.spaces.Box(-1.0, 1.0, (1,), np.float32),
+        )
+    )
+
+    def _draw_mask(self):
+        super()._draw_mask()
+        gear = np.zeros(3, np.int8)
+        gear[self.np_random.integers(3)] = 1
+        self.mask = np.concatenate([self.mask, gear])
+
+    def step(self, action):
+        assert self.action_space.contains(action), action
+        allowed = bool(self.mask[int(action["door"])]) and bool(
+            self.mask[N_ACTIONS + int(action["gear"][0])]
+        )
+        self.t += 1
+        self._draw_mask()
+        info = {"action_mask": self.mask.copy()}
+        return self._observe(), 1.0 if allowed else -1.0, not allowed, self.t >= STEPS, info
+
+
 class GridInfoDoors(InfoDoors):
     """InfoDoors whose noise comes as a 2x3 grid."""
 

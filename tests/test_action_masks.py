@@ -16,7 +16,7 @@ from a3c import A3C, evaluate_policy
 from a3c.checkpoint import load_checkpoint, save_checkpoint
 from a3c.distributions import Categorical, EpsilonGreedy, MultiCategorical, epsilon_greedy
 from a3c.envs import EnvFactory, probe_spaces
-from a3c.masks import MaskInObservation, mask_logits
+from a3c.masks import MaskInObservation, mask_logits, mask_size
 
 TESTS = Path(__file__).parent
 DOORS = {
@@ -181,6 +181,35 @@ def test_multidiscrete_actions_are_masked_component_by_component(tmp_path):
     assert agent.config.action_mask == "info"
     agent.learn()
     never_a_disallowed_action(agent.run_dir)
+
+
+def test_a_hybrids_discrete_parts_are_masked_and_its_others_left_alone(tmp_path):
+    """A Dict of a door, lights (MultiBinary: not masked), a gear and a push: the mask is the
+    door's values then the gear's. No disallowed door or gear is taken in training, evaluation
+    or predict, and the lights are still drawn."""
+    space = mask_envs.HybridDoors.action_space
+    assert mask_size(space) == mask_envs.N_ACTIONS + 3
+    assert mask_size(gym.spaces.Tuple((gym.spaces.MultiBinary(2), space["push"]))) is None
+    settings = small_run(tmp_path, backend="sync", total_steps=2_000)
+    agent = A3C(mask_envs.HybridDoors, **settings)
+    assert agent.config.action_mask == "info" and agent.model.mask_sizes == [8, 3]
+    agent.learn()
+    never_a_disallowed_action(agent.run_dir)
+    evaluations = read_rows(agent.run_dir / "eval.csv")
+    assert evaluations and all(float(row["mean_return"]) == mask_envs.STEPS for row in evaluations)
+    obs, _ = agent.env.reset(seed=0)
+    allowed = np.zeros(mask_envs.N_ACTIONS + 3)
+    allowed[[5, mask_envs.N_ACTIONS + 2]] = 1
+    for deterministic in (True, False):
+        actions, _ = agent.predict(
+            np.repeat(obs[None], 200, 0),
+            deterministic=deterministic,
+            action_masks=np.tile(allowed, (200, 1)),
+        )
+        assert all(space.contains(action) for action in actions)
+        assert {action["door"] for action in actions} == {5}
+        assert {int(action["gear"][0]) for action in actions} == {2}
+    assert len({tuple(action["lights"]) for action in actions}) > 1
 
 
 def test_predict_takes_sb3_contribs_action_masks(tmp_path):

@@ -238,11 +238,16 @@ class Product(ActionDistribution):
         nvec: list[int] = []
         low: list[np.ndarray] = []
         high: list[np.ndarray] = []
+        #: the discrete components an action mask covers (a3c.masks: not the MultiBinary bits)
+        self.maskable: list[int] = []
         for leaf in self.leaves:
             if isinstance(leaf, gym.spaces.Discrete):
+                self.maskable.append(len(nvec))
                 nvec.append(int(leaf.n))
             elif isinstance(leaf, gym.spaces.MultiDiscrete):
-                nvec += leaf.nvec.reshape(-1).tolist()
+                components = leaf.nvec.reshape(-1).tolist()
+                self.maskable += range(len(nvec), len(nvec) + len(components))
+                nvec += components
             elif isinstance(leaf, gym.spaces.MultiBinary):
                 nvec += [2] * int(np.prod(leaf.shape))
             else:

@@ -16,7 +16,8 @@ part, so rollouts, backends and evaluation carry it as they carry observations. 
 reads that part as a mask, not as an input (:func:`mask_logits`): an action not allowed gets the
 lowest float as its logit (or Q-value), so it is never sampled, never greedy, and adds nothing
 to the entropy. The mask is one 0/1 value per action, for ``MultiDiscrete`` the components'
-side by side (``sum(nvec)`` values), as sb3-contrib has it.
+side by side (``sum(nvec)`` values), as sb3-contrib has it, and for a hybrid ``Tuple`` or
+``Dict`` its ``Discrete`` and ``MultiDiscrete`` parts' side by side (:func:`mask_size`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from a3c.spaces import leaves
+
 #: the ``Dict`` key (and ``info`` key) of an action mask
 MASK_KEY = "action_mask"
 #: where an action mask is read from; ``"auto"`` is resolved to one of the others
@@ -41,11 +44,19 @@ MOVED_INTO_OBSERVATION = ("info", "method")
 
 def mask_size(action_space: gym.Space) -> int | None:
     """How many values a mask of ``action_space`` has, or ``None`` where actions cannot be
-    masked (``Box``, ``MultiBinary``, a hybrid ``Tuple`` or ``Dict``)."""
+    masked (``Box``, ``MultiBinary``, a ``Tuple`` or ``Dict`` with no part that can be).
+
+    A ``Discrete``'s mask has a value per action, a ``MultiDiscrete``'s its components' side by
+    side; a hybrid ``Tuple`` or ``Dict``'s mask is its ``Discrete`` and ``MultiDiscrete`` parts'
+    side by side, in the order of :func:`a3c.spaces.leaves` (its ``MultiBinary`` and ``Box``
+    parts are not masked)."""
     if isinstance(action_space, gym.spaces.Discrete):
         return int(action_space.n)
     if isinstance(action_space, gym.spaces.MultiDiscrete):
         return int(action_space.nvec.sum())
+    if isinstance(action_space, gym.spaces.Dict | gym.spaces.Tuple):
+        sizes = [size for size in map(mask_size, leaves(action_space)) if size is not None]
+        return sum(sizes) if sizes else None
     return None
 
 
@@ -94,7 +105,7 @@ def check_action_mask(source: str, action_space: gym.Space) -> None:
     if source != "none" and source != "auto" and mask_size(action_space) is None:
         raise ValueError(
             f"action_mask={source!r}: actions can be masked where they are Discrete or "
-            f"MultiDiscrete, not {action_space}"
+            f"MultiDiscrete, or a Tuple or Dict with such parts, not {action_space}"
         )
 
 
@@ -180,7 +191,8 @@ class MaskInObservation(gym.Wrapper):
         if values.size != self.size:
             raise ValueError(
                 f"an action mask of {values.size} values for {self.env.action_space}, which "
-                f"takes {self.size} (one per action; MultiDiscrete: the components' side by side)"
+                f"takes {self.size} (one per action; MultiDiscrete: the components' side by "
+                "side; a Tuple or Dict: its Discrete and MultiDiscrete parts' side by side)"
             )
         return (values != 0).astype(np.uint8)
 

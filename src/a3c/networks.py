@@ -401,6 +401,10 @@ class Network(nn.Module):
             )
         self.mask_slice = slice(masks[0].start, masks[0].start + masks[0].size) if masks else None
         self.mask_sizes: list[int] = []  # its components' (MultiDiscrete: one per component)
+        # A hybrid's mask covers some of the logits' components (not its MultiBinary bits): the
+        # columns of the logits it covers, and the sizes of all their components
+        self.mask_columns: list[int] | None = None
+        self.logit_sizes: list[int] = []
         self.image_body = body if body != "mlp" else "cnn"
         if self.parts is not None:
             obs_shape, body, pixels = (self.parts[-1].start + self.parts[-1].size,), "mlp", False
@@ -477,17 +481,25 @@ class Network(nn.Module):
                 distribution.masked = True  # its exploration draws among the allowed
         elif isinstance(distribution, MultiCategorical):
             self.mask_sizes = list(distribution.nvec)
+        elif isinstance(distribution, Product) and distribution.maskable:
+            assert distribution.discrete is not None  # its logits come first in its params
+            self.logit_sizes = sizes = distribution.discrete.nvec
+            starts = np.cumsum([0, *sizes])
+            self.mask_sizes = [sizes[i] for i in distribution.maskable]
+            self.mask_columns = [
+                column for i in distribution.maskable for column in range(starts[i], starts[i + 1])
+            ]
         else:
             raise ValueError(
-                "action masks are for Discrete and MultiDiscrete actions, not "
-                f"{type(distribution).__name__}'s"
+                "action masks are for Discrete and MultiDiscrete actions (and the Tuple or Dict "
+                f"that has such parts), not {type(distribution).__name__}'s"
             )
         size = self.mask_slice.stop - self.mask_slice.start
         if sum(self.mask_sizes) != size:
             raise ValueError(
                 f"the action mask has {size} values, and the actions "
                 f"{sum(self.mask_sizes)} (one per action; MultiDiscrete: the components' side by "
-                "side)"
+                "side; a Tuple or Dict: its Discrete and MultiDiscrete parts' side by side)"
             )
 
     def masked(self, logits: Tensor, obs: Tensor) -> Tensor:
@@ -496,6 +508,10 @@ class Network(nn.Module):
         if self.mask_slice is None:
             return logits
         mask = obs.reshape(obs.shape[0], -1)[:, self.mask_slice].to(logits.dtype)
+        if self.mask_columns is not None:  # a hybrid's: the components it leaves out allow all
+            covered = logits.new_ones(logits.shape)
+            covered[:, self.mask_columns] = mask
+            return mask_logits(logits, covered, self.logit_sizes)
         return mask_logits(logits, mask, self.mask_sizes)
 
     @property
@@ -796,9 +812,11 @@ class ActorCritic(Network):
         return (mean, std, noise)
 
     def _masked_params(self, params: DistParams, obs: Tensor) -> DistParams:
-        """The logits with the actions that ``obs``'s mask disallows taken out (a no-op without
-        a mask, which only Discrete and MultiDiscrete actions can have)."""
-        return params if self.mask_slice is None else (self.masked(params[0], obs),)
+        """The logits (the params' first, a hybrid's Gaussian's after them) with the actions
+        that ``obs``'s mask disallows taken out; a no-op without a mask."""
+        if self.mask_slice is None:
+            return params
+        return (self.masked(params[0], obs), *params[1:])
 
     def reset_noise(self, rows: int, generator: torch.Generator | None = None) -> None:
         """Draw gSDE's noise matrices for the next ``rows``-row steps (one per environment; the
