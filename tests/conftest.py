@@ -48,10 +48,12 @@ def names_ray(nodeid: str) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    # The tests that run Ray run first, those that start a Ray of their own (the backend's own,
-    # `ray start`) before those sharing the local Ray, which so far is not running; the slow tests
-    # next (a long test last would leave one process working alone at the end under `-n`), then
-    # the rest.
+    # The slow tests first (under `-n`, a long test last would leave one worker working alone at
+    # the end), then the rest, then the tests that run Ray: those that start a Ray of their own
+    # (the backend's own, `ray start`) before those sharing the local Ray, so they find none
+    # running. In one process (no `-n`) no test then forks with Ray's threads in it (ten native
+    # threads outlive ray.shutdown). Under `-n` the Ray tests go first all the same, to one
+    # worker (RayInTurn), which goes on to other tests after them.
     for item in items:
         if uses_ray(item) and not names_ray(item.nodeid):
             raise pytest.UsageError(
@@ -61,18 +63,20 @@ def pytest_collection_modifyitems(config, items):
 
     def order(item: pytest.Item) -> int:
         if uses_ray(item):
-            return 1 if "local_ray" in getattr(item, "fixturenames", ()) else 0
-        return 2 if item.get_closest_marker("slow") is not None else 3
+            return 3 if "local_ray" in getattr(item, "fixturenames", ()) else 2
+        return 0 if item.get_closest_marker("slow") is not None else 1
 
     items.sort(key=order)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, which may not be installed
 def pytest_xdist_make_scheduler(config, log):
     """Under `pytest -n N`, pytest-xdist's load scheduling, except that the tests whose ids say
-    ray go to one worker, one after another, first: two Rays side by side would each size
-    themselves to the whole machine, and `ray stop --force` ends every Ray on it. (The scheduler
-    sees only test ids, not marks; xdist's own `--dist loadgroup` does not group under pytest
-    9.2, pytest-xdist issue 1386.)"""
+    ray are one unit of work: one worker runs them one after another, and first, since xdist
+    sends the largest units first. Two Rays side by side would each size themselves to the whole
+    machine, and `ray stop --force` ends every Ray on it. (The scheduler sees only test ids, not
+    marks; xdist's own `--dist loadgroup` does not group under pytest 9.2, pytest-xdist issue
+    1386.)"""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -85,8 +89,8 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_runtest_teardown(item, nextitem):
-    # The local Ray stops when the next test does not use it: no test forks a process with Ray's
-    # threads in it, and a test that starts a Ray of its own finds none running.
+    # The local Ray stops after the last test that shares it: a test that starts a Ray of its
+    # own finds none running, and Ray's processes do not sit beside the tests that follow.
     if "local_ray" in getattr(item, "fixturenames", ()) and (
         nextitem is None or "local_ray" not in getattr(nextitem, "fixturenames", ())
     ):

@@ -206,11 +206,12 @@ class A3C:
         shaped ``(1, batch, lstm_size)``; ``None`` is a fresh start, and ``episode_start`` (one
         bool per row) resets the rows whose episode starts with this observation.
 
-        ``action_masks`` (sb3-contrib's ``MaskablePPO`` argument; one 0/1 value per action, a
-        row per observation) allows only some actions, for an agent that reads masks
-        (:mod:`a3c.masks`). Where its environment gives them in ``info`` or by a method, the
-        observation is the environment's own, and without ``action_masks`` every action is
-        allowed; where the observation holds one, ``action_masks`` replaces it.
+        ``action_masks`` (sb3-contrib's ``MaskablePPO`` argument; one 0/1 value per action,
+        :func:`a3c.masks.mask_size` values, a row per observation) allows only some actions,
+        for an agent that reads masks (:mod:`a3c.masks`). Where its environment gives them in
+        ``info`` or by a method, the observation is the environment's own, and without
+        ``action_masks`` every action is allowed; where the observation holds one,
+        ``action_masks`` replaces it.
         """
         source = self.config.action_mask
         if source in MOVED_INTO_OBSERVATION:  # the environment's own, without its mask

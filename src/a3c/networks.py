@@ -402,8 +402,9 @@ class Network(nn.Module):
         self.mask_slice = slice(masks[0].start, masks[0].start + masks[0].size) if masks else None
         self.mask_sizes: list[int] = []  # its components' (MultiDiscrete: one per component)
         # A hybrid's mask covers some of the logits' components (not its MultiBinary bits): the
-        # columns of the logits it covers, and the sizes of all their components
-        self.mask_columns: list[int] | None = None
+        # columns of the logits it covers (an index, not a buffer: it is no weight to share or
+        # save), and the sizes of all their components
+        self.mask_columns: Tensor | None = None
         self.logit_sizes: list[int] = []
         self.image_body = body if body != "mlp" else "cnn"
         if self.parts is not None:
@@ -486,9 +487,9 @@ class Network(nn.Module):
             self.logit_sizes = sizes = distribution.discrete.nvec
             starts = np.cumsum([0, *sizes])
             self.mask_sizes = [sizes[i] for i in distribution.maskable]
-            self.mask_columns = [
-                column for i in distribution.maskable for column in range(starts[i], starts[i + 1])
-            ]
+            self.mask_columns = torch.cat(
+                [torch.arange(starts[i], starts[i + 1]) for i in distribution.maskable]
+            )
         else:
             raise ValueError(
                 "action masks are for Discrete and MultiDiscrete actions (and the Tuple or Dict "
@@ -509,6 +510,8 @@ class Network(nn.Module):
             return logits
         mask = obs.reshape(obs.shape[0], -1)[:, self.mask_slice].to(logits.dtype)
         if self.mask_columns is not None:  # a hybrid's: the components it leaves out allow all
+            if self.mask_columns.device != logits.device:
+                self.mask_columns = self.mask_columns.to(logits.device)
             covered = logits.new_ones(logits.shape)
             covered[:, self.mask_columns] = mask
             return mask_logits(logits, covered, self.logit_sizes)
