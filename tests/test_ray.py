@@ -5,6 +5,7 @@ import copy
 import json
 import os
 import pickle
+import secrets
 import signal
 import socket
 import subprocess
@@ -280,8 +281,17 @@ def test_successive_evaluations_on_ray_score_the_current_weights(tmp_path, local
 
 @pytest.mark.slow
 def test_a_head_node_is_joined_through_ray_address(tmp_path):
+    """A head node with token authentication, as `ray start` runs one where a token exists:
+    joined under RAY_AUTH_MODE=token, as Ray's own tools join it, and refused without, with the
+    way out said. The token is the test's own, and RAY_AUTH_MODE is set here: an earlier
+    in-process Ray (which sets RAY_AUTH_MODE in os.environ) or a ~/.ray/auth_token changes
+    nothing."""
     port = free_port()
-    env = dict(os.environ, RAY_ADDRESS="")
+    token = secrets.token_hex(32)
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
+    }
+    env = dict(base, RAY_ADDRESS="", RAY_AUTH_TOKEN=token, RAY_AUTH_MODE="token")
     started = subprocess.run(
         [
             str(RAY),
@@ -303,27 +313,27 @@ def test_a_head_node_is_joined_through_ray_address(tmp_path):
         env=env,
     )
     assert started.returncode == 0, started.stderr
+    train = [
+        *TRAIN,
+        "CartPole-v1",
+        "--ray-address",
+        f"127.0.0.1:{port}",
+        "--total-steps",
+        "30000",
+        "--eval-interval",
+        "10000",
+        "--run-dir",
+        str(tmp_path),
+        "--run-name",
+        "joined",
+    ]
     try:
-        run = subprocess.run(
-            [
-                *TRAIN,
-                "CartPole-v1",
-                "--ray-address",
-                f"127.0.0.1:{port}",
-                "--total-steps",
-                "30000",
-                "--eval-interval",
-                "10000",
-                "--run-dir",
-                str(tmp_path),
-                "--run-name",
-                "joined",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=env,
-        )
+        no_mode = {k: v for k, v in env.items() if k != "RAY_AUTH_MODE"}
+        refused = subprocess.run(train, capture_output=True, text=True, timeout=300, env=no_mode)
+        assert refused.returncode == 2, refused.stderr
+        assert "cannot join the Ray cluster" in refused.stderr
+        assert "set RAY_AUTH_MODE=token where a3c runs" in refused.stderr
+        run = subprocess.run(train, capture_output=True, text=True, timeout=300, env=env)
         assert run.returncode == 0, run.stderr
         assert f"joined the Ray cluster at 127.0.0.1:{port} (1 node(s), 2 CPUs)" in run.stderr
         summary = json.loads((tmp_path / "joined" / "summary.json").read_text())
@@ -334,10 +344,11 @@ def test_a_head_node_is_joined_through_ray_address(tmp_path):
             capture_output=True,
             text=True,
             timeout=60,
+            env=env,
         )
         assert status.returncode == 0 and "2.0 CPU" in status.stdout, status.stdout
     finally:
-        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
+        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120, env=env)
 
 
 def processes_named(prefix):

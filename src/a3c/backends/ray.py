@@ -410,6 +410,20 @@ class _ActorHandle:  # the actor's methods are reached through Ray's untyped han
         self.finished = True
 
 
+def _auth_hint(address: str | None) -> str:
+    """Why joining a cluster at an explicit address may fail where Ray's own tools fail too:
+    `ray start` turns token authentication on where a token exists (~/.ray/auth_token), and a
+    client joining by address sends its token only under RAY_AUTH_MODE=token (Ray never sends a
+    token to an address on its own)."""
+    if not address or address == "auto" or os.environ.get("RAY_AUTH_MODE") == "token":
+        return ""
+    return (
+        "; if the cluster uses token authentication (`ray start` turns it on where "
+        "~/.ray/auth_token exists), set RAY_AUTH_MODE=token where a3c runs, with the cluster's "
+        "token in ~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN"
+    )
+
+
 class RayBackend(Backend):
     """Tasks as Ray actors; the global model in a :class:`ParameterServer` actor."""
 
@@ -423,7 +437,9 @@ class RayBackend(Backend):
             try:
                 self._init(address)
             except (ConnectionError, RuntimeError) as exc:
-                raise ValueError(f"cannot join the Ray cluster at {address}: {exc}") from exc
+                raise ValueError(
+                    f"cannot join the Ray cluster at {address}: {exc}{_auth_hint(address)}"
+                ) from exc
             self.started_ray = True
         self.server_class = ray.remote(num_cpus=config.ray_server_cpus)(ParameterServer)
         self.actor_class = ray.remote(_TaskActor)
