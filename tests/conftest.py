@@ -9,6 +9,14 @@ import pytest
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One pytest-xdist worker per core: torch's intra-op threads in each (one per core by
+    # default) would oversubscribe the cores, as A3C's workers would (a3c's backends set one
+    # thread while they train, not around the evaluations and tests that run in-process).
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def _ray_init():
     ray = pytest.importorskip("ray")
