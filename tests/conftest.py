@@ -18,7 +18,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
-def _ray_init():
+@pytest.fixture
+def local_ray():
+    """A local Ray for the tests that run Ray in this process, as a user's script that called
+    ``ray.init`` would: the ray backend uses a Ray that is running and leaves it running.
+    Successive tests share one (starting and stopping one costs about 6 s a test); it stops after
+    the last of them (``pytest_runtest_teardown``). Tests that check how the backend starts its
+    own Ray, or that need environment variables in Ray's workers, do not take this fixture."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
         # Ray's workers import the test environments' modules (as a user's script would ship its
@@ -34,20 +40,12 @@ def _ray_init():
     return ray
 
 
-@pytest.fixture
-def local_ray():
-    """A local Ray for the tests that run Ray in this process, as a user's script that called
-    ``ray.init`` would: the ray backend uses a Ray that is running and leaves it running.
-    Successive tests share one (starting and stopping one costs about 6 s a test); it stops after
-    the last of them (``pytest_runtest_teardown``). Tests that check how the backend starts its
-    own Ray, or that need environment variables in Ray's workers, do not take this fixture."""
-    return _ray_init()
+def shares_local_ray(item: pytest.Item | None) -> bool:
+    return item is not None and "local_ray" in getattr(item, "fixturenames", ())
 
 
 def uses_ray(item: pytest.Item) -> bool:
-    return item.get_closest_marker("ray") is not None or "local_ray" in getattr(
-        item, "fixturenames", ()
-    )
+    return item.get_closest_marker("ray") is not None or shares_local_ray(item)
 
 
 def names_ray(nodeid: str) -> bool:
@@ -71,7 +69,7 @@ def pytest_collection_modifyitems(config, items):
 
     def order(item: pytest.Item) -> int:
         if uses_ray(item):
-            return 3 if "local_ray" in getattr(item, "fixturenames", ()) else 2
+            return 3 if shares_local_ray(item) else 2
         return 0 if item.get_closest_marker("slow") is not None else 1
 
     items.sort(key=order)
@@ -99,9 +97,7 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_runtest_teardown(item, nextitem):
     # The local Ray stops after the last test that shares it: a test that starts a Ray of its
     # own finds none running, and Ray's processes do not sit beside the tests that follow.
-    if "local_ray" in getattr(item, "fixturenames", ()) and (
-        nextitem is None or "local_ray" not in getattr(nextitem, "fixturenames", ())
-    ):
+    if shares_local_ray(item) and not shares_local_ray(nextitem):
         ray = sys.modules.get("ray")
         if ray is not None and ray.is_initialized():
             ray.shutdown()

@@ -34,8 +34,11 @@ class _Doors(gym.Env):
         self._draw_mask()
         return self._observe(), {}
 
+    def _allowed(self, action):
+        return bool(self.mask[int(action)])
+
     def step(self, action):
-        allowed = bool(self.mask[int(action)])
+        allowed = self._allowed(action)
         self.t += 1
         self._draw_mask()
         terminated = not allowed
@@ -90,13 +93,8 @@ class MultiDoors(InfoDoors):
         second[self.np_random.integers(5)] = 1
         self.mask = np.concatenate([first, second])
 
-    def step(self, action):
-        first, second = int(action[0]), 3 + int(action[1])
-        allowed = bool(self.mask[first]) and bool(self.mask[second])
-        self.t += 1
-        self._draw_mask()
-        info = {"action_mask": self.mask.copy()}
-        return self._observe(), 1.0 if allowed else -1.0, not allowed, self.t >= STEPS, info
+    def _allowed(self, action):
+        return bool(self.mask[int(action[0])]) and bool(self.mask[3 + int(action[1])])
 
 
 class HybridDoors(InfoDoors):
@@ -120,15 +118,10 @@ class HybridDoors(InfoDoors):
         gear[self.np_random.integers(3)] = 1
         self.mask = np.concatenate([self.mask, gear])
 
-    def step(self, action):
+    def _allowed(self, action):
         assert self.action_space.contains(action), action
-        allowed = bool(self.mask[int(action["door"])]) and bool(
-            self.mask[N_ACTIONS + int(action["gear"][0])]
-        )
-        self.t += 1
-        self._draw_mask()
-        info = {"action_mask": self.mask.copy()}
-        return self._observe(), 1.0 if allowed else -1.0, not allowed, self.t >= STEPS, info
+        door, gear = int(action["door"]), N_ACTIONS + int(action["gear"][0])
+        return bool(self.mask[door]) and bool(self.mask[gear])
 
 
 class GridInfoDoors(InfoDoors):

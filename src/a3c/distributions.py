@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from a3c.masks import allowed_actions
+from a3c.masks import allowed_actions, mask_size
 from a3c.spaces import SUPPORTED_ACTIONS, check_action_space, leaves
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -238,22 +238,24 @@ class Product(ActionDistribution):
         nvec: list[int] = []
         low: list[np.ndarray] = []
         high: list[np.ndarray] = []
-        #: the discrete components an action mask covers (a3c.masks: not the MultiBinary bits)
+        #: the discrete components an action mask covers: the leaves that a3c.masks.mask_size
+        #: counts (not the MultiBinary bits)
         self.maskable: list[int] = []
         for leaf in self.leaves:
-            if isinstance(leaf, gym.spaces.Discrete):
-                self.maskable.append(len(nvec))
-                nvec.append(int(leaf.n))
-            elif isinstance(leaf, gym.spaces.MultiDiscrete):
-                components = leaf.nvec.reshape(-1).tolist()
-                self.maskable += range(len(nvec), len(nvec) + len(components))
-                nvec += components
-            elif isinstance(leaf, gym.spaces.MultiBinary):
-                nvec += [2] * int(np.prod(leaf.shape))
-            else:
-                assert isinstance(leaf, gym.spaces.Box)
+            if isinstance(leaf, gym.spaces.Box):
                 low.append(leaf.low.reshape(-1))
                 high.append(leaf.high.reshape(-1))
+                continue
+            if isinstance(leaf, gym.spaces.Discrete):
+                components = [int(leaf.n)]
+            elif isinstance(leaf, gym.spaces.MultiDiscrete):
+                components = leaf.nvec.reshape(-1).tolist()
+            else:
+                assert isinstance(leaf, gym.spaces.MultiBinary)
+                components = [2] * int(np.prod(leaf.shape))
+            if mask_size(leaf) is not None:
+                self.maskable += range(len(nvec), len(nvec) + len(components))
+            nvec += components
         self.discrete = MultiCategorical(nvec) if nvec else None
         self.continuous = DiagGaussian(np.concatenate(low), np.concatenate(high)) if low else None
         self.logits_dim = sum(nvec)  # 0 without a discrete leaf
