@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from a3c.returns import gae_advantages, n_step_returns
+from a3c.returns import gae_advantages, n_step_returns, standardized_advantages
 
 
 def naive_returns(rewards, next_values, terminated, truncated, gamma):
@@ -138,3 +138,22 @@ def test_running_returns_match_a_naive_loop_and_carry_across_rollouts():
 
 def t_(array):
     return torch.from_numpy(array)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_standardized_advantages_have_mean_zero_std_one_whatever_their_scale(seed):
+    gen = torch.Generator().manual_seed(seed)
+    advantages = torch.randn(5, 8, generator=gen, dtype=torch.float64)
+    out = standardized_advantages(advantages)
+    assert out.shape == advantages.shape
+    assert float(out.mean()) == pytest.approx(0.0, abs=1e-12)
+    assert float(out.std()) == pytest.approx(1.0, rel=1e-6)  # up to the 1e-8 in the divisor
+    # only the order and the spacing count: a shift and a positive scale change nothing
+    torch.testing.assert_close(standardized_advantages(37.0 * advantages - 5.0), out)
+    # the sign of each sample's step follows its place against the batch's mean
+    assert torch.equal(out > 0, advantages > advantages.mean())
+
+
+def test_a_single_advantage_is_left_as_it_is():
+    one = torch.tensor([[2.5]])
+    assert torch.equal(standardized_advantages(one), one)

@@ -118,6 +118,44 @@ def test_entropy_schedule_gives_each_update_its_beta(tmp_path, monkeypatch, sche
     assert betas == pytest.approx(expected, abs=1e-12)
 
 
+def test_normalize_advantage_standardises_each_updates_advantages_and_keeps_the_returns(
+    tmp_path, monkeypatch
+):
+    import a3c.worker
+    from a3c.returns import standardized_advantages
+
+    a3c_loss = a3c.worker.a3c_loss
+
+    def first_update(normalize):
+        seen = []
+
+        def recording_loss(*args, **kwargs):
+            seen.append((args[3].clone(), args[4].clone()))  # returns, advantages
+            return a3c_loss(*args, **kwargs)
+
+        monkeypatch.setattr(a3c.worker, "a3c_loss", recording_loss)
+        config = small_run(
+            tmp_path / str(normalize),
+            backend="sync",
+            normalize_advantage=normalize,
+            gae_lambda=0.95,
+            total_steps=400,
+        )
+        A3C("CartPole-v1", **config).learn()
+        return seen
+
+    plain, standardized = first_update(False), first_update(True)
+    assert len(plain) == len(standardized) == 40
+    for _, advantages in standardized:
+        assert float(advantages.mean()) == pytest.approx(0.0, abs=1e-5)
+        assert float(advantages.std()) == pytest.approx(1.0, rel=1e-5)
+    # the first update sees the same weights and the same rollout (the sync backend is exactly
+    # reproducible): the same critic targets, and the advantages standardised
+    torch.testing.assert_close(standardized[0][0], plain[0][0])
+    torch.testing.assert_close(standardized[0][1], standardized_advantages(plain[0][1]))
+    assert abs(float(plain[0][1].mean())) > 1e-3 or abs(float(plain[0][1].std()) - 1.0) > 1e-3
+
+
 def test_resume_picks_the_newest_complete_checkpoint(tmp_path):
     agent = A3C("CartPole-v1", **small_run(tmp_path, backend="sync", run_name="r")).learn()
     folder = agent.run_dir / "checkpoints"

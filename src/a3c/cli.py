@@ -304,11 +304,11 @@ def build_parser() -> _Parser:
         "tune",
         help="tune hyper-parameters with Optuna (the tune extra)",
         description="Optuna's TPE sampler over lr, n_steps, gamma, gae_lambda, ent_coef, vf_coef, "
-        "max_grad_norm, envs_per_worker, network sizes, shared trunk, observation normalisation "
-        "and optimizer (and the Gaussian policy's settings for Box actions); a median pruner on "
-        "each trial's evaluations. The study is DIR/study.db: run the command again to add "
-        "trials. Writes DIR/best.toml (a preset), DIR/report.md and Optuna's plots. Config "
-        "options fix a field for every trial.",
+        "max_grad_norm, envs_per_worker, network sizes, shared trunk, observation and advantage "
+        "normalisation and optimizer (and the Gaussian policy's settings for Box actions); a "
+        "median pruner on each trial's evaluations. The study is DIR/study.db: run the command "
+        "again to add trials. Writes DIR/best.toml (a preset), DIR/report.md and Optuna's plots. "
+        "Config options fix a field for every trial.",
         epilog="example: a3c tune Pendulum-v1 --trials 30 --budget 200000; a3c train Pendulum-v1 "
         "--preset tunes/Pendulum-v1/best.toml",
     )

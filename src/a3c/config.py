@@ -145,6 +145,11 @@ class Config:
     )
     gamma: float = _f(0.99, "Discount factor.")
     gae_lambda: float = _f(1.0, "GAE lambda; 1.0 gives the paper's n-step return.")
+    normalize_advantage: bool = _f(
+        False,
+        "Standardise each update's advantages to mean 0 and std 1 over its n_steps x "
+        "envs_per_worker samples (SB3's normalize_advantage; PPO's habit).",
+    )
     ent_coef: float = _f(0.01, "Entropy bonus coefficient beta.")
     ent_schedule: str = _f(
         "constant",

@@ -69,6 +69,15 @@ def gae_advantages(
     return advantages
 
 
+def standardized_advantages(advantages: Tensor, eps: float = 1e-8) -> Tensor:
+    """``(A - mean(A)) / (std(A) + eps)`` over the whole update: the policy gradient's step no
+    longer scales with the rewards' size or the critic's error, only its direction is kept (a
+    one-sample update is returned as it is, having no spread to divide by)."""
+    if advantages.numel() < 2:
+        return advantages
+    return (advantages - advantages.mean()) / (advantages.std() + eps)
+
+
 def running_returns(rewards: Tensor, episode_ends: Tensor, gamma: float, running: Tensor) -> Tensor:
     """The discounted return of each environment's episode so far, ``G_t = gamma * G_{t-1} +
     r_t``, at every step of the rollout (``[T, N]``), restarting after an episode end.

@@ -21,7 +21,12 @@ from a3c.envs import EnvFactory, make_env_group
 from a3c.global_model import GlobalModel, annealed
 from a3c.losses import a3c_loss, clip_grad_norm
 from a3c.networks import ActorCritic, RecurrentState, select_state
-from a3c.returns import gae_advantages, n_step_returns, running_returns
+from a3c.returns import (
+    gae_advantages,
+    n_step_returns,
+    running_returns,
+    standardized_advantages,
+)
 
 
 class RecordSink(Protocol):
@@ -155,6 +160,8 @@ def run_worker(
                     config.gae_lambda,
                 )
                 returns = advantages + value_buf
+            if config.normalize_advantage:  # after the returns: the critic keeps its targets
+                advantages = standardized_advantages(advantages)
 
             # Accumulate gradients wrt theta' of the policy, value and entropy terms (an LSTM
             # back-propagates through the rollout from its first state).
