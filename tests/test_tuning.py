@@ -99,6 +99,14 @@ def test_the_search_space_gives_valid_configs():
         params = suggest(study.ask(), search_space(None, continuous))
         Config(**params).validate()
         assert ("init_log_std" in params) == continuous
+    # a value-based study has no advantages to normalise: the knob is not searched
+    q_config = A3C("CartPole-v1", preset="CartPole-v1.nstep_q").config
+    assert "normalize_advantage" in search_space(None, False)
+    assert "normalize_advantage" not in search_space(q_config, False)
+    q_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(4):
+        params = suggest(q_study.ask(), search_space(q_config, False))
+        Config(**{**vars(q_config), **params}).validate()
 
 
 def test_the_first_trial_is_exactly_the_starting_point_even_outside_the_space():

@@ -422,6 +422,8 @@ def test_value_based_config_errors_are_clear():
         Config(algo="nstep_q", lstm=True).validate()
     with pytest.raises(ValueError, match="normalize_reward"):
         Config(algo="sarsa", normalize_reward=True).validate()
+    with pytest.raises(ValueError, match="normalize_advantage"):
+        Config(algo="q", normalize_advantage=True).validate()
     with pytest.raises(ValueError, match="final_epsilon_probs"):
         Config(final_epsilons=(0.1, 0.5), final_epsilon_probs=(0.5, 0.6)).validate()
     with pytest.raises(ValueError, match="algo"):

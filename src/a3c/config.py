@@ -438,6 +438,8 @@ class Config:
             raise bad("lstm", f"the paper's LSTM is A3C's; {self.algo} takes feed-forward bodies")
         if self.value_based and self.normalize_reward:
             raise bad("normalize_reward", f"not offered for {self.algo} (scale with reward_scale)")
+        if self.value_based and self.normalize_advantage:
+            raise bad("normalize_advantage", f"an actor-critic's: {self.algo} has no advantages")
         if self.lr_anneal_steps is not None and self.lr_anneal_steps < 1:
             raise bad("lr_anneal_steps", "must be >= 1")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:

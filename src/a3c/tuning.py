@@ -63,6 +63,8 @@ def search_space(start: Config | None, continuous: bool, fixed: Sequence[str] = 
     the ``fixed`` ones, widened to hold the starting point's own values (``rmsprop_tf``, a
     one-layer network...) so that the first trial is exactly the starting point."""
     space = {**SPACE, **(CONTINUOUS_SPACE if continuous else {})}
+    if start is not None and start.value_based:  # no policy gradient, so no advantages
+        fixed = [*fixed, "normalize_advantage"]
     space = {name: choices for name, choices in space.items() if name not in fixed}
     if start is None:
         return space
