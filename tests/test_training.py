@@ -118,15 +118,16 @@ def test_entropy_schedule_gives_each_update_its_beta(tmp_path, monkeypatch, sche
     assert betas == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.parametrize("gae_lambda", [1.0, 0.95])  # the paper's n-step return, and GAE
 def test_normalize_advantage_standardises_each_updates_advantages_and_keeps_the_returns(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, gae_lambda
 ):
     import a3c.worker
     from a3c.returns import standardized_advantages
 
     a3c_loss = a3c.worker.a3c_loss
 
-    def first_update(normalize):
+    def updates_seen(normalize):
         seen = []
 
         def recording_loss(*args, **kwargs):
@@ -138,13 +139,13 @@ def test_normalize_advantage_standardises_each_updates_advantages_and_keeps_the_
             tmp_path / str(normalize),
             backend="sync",
             normalize_advantage=normalize,
-            gae_lambda=0.95,
+            gae_lambda=gae_lambda,
             total_steps=400,
         )
         A3C("CartPole-v1", **config).learn()
         return seen
 
-    plain, standardized = first_update(False), first_update(True)
+    plain, standardized = updates_seen(False), updates_seen(True)
     assert len(plain) == len(standardized) == 40
     for _, advantages in standardized:
         assert float(advantages.mean()) == pytest.approx(0.0, abs=1e-5)

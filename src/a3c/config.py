@@ -148,7 +148,8 @@ class Config:
     normalize_advantage: bool = _f(
         False,
         "Standardise each update's advantages to mean 0 and std 1 over its n_steps x "
-        "envs_per_worker samples (SB3's normalize_advantage; PPO's habit).",
+        "envs_per_worker samples (SB3's normalize_advantage; PPO's habit); a one-sample update "
+        "is left as it is.",
     )
     ent_coef: float = _f(0.01, "Entropy bonus coefficient beta.")
     ent_schedule: str = _f(

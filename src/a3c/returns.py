@@ -70,9 +70,10 @@ def gae_advantages(
 
 
 def standardized_advantages(advantages: Tensor, eps: float = 1e-8) -> Tensor:
-    """``(A - mean(A)) / (std(A) + eps)`` over the whole update: the policy gradient's step no
-    longer scales with the rewards' size or the critic's error, only its direction is kept (a
-    one-sample update is returned as it is, having no spread to divide by)."""
+    """``(A - mean(A)) / (std(A) + eps)`` over the whole update: the scale and the offset go,
+    each sample's place against the update's mean and spread stays, so the policy's step no
+    longer grows with the rewards' size (a one-sample update is returned as it is, having no
+    spread to divide by)."""
     if advantages.numel() < 2:
         return advantages
     return (advantages - advantages.mean()) / (advantages.std() + eps)

@@ -44,7 +44,7 @@ SPACE: dict[str, Any] = {
     "hidden_sizes": ["64,64", "128,128", "256,256"],
     "shared_trunk": [True, False],
     "normalize_obs": [True, False],
-    "normalize_advantage": [False, True],
+    "normalize_advantage": [True, False],
     "optimizer": ["rmsprop", "adam"],
 }
 #: asked only where they apply: the Gaussian policy's settings, for Box actions
