@@ -1,6 +1,7 @@
 """Atari through ale-py: the preprocessing, clipped rewards for learning against unclipped scores,
 lives, and short training runs of the CNN and CNN-LSTM agents on Pong (the CI smoke test)."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -212,3 +213,33 @@ def test_games_that_start_by_themselves_are_left_alone():
     np.testing.assert_array_equal(a, b)
     for action in [0, 2, 3, 1] * 10:
         np.testing.assert_array_equal(auto.step(action)[0], off.step(action)[0])
+
+
+def test_a_game_in_continuous_mode_takes_the_wrappers_buttons_and_the_agents_arrays():
+    # ale-py's continuous=True takes only float32 (radius, angle, fire) arrays; Gymnasium's no-op
+    # starts press NOOP by index (0), FireReset FIRE (1): both reach the game as the joystick.
+    factory = EnvFactory(
+        "ALE/Breakout-v5", env_kwargs={"continuous": True}, repeat_action_probability=0.0
+    )
+    env = factory()
+    assert isinstance(env.action_space, gym.spaces.Box) and env.action_space.shape == (3,)
+    env.reset(seed=0)  # up to 30 no-op starts, then FIRE
+    ale = env.unwrapped.ale
+    at_rest = np.zeros(3)  # float64, as an agent may send it
+    lives = [ale.lives()]
+    steps, terminated, truncated = 0, False, False
+    while not (terminated or truncated) and steps < 2_000:
+        _, _, terminated, truncated, _ = env.step(at_rest)
+        lives += [ale.lives()] if ale.lives() != lives[-1] else []
+        steps += 1
+    # Launched at the reset and after each lost life, as the discrete game is: a player at rest
+    # loses its five lives and the game ends.
+    assert terminated and lives == [5, 4, 3, 2, 1, 0] and steps < 2_000
+    # The joystick pushed right moves the paddle right: the middle of its pixels in its row (190),
+    # between the walls (8 pixels wide each).
+    env.reset(seed=0)
+    paddle = lambda: 8 + np.flatnonzero(ale.getScreenGrayscale()[190, 8:-8]).mean()  # noqa: E731
+    before = paddle()
+    for _ in range(10):
+        env.step(np.array([1.0, 0.0, 0.0], np.float32))
+    assert paddle() > before + 10

@@ -21,7 +21,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -286,6 +286,8 @@ class EnvFactory:
             raise ValueError(f"{self.env_id}: {exc}") from exc
 
     def _atari_wrappers(self, env: gym.Env) -> gym.Env:
+        if getattr(env.unwrapped, "continuous", False):  # ale-py's continuous=True
+            env = ContinuousJoystick(env)
         env = gym.wrappers.AtariPreprocessing(
             env,
             noop_max=self.noop_max,
@@ -611,6 +613,21 @@ class FireReset(gym.Wrapper):
             reward = float(reward) + float(more)
         self.lives = lives
         return obs, reward, terminated, truncated, info
+
+
+class ContinuousJoystick(gym.Wrapper):
+    """A game in ale-py's continuous mode (``continuous=True``: each action is a float32 array of
+    the joystick's radius and angle and the fire button's pressure) under Atari's preprocessing,
+    whose wrappers press buttons by index: Gymnasium's no-op starts NOOP (0), :class:`FireReset`
+    FIRE (1). Those two become the joystick at rest, without and with fire; the agent's arrays
+    go on as float32, which is all the game takes."""
+
+    BUTTONS: ClassVar = {0: (0.0, 0.0, 0.0), 1: (0.0, 0.0, 1.0)}  # NOOP, FIRE: (r, angle, fire)
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        if isinstance(action, int | np.integer):
+            action = self.BUTTONS[int(action)]
+        return self.env.step(np.asarray(action, dtype=np.float32))
 
 
 @functools.cache
