@@ -63,4 +63,29 @@ class Counter(gym.Env):
         return self._frame(), float(self.t), self.t >= 5, False, {}
 
 
+class Brightness(gym.Env):
+    """A uniform 24x24 RGB frame, dark (30) or bright (220) at random at each step; the action,
+    a number in [-1, 1], should be -0.5 on a dark frame and 0.5 on a bright one, and is rewarded
+    minus its distance from there; an episode is 8 steps. Uniformly random actions score -5 an
+    episode on average (-0.625 a step), a policy that reads the frame 0."""
+
+    observation_space = gym.spaces.Box(0, 255, (24, 24, 3), np.uint8)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._frame(), {}
+
+    def _frame(self):
+        self.bright = bool(self.np_random.integers(2))
+        return np.full((24, 24, 3), 220 if self.bright else 30, np.uint8)
+
+    def step(self, action):
+        target = 0.5 if self.bright else -0.5
+        reward = -abs(float(np.clip(action, -1.0, 1.0)[0]) - target)
+        self.t += 1
+        return self._frame(), reward, False, self.t >= 8, {}
+
+
 gym.register("Dimmer-v0", entry_point=Dimmer)

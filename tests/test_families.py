@@ -1,6 +1,7 @@
 """Defaults by family: chosen from the spaces when no preset matches, recorded, overridable."""
 
 import dataclasses
+import importlib.util
 import json
 
 import gymnasium as gym
@@ -11,7 +12,10 @@ from unpreset_envs import unpreset
 from a3c import A3C
 from a3c.cli import main
 from a3c.config import resolve_config
+from a3c.evaluation import evaluate_policy
 from a3c.families import FAMILIES, family_of
+
+has_ale = importlib.util.find_spec("ale_py") is not None
 
 # Standard tasks under ids no preset matches: what a user's own environment looks like.
 ACROBOT = unpreset("Acrobot-v1")
@@ -25,7 +29,16 @@ VECTOR = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
         (VECTOR, gym.spaces.Discrete(3), "discrete"),
         (VECTOR, gym.spaces.Box(-1.0, 1.0, (2,), np.float32), "continuous"),
         (gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(6), "image"),
-        (gym.spaces.Box(0, 255, (64, 64, 3), np.uint8), gym.spaces.Box(-1, 1, (2,)), "image"),
+        (
+            gym.spaces.Box(0, 255, (64, 64, 3), np.uint8),
+            gym.spaces.Box(-1, 1, (2,)),
+            "image_continuous",
+        ),
+        (
+            gym.spaces.Box(0, 255, (4, 84, 84), np.uint8),
+            gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Box(-1, 1, (2,)))),
+            "image_continuous",
+        ),
         (gym.spaces.Box(0, 255, (84, 84), np.uint8), gym.spaces.Discrete(6), "image"),
         # A small uint8 grid (a board) is read by an MLP: the family of its actions.
         (gym.spaces.Box(0, 255, (8, 8), np.uint8), gym.spaces.Discrete(4), "discrete"),
@@ -119,6 +132,48 @@ def test_the_cli_says_which_defaults_a_run_got_and_saves_them(tmp_path, capsys):
     assert saved["family"] == "discrete" and saved["normalize_reward"] is True
 
 
+@pytest.mark.parametrize(
+    "options, said",
+    [
+        (["Acrobot-v1", "--preset", "defaults"], "Acrobot-v1 with --preset defaults: the defaults"),
+        pytest.param(
+            ["ALE/Breakout-v5", "--env-kwarg", "continuous=true", "--eval-episodes", "1"],
+            "ALE/Breakout-v5's preset does not fit its env_kwargs (see the warning): the defaults",
+            marks=pytest.mark.skipif(not has_ale, reason="needs ale-py"),
+        ),
+    ],
+)
+def test_the_cli_says_why_an_id_with_a_preset_got_its_familys_defaults(
+    options, said, tmp_path, capsys
+):
+    common = ["--total-steps", "400", "--run-dir", str(tmp_path), "--run-name", "r"]
+    code = main(["train", *options, *common, "--no-progress", "--backend", "sync"])
+    assert code == 0
+    assert said in capsys.readouterr().err
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["family"] is not None
+
+
+@pytest.mark.slow
+def test_the_image_continuous_defaults_learn_box_actions_from_frames_and_keep_their_noise(
+    tmp_path,
+):
+    """Box actions on frames get a Gaussian without the image family's entropy bonus: with it
+    (0.01, chosen for a categorical policy) the noise grows as nothing holds it back (Breakout in
+    ale-py's continuous mode: the Gaussian's entropy from 4.3 to 7.8 over 250k steps, the
+    training games falling from 1.9 to 1.1; CarRacing's std from 1.0 to 3.3)."""
+    from frame_envs import Brightness
+
+    # The sync backend makes the same updates on every run: greedy -2.3 at 25k steps (one kind
+    # of frame learned), -1.2 at 100k, -0.66 at 150k with the log-std at -1.57, -0.32 at 200k
+    # (2026-12-07, about 32 s for 150k).
+    agent = A3C(Brightness, total_steps=150_000, backend="sync", seed=0, run_dir=str(tmp_path))
+    assert agent.config.family == "image_continuous" and agent.config.ent_coef == 0.0
+    agent.learn()
+    mean, _ = evaluate_policy(agent, n_episodes=20, deterministic=True)
+    assert mean > -1.0  # the mean at 0, as it starts: -4; random actions: -5; the best: 0
+    assert agent.model.log_std.item() < agent.config.init_log_std - 0.5  # the noise shrank
+
+
 def test_the_family_defaults_set_no_environment_field():
     # An agent reads its env's spaces once, before the family is chosen: the family's
     # settings must not change the environment those spaces came from.
@@ -134,6 +189,49 @@ def test_a_preset_for_another_env_is_a_starting_point_with_a_warning():
         agent = A3C("Acrobot-v1", preset="CartPole-v1")
     assert agent.config.env_id == "Acrobot-v1" and agent.config.preset == "CartPole-v1"
     assert agent.config.family is None
+
+
+def test_keyword_arguments_that_change_the_kind_of_actions_leave_the_ids_preset_aside():
+    # LunarLander-v3's preset is for its discrete actions; continuous=True makes it the
+    # environment registered as LunarLanderContinuous-v3, whose preset it gets instead.
+    with pytest.warns(UserWarning, match="the preset of LunarLanderContinuous-v3") as said:
+        config = A3C("LunarLander-v3", env_kwargs={"continuous": True}).config
+    assert config.preset == "LunarLanderContinuous-v3" and config.std_mode == "sde"
+    assert config.env_id == "LunarLander-v3" and config.env_kwargs == {"continuous": True}
+    assert not [w for w in said if "as a starting point" in str(w.message)]  # said once
+    # No id is registered as Breakout with continuous=True (ale-py's Box actions on the same
+    # frames): the family's defaults.
+    pytest.importorskip("ale_py")
+    with pytest.warns(UserWarning, match="image family; with continuous=True it is of the image_c"):
+        config = A3C("ALE/Breakout-v5", env_kwargs={"continuous": True}).config
+    assert config.preset is None and config.family == "image_continuous"
+
+
+def test_keyword_arguments_that_keep_the_kind_of_spaces_keep_the_ids_preset(recwarn):
+    config = A3C("Pendulum-v1", env_kwargs={"g": 9.81}).config
+    assert config.preset == "Pendulum-v1" and config.env_kwargs == {"g": 9.81}
+    assert not [w for w in recwarn if "preset" in str(w.message)]
+    # Named, a preset is taken as it is, fit or not.
+    config = A3C("LunarLander-v3", "LunarLander-v3", env_kwargs={"continuous": True}).config
+    assert config.preset == "LunarLander-v3"
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs, twin",
+    [
+        ("LunarLander-v3", {"continuous": True}, "LunarLanderContinuous-v3"),
+        ("LunarLanderContinuous-v3", {"continuous": False}, "LunarLander-v3"),
+        # registered with a time limit of its own (2,000 steps, not 1,600)
+        ("BipedalWalker-v3", {"hardcore": True}, None),
+        ("CarRacing-v3", {"continuous": False}, None),
+        ("CartPole-v1", {}, None),
+        ("NotAnEnv-v0", {"x": 1}, None),
+    ],
+)
+def test_the_id_registered_as_an_environment_with_keyword_arguments(env_id, kwargs, twin):
+    from a3c.envs import registered_twin
+
+    assert registered_twin(env_id, kwargs) == twin
 
 
 @pytest.mark.slow

@@ -21,12 +21,21 @@ from a3c.checkpoint import (
     make_payload,
     save_checkpoint,
 )
-from a3c.config import FAMILY_DEFAULTS, FIELDS_BEFORE, Config, resolve_config
+from a3c.config import (
+    FAMILY_DEFAULTS,
+    FIELDS_BEFORE,
+    Config,
+    available_presets,
+    env_preset_name,
+    load_preset,
+    resolve_config,
+)
 from a3c.distributions import Product
 from a3c.envs import (
     EnvFactory,
     env_maker_reference,
     probe_spaces,
+    registered_twin,
     space_from_dict,
     unwrap_partial,
 )
@@ -85,6 +94,12 @@ class A3C:
         probed = None
         if config is None:
             config = resolve_config(env, preset, **overrides)
+            if preset is None and config.preset is not None:
+                preset = _instead_of_own_preset(config)
+                if preset is not None:
+                    with warnings.catch_warnings():  # said already: tuned for another id
+                        warnings.filterwarnings("ignore", "preset .* was tuned for", UserWarning)
+                        config = resolve_config(env, preset, **overrides)
             if config.preset is None:  # no preset: the defaults of the env's family
                 # (they set no environment field, so what is probed here stays true)
                 probed = probe_spaces(EnvFactory.from_config(config, make_env))
@@ -367,6 +382,42 @@ def _name_of(make_env: Callable[..., gym.Env], env_kwargs: dict[str, Any]) -> st
     if isinstance(spec_id, str):
         return spec_id
     return getattr(make_env, "__name__", None) or type(make_env).__name__
+
+
+def _instead_of_own_preset(config: Config) -> str | None:
+    """The preset to start from instead of the env id's own (``config.preset``, chosen by the id),
+    or ``None`` where that one fits the environment that ``config.env_kwargs`` make.
+
+    A preset is tuned on the id as registered (with its own ``env_kwargs``): keyword arguments
+    that change the family of its spaces leave it unfit (``LunarLander-v3`` with
+    ``continuous=True`` has Box actions; its preset is for discrete ones), and those that keep
+    it (a MuJoCo task's ``ctrl_cost_weight``) keep the preset; a family is of one kind of
+    actions. Instead: the preset of the id registered as the same environment with those keyword
+    arguments (``LunarLanderContinuous-v3``'s) where there is one, else the family's defaults
+    (``"defaults"``); a warning says which."""
+    assert config.preset is not None
+    tuned = config.replace(env_kwargs=load_preset(config.preset).get("env_kwargs", {}))
+    if config.env_kwargs == tuned.env_kwargs:
+        return None
+    family = family_of(*probe_spaces(EnvFactory.from_config(config))[:2])
+    tuned_family = family_of(*probe_spaces(EnvFactory.from_config(tuned))[:2])
+    if family == tuned_family:  # a family is of one kind of actions
+        return None
+    twin = registered_twin(config.env_id, config.env_kwargs)
+    suffix = "" if config.algo == "a3c" else f".{config.algo}"
+    instead = FAMILY_DEFAULTS
+    said = "its family's defaults instead (name the preset to start from it all the same)"
+    if twin is not None and env_preset_name(twin) + suffix in available_presets():
+        instead = env_preset_name(twin) + suffix
+        said = f"the preset of {twin}, registered as that environment, instead"
+    kwargs = ", ".join(f"{k}={v!r}" for k, v in config.env_kwargs.items())
+    warnings.warn(
+        f"preset {config.preset!r} was tuned for {config.env_id} as registered, of the "
+        f"{tuned_family} family; with {kwargs} it is of the {family} family: {said}",
+        UserWarning,
+        stacklevel=3,
+    )
+    return instead
 
 
 def _wrong_env_message(env: object) -> str:

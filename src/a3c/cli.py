@@ -424,11 +424,19 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         agent = A3C(args.env, args.preset, **overrides)
     if not args.resume:
         if agent.config.family is not None:
+            from a3c.config import FAMILY_DEFAULTS, available_presets, env_preset_name
             from a3c.families import describe
 
+            env_id = agent.config.env_id
+            if args.preset == FAMILY_DEFAULTS:
+                why = f"{env_id} with --preset {FAMILY_DEFAULTS}"
+            elif not args.env_maker and env_preset_name(env_id) in available_presets():
+                why = f"{env_id}'s preset does not fit its env_kwargs (see the warning)"
+            else:
+                why = f"no preset for {env_id}"
             print(
-                f"a3c: no preset for {agent.config.env_id}: the defaults of the family "
-                f"{describe(agent.config.family)} (saved in config.json; options override them)",
+                f"a3c: {why}: the defaults of the family {describe(agent.config.family)} "
+                "(saved in config.json; options override them)",
                 file=sys.stderr,
             )
         elif agent.config.preset is None and agent.config.value_based:

@@ -663,6 +663,43 @@ def make_env_group(factory: EnvFactory, n: int, seed: int) -> EnvGroup | AleVect
     return EnvGroup(factory, n, seed)
 
 
+def registered_twin(env_id: str, env_kwargs: dict[str, Any]) -> str | None:
+    """The id registered as ``env_id``'s environment with ``env_kwargs`` set
+    (``LunarLander-v3`` with ``continuous=True``: ``LunarLanderContinuous-v3``), if there is one:
+    the same entry point and time limit, and the same keyword arguments once the entry point's
+    own defaults fill in those that are not given."""
+    spec = gym.registry.get(env_id)
+    if spec is None or not env_kwargs:
+        return None
+    wanted = _with_defaults(spec, env_kwargs)
+    for other in gym.registry.values():
+        if (
+            other.id != env_id
+            and other.entry_point == spec.entry_point
+            and other.max_episode_steps == spec.max_episode_steps
+            and _with_defaults(other, {}) == wanted
+        ):
+            return other.id
+    return None
+
+
+def _with_defaults(spec: gym.envs.registration.EnvSpec, env_kwargs: dict[str, Any]) -> dict:
+    """The keyword arguments that ``spec`` with ``env_kwargs`` makes its environment with: its
+    entry point's defaults, then the spec's, then ``env_kwargs``."""
+    entry_point = spec.entry_point
+    creator: Any = (
+        gym.envs.registration.load_env_creator(entry_point)
+        if isinstance(entry_point, str)
+        else entry_point
+    )
+    try:
+        parameters = list(inspect.signature(creator).parameters.values())
+    except (TypeError, ValueError):  # no entry point, or one without a signature
+        parameters = []
+    defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
+    return {**defaults, **spec.kwargs, **env_kwargs}
+
+
 def has_wrapper(env: gym.Env, wrapper: type[gym.Wrapper]) -> bool:
     while isinstance(env, gym.Wrapper):
         if isinstance(env, wrapper):
