@@ -126,7 +126,7 @@ def test_train_eval_plot_resume(tmp_path):
 
 @pytest.mark.parametrize("run_evaluated_greedily", [True, False])
 def test_eval_plays_as_the_run_evaluated_unless_told(tmp_path, capsys, run_evaluated_greedily):
-    """``a3c eval`` takes the run's ``eval_deterministic`` (sampled for the image family), and
+    """``a3c eval`` takes the run's ``eval_deterministic`` (sampled for the image families), and
     ``--stochastic`` / ``--deterministic`` override it. An untrained CartPole policy is close to
     uniform: its sampled episodes and its greedy ones differ, and each is reproducible (seed 0)."""
     agent = A3C(

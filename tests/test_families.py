@@ -166,7 +166,16 @@ def test_the_image_continuous_defaults_learn_box_actions_from_frames_and_keep_th
     # The sync backend makes the same updates on every run: greedy -2.3 at 25k steps (one kind
     # of frame learned), -1.2 at 100k, -0.66 at 150k with the log-std at -1.57, -0.32 at 200k
     # (2026-12-07, about 32 s for 150k).
-    agent = A3C(Brightness, total_steps=150_000, backend="sync", seed=0, run_dir=str(tmp_path))
+    agent = A3C(
+        Brightness,
+        total_steps=150_000,
+        backend="sync",
+        seed=0,
+        run_dir=str(tmp_path),
+        progress=False,
+        tensorboard=False,
+        checkpoint_interval=0,
+    )
     assert agent.config.family == "image_continuous" and agent.config.ent_coef == 0.0
     agent.learn()
     mean, _ = evaluate_policy(agent, n_episodes=20, deterministic=True)
@@ -192,6 +201,7 @@ def test_a_preset_for_another_env_is_a_starting_point_with_a_warning():
 
 
 def test_keyword_arguments_that_change_the_kind_of_actions_leave_the_ids_preset_aside():
+    pytest.importorskip("Box2D")
     # LunarLander-v3's preset is for its discrete actions; continuous=True makes it the
     # environment registered as LunarLanderContinuous-v3, whose preset it gets instead.
     with pytest.warns(UserWarning, match="the preset of LunarLanderContinuous-v3") as said:
@@ -199,12 +209,24 @@ def test_keyword_arguments_that_change_the_kind_of_actions_leave_the_ids_preset_
     assert config.preset == "LunarLanderContinuous-v3" and config.std_mode == "sde"
     assert config.env_id == "LunarLander-v3" and config.env_kwargs == {"continuous": True}
     assert not [w for w in said if "as a starting point" in str(w.message)]  # said once
+    # Registered with every keyword argument or not at all: with the wind on too, no twin.
+    with pytest.warns(UserWarning, match="continuous family: its family's defaults instead"):
+        kwargs = {"continuous": True, "enable_wind": True}
+        config = A3C("LunarLander-v3", env_kwargs=kwargs).config
+    assert config.preset is None and config.family == "continuous"
     # No id is registered as Breakout with continuous=True (ale-py's Box actions on the same
     # frames): the family's defaults.
     pytest.importorskip("ale_py")
     with pytest.warns(UserWarning, match="image family; with continuous=True it is of the image_c"):
         config = A3C("ALE/Breakout-v5", env_kwargs={"continuous": True}).config
     assert config.preset is None and config.family == "image_continuous"
+    # A value-based algorithm's preset gives way to the config's defaults (the families are
+    # A3C's), and then the algorithm says that it takes no Box actions.
+    with (
+        pytest.warns(UserWarning, match="the config's defaults instead"),
+        pytest.raises(ValueError, match="nstep_q learns Q-values of discrete actions"),
+    ):
+        A3C("PongNoFrameskip-v4", algo="nstep_q", env_kwargs={"continuous": True})
 
 
 def test_keyword_arguments_that_keep_the_kind_of_spaces_keep_the_ids_preset(recwarn):
@@ -212,6 +234,7 @@ def test_keyword_arguments_that_keep_the_kind_of_spaces_keep_the_ids_preset(recw
     assert config.preset == "Pendulum-v1" and config.env_kwargs == {"g": 9.81}
     assert not [w for w in recwarn if "preset" in str(w.message)]
     # Named, a preset is taken as it is, fit or not.
+    pytest.importorskip("Box2D")
     config = A3C("LunarLander-v3", "LunarLander-v3", env_kwargs={"continuous": True}).config
     assert config.preset == "LunarLander-v3"
 
@@ -230,6 +253,8 @@ def test_keyword_arguments_that_keep_the_kind_of_spaces_keep_the_ids_preset(recw
 )
 def test_the_id_registered_as_an_environment_with_keyword_arguments(env_id, kwargs, twin):
     from a3c.envs import registered_twin
+
+    pytest.importorskip("Box2D")  # the Box2D ids' module is imported to read its defaults
 
     assert registered_twin(env_id, kwargs) == twin
 

@@ -65,8 +65,11 @@ class A3C:
     the environment, wrappers and all (``make_env(**env_kwargs)``; every worker calls it, so with
     the ``spawn``/``forkserver`` start methods it must be picklable: a module-level function or a
     ``functools.partial`` of one). ``preset`` names a bundled preset (the env id's own preset is
-    used when there is one; an environment from a callable gets its family's defaults unless a
-    preset is named); keyword arguments override any :class:`~a3c.Config` field. With
+    used when there is one, unless ``env_kwargs`` change the environment's family, as
+    ``continuous=True`` does LunarLander-v3's: then the preset of the id registered as that
+    environment, else the family's defaults, with a warning; an environment from a callable gets
+    its family's defaults unless a preset is named); keyword arguments override any
+    :class:`~a3c.Config` field. With
     ``config``, the overrides apply on top of it and ``env``, if given, sets its env id (a preset
     and a config exclude each other).
     """
@@ -406,7 +409,11 @@ def _instead_of_own_preset(config: Config) -> str | None:
     twin = registered_twin(config.env_id, config.env_kwargs)
     suffix = "" if config.algo == "a3c" else f".{config.algo}"
     instead = FAMILY_DEFAULTS
-    said = "its family's defaults instead (name the preset to start from it all the same)"
+    said = (
+        "its family's defaults instead"
+        if config.algo == "a3c"
+        else "the config's defaults instead (the family defaults are A3C's)"
+    ) + " (name the preset to start from it all the same)"
     if twin is not None and env_preset_name(twin) + suffix in available_presets():
         instead = env_preset_name(twin) + suffix
         said = f"the preset of {twin}, registered as that environment, instead"

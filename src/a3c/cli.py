@@ -208,8 +208,9 @@ def build_parser() -> _Parser:
     train.add_argument(
         "--preset",
         help=f"bundled preset name or path to a TOML file ({', '.join(available_presets())}); "
-        "default: the env id's own preset if there is one, else the defaults of the env's family "
-        "('defaults' asks for those)",
+        "default: the env id's own preset if there is one (unless --env-kwarg changes the env's "
+        "family: then its registered twin's preset, else the family's), else the defaults of the "
+        "env's family ('defaults' asks for those)",
     )
     train.add_argument(
         "--resume",
@@ -240,7 +241,7 @@ def build_parser() -> _Parser:
         "checkpoint", help="path to a .pt checkpoint, or a run directory (its newest checkpoint)"
     )
     evaluate.add_argument("--episodes", type=_int, default=10, help="episodes (default: 10)")
-    # Neither: as the run evaluated (its eval_deterministic: greedy, sampled for the image family).
+    # Neither: as the run evaluated (eval_deterministic: greedy, sampled for the image families).
     mode = evaluate.add_mutually_exclusive_group()
     as_run = "(default: either, as the run evaluated: its eval_deterministic)"
     stochastic = mode.add_argument(
@@ -424,7 +425,7 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         agent = A3C(args.env, args.preset, **overrides)
     if not args.resume:
         if agent.config.family is not None:
-            from a3c.config import FAMILY_DEFAULTS, available_presets, env_preset_name
+            from a3c.config import FAMILY_DEFAULTS, env_preset_name
             from a3c.families import describe
 
             env_id = agent.config.env_id

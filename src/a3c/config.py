@@ -625,7 +625,9 @@ def resolve_config(
     the A3C algorithm, ``family``'s defaults (:mod:`a3c.families`), then ``overrides``. The result
     is validated. ``preset="defaults"`` skips the env id's own preset.
 
-    A preset made for another environment applies with a warning (a starting point)."""
+    A preset made for another environment applies with a warning (a starting point). The env
+    id's own preset is returned whatever ``env_kwargs`` make of the environment: :class:`a3c.A3C`
+    probes the environment and sets a preset aside that ``env_kwargs`` leave unfit."""
     from a3c.families import FAMILIES
 
     values: dict[str, Any] = {}

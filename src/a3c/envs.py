@@ -622,7 +622,11 @@ class ContinuousJoystick(gym.Wrapper):
     FIRE (1). Those two become the joystick at rest, without and with fire; the agent's arrays
     go on as float32, which is all the game takes."""
 
-    BUTTONS: ClassVar = {0: (0.0, 0.0, 0.0), 1: (0.0, 0.0, 1.0)}  # NOOP, FIRE: (r, angle, fire)
+    # NOOP and FIRE as (radius, angle, fire)
+    BUTTONS: ClassVar[dict[int, tuple[float, float, float]]] = {
+        0: (0.0, 0.0, 0.0),
+        1: (0.0, 0.0, 1.0),
+    }
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         if isinstance(action, int | np.integer):
@@ -683,7 +687,9 @@ def registered_twin(env_id: str, env_kwargs: dict[str, Any]) -> str | None:
     return None
 
 
-def _with_defaults(spec: gym.envs.registration.EnvSpec, env_kwargs: dict[str, Any]) -> dict:
+def _with_defaults(
+    spec: gym.envs.registration.EnvSpec, env_kwargs: dict[str, Any]
+) -> dict[str, Any]:
     """The keyword arguments that ``spec`` with ``env_kwargs`` makes its environment with: its
     entry point's defaults, then the spec's, then ``env_kwargs``."""
     entry_point = spec.entry_point
