@@ -120,20 +120,14 @@ FAMILIES: dict[str, Family] = {
         "continuous (Box) actions on image observations",
         dict(
             _IMAGE,
-            # A Gaussian, not a categorical: the image family's entropy bonus of 0.01 has
-            # nothing to hold the noise back, as RMSprop takes steps of about the lr whatever
-            # the gradient's scale (ale-py's Breakout with continuous=True, seed 0: the
-            # Gaussian's entropy from 4.3 to 7.8 over 250k steps and the training games from
-            # 1.9 to 1.1; CarRacing's std from 1.0 to 3.3). 0.002 annealed, the continuous
-            # family's, still grew it to 4.2 (1M steps: 2.59 over the last 100k); none, with the
-            # continuous family's Gaussian (a linear mean, log-std -0.5): 2.67, the entropy
-            # 2.49, final policy 3.3 greedy and 3.05 sampled. Space Invaders the same way: even
-            # (239 against 246), the bonus's entropy at 16.6 and rising (docs/environments.md).
-            # (Not measured: a hybrid with a Box part on frames comes here too, so its
-            # categorical parts get no bonus either.) Evaluated sampled, as the image family: a
-            # greedy mean can sit below the joystick's thresholds in ale-py's continuous mode and
-            # never move or fire (with reward normalisation, its policy scored 0 greedy, 2.40
-            # sampled; this family's 3.30 and 3.05).
+            # A Gaussian, not a categorical: with the image family's bonus of 0.01 nothing holds
+            # its noise back, since RMSprop steps by about the lr whatever the gradient's scale
+            # (ale-py's continuous Breakout: the entropy from 4.3 to 7.8 in 250k steps as the
+            # games got worse; CarRacing's std from 1.0 to 3.3). Without one, and with the
+            # continuous family's Gaussian, the noise stays put and Breakout and Space Invaders
+            # learn (docs/environments.md). Hybrids with a Box part come here too: unmeasured.
+            # Sampled evaluation, as the image family's: a greedy mean can sit below the
+            # joystick's thresholds in ale-py's continuous mode and never move or fire.
             ent_coef=0.0,
             gaussian_mean="linear",
             init_log_std=-0.5,
