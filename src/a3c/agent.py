@@ -25,9 +25,8 @@ from a3c.config import (
     FAMILY_DEFAULTS,
     FIELDS_BEFORE,
     Config,
-    available_presets,
-    env_preset_name,
     load_preset,
+    own_preset,
     resolve_config,
 )
 from a3c.distributions import Product
@@ -407,15 +406,15 @@ def _instead_of_own_preset(config: Config) -> str | None:
     if family == tuned_family:  # a family is of one kind of actions
         return None
     twin = registered_twin(config.env_id, config.env_kwargs)
-    suffix = "" if config.algo == "a3c" else f".{config.algo}"
+    twins_preset = own_preset(twin, config.algo) if twin is not None else None
     instead = FAMILY_DEFAULTS
     said = (
         "its family's defaults instead"
         if config.algo == "a3c"
         else "the config's defaults instead (the family defaults are A3C's)"
     ) + " (name the preset to start from it all the same)"
-    if twin is not None and env_preset_name(twin) + suffix in available_presets():
-        instead = env_preset_name(twin) + suffix
+    if twins_preset is not None:
+        instead = twins_preset
         said = f"the preset of {twin}, registered as that environment, instead"
     kwargs = ", ".join(f"{k}={v!r}" for k, v in config.env_kwargs.items())
     warnings.warn(

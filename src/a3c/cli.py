@@ -24,11 +24,13 @@ from types import FrameType
 from typing import Any, NoReturn, TextIO
 
 from a3c.config import (
+    FAMILY_DEFAULTS,
     Config,
     available_presets,
     closest_field,
     env_preset_name,
     load_preset,
+    own_preset,
     preset_description,
 )
 
@@ -425,13 +427,12 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         agent = A3C(args.env, args.preset, **overrides)
     if not args.resume:
         if agent.config.family is not None:
-            from a3c.config import FAMILY_DEFAULTS, env_preset_name
             from a3c.families import describe
 
             env_id = agent.config.env_id
             if args.preset == FAMILY_DEFAULTS:
                 why = f"{env_id} with --preset {FAMILY_DEFAULTS}"
-            elif not args.env_maker and env_preset_name(env_id) in available_presets():
+            elif not args.env_maker and own_preset(env_id) is not None:
                 why = f"{env_id}'s preset does not fit its env_kwargs (see the warning)"
             else:
                 why = f"no preset for {env_id}"

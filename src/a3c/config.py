@@ -570,6 +570,13 @@ def env_preset_name(env_id: str) -> str:
     return env_id.replace("/", "-")
 
 
+def own_preset(env_id: str, algo: str = "a3c") -> str | None:
+    """The bundled preset that is ``env_id``'s own for ``algo`` (``CartPole-v1`` for A3C,
+    ``CartPole-v1.nstep_q`` for n-step Q), or ``None`` where it has none."""
+    name = env_preset_name(env_id) + ("" if algo == "a3c" else f".{algo}")
+    return name if name in available_presets() else None
+
+
 def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read a preset by name (bundled) or by path to a TOML file; returns its fields.
 
@@ -633,10 +640,7 @@ def resolve_config(
     values: dict[str, Any] = {}
     algo = overrides.get("algo", "a3c")
     if preset is None and env_id is not None:
-        # The env's own preset for the algorithm: CartPole-v1 (A3C), CartPole-v1.nstep_q, ...
-        name = env_preset_name(env_id) + ("" if algo == "a3c" else f".{algo}")
-        if name in available_presets():
-            preset = name
+        preset = own_preset(env_id, algo)
     if preset == FAMILY_DEFAULTS:
         preset = None
     if preset is not None:

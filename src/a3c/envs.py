@@ -675,35 +675,32 @@ def registered_twin(env_id: str, env_kwargs: dict[str, Any]) -> str | None:
     spec = gym.registry.get(env_id)
     if spec is None or not env_kwargs:
         return None
-    wanted = _with_defaults(spec, env_kwargs)
+    defaults = _defaults_of(spec.entry_point)
+    wanted = {**defaults, **spec.kwargs, **env_kwargs}
     for other in gym.registry.values():
         if (
             other.id != env_id
             and other.entry_point == spec.entry_point
             and other.max_episode_steps == spec.max_episode_steps
-            and _with_defaults(other, {}) == wanted
+            and {**defaults, **other.kwargs} == wanted
         ):
             return other.id
     return None
 
 
-def _with_defaults(
-    spec: gym.envs.registration.EnvSpec, env_kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """The keyword arguments that ``spec`` with ``env_kwargs`` makes its environment with: its
-    entry point's defaults, then the spec's, then ``env_kwargs``."""
-    entry_point = spec.entry_point
-    creator: Any = (
+def _defaults_of(entry_point: Any) -> dict[str, Any]:
+    """The keyword arguments an environment's entry point (``"module:Class"`` or a callable)
+    takes by default."""
+    creator = (
         gym.envs.registration.load_env_creator(entry_point)
         if isinstance(entry_point, str)
         else entry_point
     )
     try:
-        parameters = list(inspect.signature(creator).parameters.values())
+        parameters = inspect.signature(creator).parameters.values()
     except (TypeError, ValueError):  # no entry point, or one without a signature
-        parameters = []
-    defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
-    return {**defaults, **spec.kwargs, **env_kwargs}
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not p.empty}
 
 
 def has_wrapper(env: gym.Env, wrapper: type[gym.Wrapper]) -> bool:
