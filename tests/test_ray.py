@@ -29,6 +29,7 @@ from a3c.backends.ray import (  # noqa: E402
     RayStopFlag,
     _pack_batch,
     _unpack_batch,
+    modules_to_ship,
 )
 from a3c.checkpoint import load_checkpoint  # noqa: E402
 from a3c.config import Config  # noqa: E402
@@ -280,18 +281,66 @@ def test_successive_evaluations_on_ray_score_the_current_weights(tmp_path, local
 
 
 @pytest.mark.slow
+def test_the_users_own_env_module_is_shipped_and_installed_ones_are_not(tmp_path, monkeypatch):
+    (tmp_path / "own_pkg" / "envs").mkdir(parents=True)
+    (tmp_path / "own_pkg" / "__init__.py").write_text("")
+    (tmp_path / "own_pkg" / "envs" / "__init__.py").write_text("")
+    (tmp_path / "own_file.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # The whole top-level package, whichever of its modules registers the environments.
+    assert modules_to_ship("own_pkg.envs") == [str((tmp_path / "own_pkg").resolve())]
+    assert modules_to_ship("own_file") == [str((tmp_path / "own_file.py").resolve())]
+    for installed in ("gymnasium", "gymnasium.envs.classic_control", "json", "sys", "math"):
+        assert modules_to_ship(installed) == [], installed
+    assert modules_to_ship(None) == [] and modules_to_ship("no_such_module_here") == []
+    # Gymnasium's "module:Env-v0" ids name a module too; each place is shipped once.
+    assert modules_to_ship(None, "own_file:Own-v0") == [str((tmp_path / "own_file.py").resolve())]
+    assert modules_to_ship("own_pkg", "own_pkg.envs:Own-v0") == modules_to_ship("own_pkg")
+    assert modules_to_ship("own_file", "own_pkg.envs:Own-v0") == [
+        str((tmp_path / "own_file.py").resolve()),
+        str((tmp_path / "own_pkg").resolve()),
+    ]
+    assert modules_to_ship(None, "CartPole-v1") == []
+
+
+SHIPPED_ENVS = """import gymnasium
+
+gymnasium.register(
+    "ShippedCartPole-v0",
+    entry_point="gymnasium.envs.classic_control.cartpole:CartPoleEnv",
+    max_episode_steps=500,
+)
+"""
+
+# Joins the cluster and says where `shipped_envs` can be imported: here, and in a Ray task.
+FIND_ON_CLUSTER = """import importlib.util, sys, ray
+ray.init(address=sys.argv[1], include_dashboard=False)
+def found():
+    return importlib.util.find_spec("shipped_envs") is not None
+print("driver", found(), "task", ray.get(ray.remote(found).remote()))
+"""
+
+
 def test_a_head_node_is_joined_through_ray_address(tmp_path):
     """A head node with token authentication, as `ray start` runs one where a token exists:
     joined under RAY_AUTH_MODE=token, as Ray's own tools join it, and refused without, with the
     way out said. The token is the test's own, and RAY_AUTH_MODE is set here: an earlier
     in-process Ray (which sets RAY_AUTH_MODE in os.environ) or a ~/.ray/auth_token changes
-    nothing."""
+    nothing.
+
+    The run's environment is registered by an ``--env-module`` that the driver imports from its
+    PYTHONPATH and the head node's workers cannot import (checked: as on another machine of a
+    cluster): it trains because the module is shipped to them."""
     port = free_port()
     token = secrets.token_hex(32)
-    base = {
-        k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
-    }
+    unset = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "PYTHONPATH")
+    base = {k: v for k, v in os.environ.items() if k not in unset}
     env = dict(base, RAY_ADDRESS="", RAY_AUTH_TOKEN=token, RAY_AUTH_MODE="token")
+    (tmp_path / "modules" / "shipped_envs").mkdir(parents=True)
+    (tmp_path / "modules" / "shipped_envs" / "__init__.py").write_text(SHIPPED_ENVS)
+    elsewhere = tmp_path / "elsewhere"  # the driver's working directory, which Ray's workers get
+    elsewhere.mkdir()
+    driver_env = dict(env, PYTHONPATH=str(tmp_path / "modules"))
     started = subprocess.run(
         [
             str(RAY),
@@ -315,7 +364,9 @@ def test_a_head_node_is_joined_through_ray_address(tmp_path):
     assert started.returncode == 0, started.stderr
     train = [
         *TRAIN,
-        "CartPole-v1",
+        "ShippedCartPole-v0",
+        "--env-module",
+        "shipped_envs",
         "--ray-address",
         f"127.0.0.1:{port}",
         "--total-steps",
@@ -328,14 +379,29 @@ def test_a_head_node_is_joined_through_ray_address(tmp_path):
         "joined",
     ]
     try:
-        no_mode = {k: v for k, v in env.items() if k != "RAY_AUTH_MODE"}
-        refused = subprocess.run(train, capture_output=True, text=True, timeout=300, env=no_mode)
+        no_mode = {k: v for k, v in driver_env.items() if k != "RAY_AUTH_MODE"}
+        refused = subprocess.run(
+            train, capture_output=True, text=True, timeout=300, env=no_mode, cwd=elsewhere
+        )
         assert refused.returncode == 2, refused.stderr
         assert "cannot join the Ray cluster" in refused.stderr
         assert "set RAY_AUTH_MODE=token where a3c runs" in refused.stderr
-        run = subprocess.run(train, capture_output=True, text=True, timeout=300, env=env)
+        found = subprocess.run(
+            [sys.executable, "-c", FIND_ON_CLUSTER, f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=driver_env,
+            cwd=elsewhere,
+        )
+        assert "driver True task False" in found.stdout, found.stderr
+        run = subprocess.run(
+            train, capture_output=True, text=True, timeout=300, env=driver_env, cwd=elsewhere
+        )
         assert run.returncode == 0, run.stderr
         assert f"joined the Ray cluster at 127.0.0.1:{port} (1 node(s), 2 CPUs)" in run.stderr
+        shipped = tmp_path / "modules" / "shipped_envs"
+        assert f"ray backend: shipping {shipped.resolve()} to the cluster's workers" in run.stderr
         summary = json.loads((tmp_path / "joined" / "summary.json").read_text())
         assert summary["global_step"] >= 30_000 and summary["policy_lag"] is not None
         # The driver left; the head node stays up for the next job.

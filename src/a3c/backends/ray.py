@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import collections
 import copy
+import importlib.util
 import logging
 import os
+import site
 import sys
+import sysconfig
 import threading
 import time
 import traceback
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -424,6 +428,39 @@ def _auth_hint(address: str | None) -> str:
     )
 
 
+def modules_to_ship(env_module: str | None, env_id: str = "") -> list[str]:
+    """Where the user's own modules that register the environment live, when they are not
+    installed: ``env_module``, and the module of a Gymnasium ``"module:Env-v0"`` id; for each,
+    the folder of its top-level package or its single file. A joined cluster's other machines
+    would not have them (Ray puts the driver's working directory on its workers' ``sys.path``, a
+    path that on another machine holds something else or nothing), so Ray uploads each to the
+    cluster and puts it first on every worker's ``sys.path`` (``runtime_env["py_modules"]``).
+    Installed packages (site-packages, the standard library) are the cluster's to install."""
+    installed = {
+        sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")
+    }
+    installed.update([*site.getsitepackages(), site.getusersitepackages()])
+    shipped: list[str] = []
+    for module in (env_module, env_id.rpartition(":")[0]):
+        spec = importlib.util.find_spec(module.partition(".")[0]) if module else None
+        if spec is None:
+            continue
+        if spec.submodule_search_locations is not None:
+            folders = list(spec.submodule_search_locations)
+            if len(folders) != 1:  # a namespace package spread over folders: Ray ships one
+                continue
+            where = Path(folders[0]).resolve()
+        elif spec.origin and spec.origin.endswith(".py"):
+            where = Path(spec.origin).resolve()
+        else:  # built in, frozen or compiled: part of an installation
+            continue
+        if any(where.is_relative_to(Path(path).resolve()) for path in installed if path):
+            continue
+        if str(where) not in shipped:
+            shipped.append(str(where))
+    return shipped
+
+
 class RayBackend(Backend):
     """Tasks as Ray actors; the global model in a :class:`ParameterServer` actor."""
 
@@ -434,8 +471,15 @@ class RayBackend(Backend):
         self.started_ray = False
         if not ray.is_initialized():
             address = config.ray_address
+            # A local Ray's workers run here, with the driver's sys.path: nothing to ship.
+            shipped = modules_to_ship(config.env_module, config.env_id) if address else []
+            for where in shipped:
+                print(
+                    f"ray backend: shipping {where} to the cluster's workers (not installed)",
+                    file=sys.stderr,
+                )
             try:
-                self._init(address)
+                self._init(address, shipped)
             except (ConnectionError, RuntimeError) as exc:
                 raise ValueError(
                     f"cannot join the Ray cluster at {address}: {exc}{_auth_hint(address)}"
@@ -470,10 +514,11 @@ class RayBackend(Backend):
         return None
 
     @staticmethod
-    def _init(address: str | None) -> None:
+    def _init(address: str | None, shipped: list[str]) -> None:
         ray.init(
             # "local": a new instance, even where `ray start` runs on this machine
             address=address or "local",
+            runtime_env={"py_modules": shipped} if shipped else None,
             num_cpus=None if address else os.cpu_count(),
             include_dashboard=False,
             logging_level=logging.WARNING,
