@@ -243,3 +243,44 @@ def test_a_game_in_continuous_mode_takes_the_wrappers_buttons_and_the_agents_arr
     for _ in range(10):
         env.step(np.array([1.0, 0.0, 0.0], np.float32))
     assert paddle() > before + 10
+
+
+@pytest.mark.parametrize("env_id", ["ALE/Breakout-v5", "BreakoutNoFrameskip-v4"])
+def test_a_game_observed_through_its_ram_plays_as_its_frames_do(env_id):
+    # Gymnasium's AtariPreprocessing reads the screen whatever the observation: with
+    # obs_type="ram" the first reset failed. The RAM gets the same no-op starts, frame skip,
+    # FIRE and rewards, step for step, and its 128 bytes come unstacked.
+    quiet = dict(repeat_action_probability=0.0)
+    ram = EnvFactory(env_id, env_kwargs={"obs_type": "ram"}, **quiet)()
+    frames = EnvFactory(env_id, **quiet)()
+    assert ram.observation_space == gym.spaces.Box(0, 255, (128,), np.uint8)
+    starts = set()
+    for seed in range(4):
+        obs, _ = ram.reset(seed=seed)
+        frames.reset(seed=seed)
+        ram_ale, frames_ale = ram.unwrapped.ale, frames.unwrapped.ale
+        starts.add(ram_ale.getEpisodeFrameNumber())
+        assert ram_ale.getEpisodeFrameNumber() == frames_ale.getEpisodeFrameNumber()
+        np.testing.assert_array_equal(obs, frames_ale.getRAM())
+        for action in np.random.default_rng(seed).integers(0, 4, 400):
+            obs, reward, terminated, truncated, _ = ram.step(int(action))
+            _, frames_reward, frames_terminated, frames_truncated, _ = frames.step(int(action))
+            np.testing.assert_array_equal(obs, frames_ale.getRAM())
+            assert reward == frames_reward
+            assert (terminated, truncated) == (frames_terminated, frames_truncated)
+            assert ram_ale.getEpisodeFrameNumber() == frames_ale.getEpisodeFrameNumber()
+            if terminated or truncated:
+                break
+        assert ram_ale.lives() < 5  # the 400 steps lost lives, so FIRE came after them too
+    ram.reset(seed=0)
+    start = ram_ale.getEpisodeFrameNumber()
+    ram.step(0)
+    assert ram_ale.getEpisodeFrameNumber() == start + 4  # the frame skip's 4 frames
+    assert len(starts) > 1  # the no-op starts differ from seed to seed
+
+
+def test_ale_pys_frameskip_keyword_is_refused_with_the_option_that_sets_it():
+    # The preprocessing skips frames with max-pooling, so the game steps one frame at a time:
+    # the user's frameskip used to be replaced by 1 without a word, and the run skipped 4.
+    with pytest.raises(ValueError, match=r"use --frame-skip 2 \(frame_skip in a preset"):
+        EnvFactory("ALE/Pong-v5", env_kwargs={"frameskip": 2})()

@@ -186,6 +186,12 @@ class EnvFactory:
             kwargs["max_episode_steps"] = self.max_episode_steps
         self.check_frames(atari)
         if atari:
+            if "frameskip" in self.env_kwargs:  # it would be overridden below, without a word
+                raise ValueError(
+                    f"{self.env_id}: a3c skips an Atari game's frames itself (with max-pooling); "
+                    f"instead of the frameskip keyword argument use --frame-skip "
+                    f"{self.env_kwargs['frameskip']} (frame_skip in a preset or Config)"
+                )
             kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself, with max-pooling
             if self.repeat_action_probability is not None:
                 kwargs["repeat_action_probability"] = self.repeat_action_probability
@@ -288,14 +294,18 @@ class EnvFactory:
     def _atari_wrappers(self, env: gym.Env) -> gym.Env:
         if getattr(env.unwrapped, "continuous", False):  # ale-py's continuous=True
             env = ContinuousJoystick(env)
-        env = gym.wrappers.AtariPreprocessing(
-            env,
-            noop_max=self.noop_max,
-            frame_skip=self.frame_skip,
-            screen_size=self.screen_size,
-            grayscale_obs=True,
-            scale_obs=False,  # uint8 frames: 4x smaller rollouts; the network scales them
-        )
+        ram = getattr(env.unwrapped, "_obs_type", None) == "ram"  # ale-py's obs_type="ram"
+        if ram:
+            env = AtariRam(env, noop_max=self.noop_max, frame_skip=self.frame_skip)
+        else:
+            env = gym.wrappers.AtariPreprocessing(
+                env,
+                noop_max=self.noop_max,
+                frame_skip=self.frame_skip,
+                screen_size=self.screen_size,
+                grayscale_obs=True,
+                scale_obs=False,  # uint8 frames: 4x smaller rollouts; the network scales them
+            )
         if self.max_episode_steps is not None:  # in agent steps, not emulator frames
             env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
         fire = self.fire_reset
@@ -308,7 +318,7 @@ class EnvFactory:
             env = LifeLossTerminal(env)
         if self.clip_rewards:
             env = gym.wrappers.ClipReward(env, -1.0, 1.0)
-        if self.frame_stack > 1:
+        if self.frame_stack > 1 and not ram:
             env = gym.wrappers.FrameStackObservation(env, self.frame_stack)
         return env
 
@@ -613,6 +623,37 @@ class FireReset(gym.Wrapper):
             reward = float(reward) + float(more)
         self.lives = lives
         return obs, reward, terminated, truncated, info
+
+
+class AtariRam(gym.Wrapper):
+    """A game observed through the console's RAM (ale-py's ``obs_type="ram"``): the no-op starts
+    and the frame skip of Gymnasium's ``AtariPreprocessing``, whose screen processing does not
+    apply. The 128 bytes are the whole memory of the console, the game's state, so they are
+    neither max-pooled nor stacked."""
+
+    def __init__(self, env: gym.Env, noop_max: int, frame_skip: int) -> None:
+        super().__init__(env)
+        self.noop_max = noop_max
+        self.frame_skip = frame_skip
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        total = 0.0
+        for _ in range(self.frame_skip):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, info
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        random = self.env.unwrapped.np_random
+        for _ in range(int(random.integers(1, self.noop_max + 1)) if self.noop_max > 0 else 0):
+            obs, _, terminated, truncated, step_info = self.env.step(0)
+            info.update(step_info)
+            if terminated or truncated:
+                obs, info = self.env.reset(**kwargs)
+        return obs, info
 
 
 class ContinuousJoystick(gym.Wrapper):
