@@ -13,7 +13,7 @@ from helpers import EVERY_BACKEND, read_rows, small_run
 
 from a3c import A3C
 from a3c.cli import main
-from a3c.envs import env_maker_reference, import_env_maker
+from a3c.envs import EnvFactory, env_maker_reference, import_env_maker
 
 
 def scaled_cartpole(scale: float = 2.0) -> gym.Env:
@@ -158,6 +158,35 @@ def test_the_cli_takes_env_kwargs_and_an_env_maker(tmp_path, capsys):
     assert "the defaults of the family" in capsys.readouterr().err
     assert main(["train", "CartPole-v1", *maker, *common]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_a_keyword_argument_the_environment_does_not_take_is_one_line(tmp_path, capsys):
+    # Gymnasium's TypeError was a traceback; now the line names what the entry point takes.
+    with pytest.raises(ValueError) as error:
+        EnvFactory("CartPole-v1", env_kwargs={"sutton_barto_rewrd": True})()
+    assert str(error.value) == (
+        "CartPole-v1 takes no keyword argument 'sutton_barto_rewrd'; did you mean "
+        "sutton_barto_reward? (it takes render_mode, sutton_barto_reward)"
+    )
+    args = ["train", "CartPole-v1", "--env-kwarg", "colour=red", "--run-dir", str(tmp_path)]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "a3c: error: CartPole-v1 takes no keyword argument 'colour' "
+        "(it takes render_mode, sutton_barto_reward)"
+    )
+
+
+def refuses_a_keyword(**kwargs):
+    raise TypeError("f() got an unexpected keyword argument 'inner'")
+
+
+def test_a_type_error_about_other_keywords_keeps_its_traceback():
+    gym.register("RefusesAKeyword-v0", entry_point=refuses_a_keyword)
+    try:
+        with pytest.raises(TypeError, match="'inner'"):
+            EnvFactory("RefusesAKeyword-v0", env_kwargs={"outer": 1})()
+    finally:
+        del gym.registry["RefusesAKeyword-v0"]
 
 
 class Endless(gym.Env):

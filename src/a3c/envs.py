@@ -221,6 +221,11 @@ class EnvFactory:
             raise ValueError(f"unknown environment {self.env_id!r}{hint}") from exc
         except gym.error.DeprecatedEnv as exc:  # an old version: Gymnasium names the new one
             raise ValueError(str(exc)) from exc
+        except TypeError as exc:  # a keyword argument of the user's that the class does not take
+            unknown = unknown_keyword(self.env_id, self.env_kwargs, exc)
+            if unknown is None:
+                raise
+            raise ValueError(unknown) from exc
         except (gym.error.DependencyNotInstalled, ImportError) as exc:
             # Gymnasium guards some imports (Box2D, mujoco) and not others (MuJoCo's imageio, its
             # jax environments' jax); a failed import in an environment that is neither one an
@@ -727,6 +732,25 @@ def registered_twin(env_id: str, env_kwargs: dict[str, Any]) -> str | None:
         ):
             return other.id
     return None
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
+
+
+def unknown_keyword(env_id: str, env_kwargs: dict[str, Any], exc: TypeError) -> str | None:
+    """One line for a keyword argument of ``env_kwargs`` that the environment does not take
+    (``Ant-v5`` with ``use_contact_forces``, which only ``Ant-v4`` took), naming those its entry
+    point takes; ``None`` where ``exc`` is not about one of ``env_kwargs``."""
+    found = _UNEXPECTED_KEYWORD.search(str(exc))
+    if found is None or found.group(1) not in env_kwargs:
+        return None
+    name = found.group(1)
+    spec = gym.registry.get(env_id)
+    takes = sorted(_defaults_of(spec.entry_point)) if spec is not None else []
+    close = difflib.get_close_matches(name, takes, n=1, cutoff=0.72)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    listed = f" (it takes {', '.join(takes)})" if takes else ""
+    return f"{env_id} takes no keyword argument {name!r}{hint}{listed}"
 
 
 def _defaults_of(entry_point: Any) -> dict[str, Any]:
