@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from a3c import A3C
 from a3c.config import (
     FIELD_ALIASES,
     Config,
@@ -132,6 +133,16 @@ def test_every_alias_names_a_field():
     fields = {f.name for f in dataclasses.fields(Config)}
     assert set(FIELD_ALIASES.values()) <= fields
     assert not set(FIELD_ALIASES) & fields
+
+
+def test_stable_baselines3s_constructor_arguments_point_to_their_fields():
+    # The nearest spelling would mislead here: policy_kwargs is not env_kwargs.
+    with pytest.raises(ValueError) as info:
+        A3C("CartPole-v1", policy_kwargs={"net_arch": [32]}, tensorboard_log="tb", use_sde=True)
+    assert str(info.value) == (
+        "unknown config fields 'policy_kwargs' (did you mean 'hidden_sizes'?), "
+        "'tensorboard_log' (did you mean 'run_dir'?), 'use_sde' (did you mean 'std_mode'?)"
+    )
 
 
 def test_a_preset_extends_another_and_overrides_its_fields(tmp_path):

@@ -542,6 +542,14 @@ FIELD_ALIASES: dict[str, str] = {
     "max_episode_length": "max_episode_steps",
     "env": "env_id",
     "env_name": "env_id",
+    # Stable-Baselines3's constructor: policy_kwargs' parts are fields here
+    "policy_kwargs": "hidden_sizes",
+    "share_features_extractor": "shared_trunk",
+    "log_std_init": "init_log_std",
+    "ortho_init": "init",
+    "use_sde": "std_mode",
+    "tensorboard_log": "run_dir",
+    "verbose": "progress",
 }
 
 
