@@ -186,7 +186,8 @@ class EnvFactory:
             kwargs["max_episode_steps"] = self.max_episode_steps
         self.check_frames(atari)
         if atari:
-            if "frameskip" in self.env_kwargs:  # it would be overridden below, without a word
+            # 1 is what it gets; another would be overridden below, without a word
+            if self.env_kwargs.get("frameskip", 1) != 1:
                 raise ValueError(
                     f"{self.env_id}: a3c skips an Atari game's frames itself (with max-pooling); "
                     f"instead of the frameskip keyword argument use --frame-skip "
