@@ -144,6 +144,24 @@ def test_the_vector_path_is_taken_where_the_game_allows_it():
     assert ale_vector_unavailable(EnvFactory("ALE/Breakout-v5", fire_reset=False)) is None
 
 
+def test_a_game_registered_to_observe_its_ram_steps_on_the_gymnasium_path():
+    # ale-py before 0.12 registered "-ram" ids (obs_type="ram" in the registration), which the
+    # vector path would have stepped as frames.
+    spec = gym.spec("PongNoFrameskip-v4")
+    kwargs = {**spec.kwargs, "obs_type": "ram"}
+    gym.register("RamPongNoFrameskip-v4", spec.entry_point, spec.max_episode_steps, kwargs=kwargs)
+    try:
+        factory = EnvFactory("RamPongNoFrameskip-v4")
+        assert (
+            ale_vector_unavailable(factory) == "RamPongNoFrameskip-v4 observes ram, not the screen"
+        )
+        group = make_env_group(factory, 2, seed=0)
+        assert isinstance(group, EnvGroup) and group.reset().shape == (2, 128)
+        group.close()
+    finally:
+        del gym.registry["RamPongNoFrameskip-v4"]
+
+
 @pytest.mark.parametrize(
     "env_id, why", [("ALE/Breakout-v5", "FIRE"), ("CartPole-v1", "not an ale-py game")]
 )

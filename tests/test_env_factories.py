@@ -164,27 +164,32 @@ def test_a_keyword_argument_the_environment_does_not_take_is_one_line(tmp_path, 
     # Gymnasium's TypeError was a traceback; now the line names what the entry point takes.
     with pytest.raises(ValueError) as error:
         EnvFactory("CartPole-v1", env_kwargs={"sutton_barto_rewrd": True})()
-    assert str(error.value) == (
+    assert str(error.value).startswith(
         "CartPole-v1 takes no keyword argument 'sutton_barto_rewrd'; did you mean "
-        "sutton_barto_reward? (it takes render_mode, sutton_barto_reward)"
+        "sutton_barto_reward? (it takes "
     )
+    assert "render_mode, sutton_barto_reward" in str(error.value)  # in order, as CartPole's
     args = ["train", "CartPole-v1", "--env-kwarg", "colour=red", "--run-dir", str(tmp_path)]
     assert main(args) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "a3c: error: CartPole-v1 takes no keyword argument 'colour' "
-        "(it takes render_mode, sutton_barto_reward)"
-    )
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("a3c: error: CartPole-v1 takes no keyword argument 'colour' (it takes ")
+    # A "module:Env-v0" id is looked up by its registered name.
+    with pytest.raises(ValueError, match=r"'colour' \(it takes .*sutton_barto_reward"):
+        EnvFactory("gymnasium.envs.classic_control:CartPole-v1", env_kwargs={"colour": 1})()
 
 
-def refuses_a_keyword(**kwargs):
-    raise TypeError("f() got an unexpected keyword argument 'inner'")
+def refuses_a_keyword(passed_on=None, **kwargs):
+    raise TypeError("f() got an unexpected keyword argument 'passed_on'")
 
 
-def test_a_type_error_about_other_keywords_keeps_its_traceback():
+def test_a_type_error_the_line_would_not_explain_keeps_its_traceback():
+    # About another keyword than the user's, or about one the entry point takes and passes on
+    # to something that refuses it: "takes no keyword argument" would be wrong.
     gym.register("RefusesAKeyword-v0", entry_point=refuses_a_keyword)
     try:
-        with pytest.raises(TypeError, match="'inner'"):
-            EnvFactory("RefusesAKeyword-v0", env_kwargs={"outer": 1})()
+        for kwargs in ({"outer": 1}, {"passed_on": 1}):
+            with pytest.raises(TypeError, match="'passed_on'"):
+                EnvFactory("RefusesAKeyword-v0", env_kwargs=kwargs)()
     finally:
         del gym.registry["RefusesAKeyword-v0"]
 

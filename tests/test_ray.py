@@ -280,27 +280,27 @@ def test_successive_evaluations_on_ray_score_the_current_weights(tmp_path, local
     assert len({row.split(",", 2)[2] for row in rows}) >= 2  # returns, stds and lengths
 
 
-@pytest.mark.slow
-def test_the_users_own_env_module_is_shipped_and_installed_ones_are_not(tmp_path, monkeypatch):
+def test_the_users_own_modules_are_shipped_and_installed_ones_are_not(tmp_path, monkeypatch):
     (tmp_path / "own_pkg" / "envs").mkdir(parents=True)
     (tmp_path / "own_pkg" / "__init__.py").write_text("")
     (tmp_path / "own_pkg" / "envs" / "__init__.py").write_text("")
     (tmp_path / "own_file.py").write_text("")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "link_pkg").symlink_to(tmp_path / "own_pkg")
+    monkeypatch.syspath_prepend(str(tmp_path / "linked"))
     monkeypatch.syspath_prepend(str(tmp_path))
+    package, single = str(tmp_path / "own_pkg"), str(tmp_path / "own_file.py")
     # The whole top-level package, whichever of its modules registers the environments.
-    assert modules_to_ship("own_pkg.envs") == [str((tmp_path / "own_pkg").resolve())]
-    assert modules_to_ship("own_file") == [str((tmp_path / "own_file.py").resolve())]
+    assert modules_to_ship("own_pkg.envs") == [package]
+    assert modules_to_ship("own_file") == [single]
+    # Shipped under the name it is imported by, not its target's.
+    assert modules_to_ship("link_pkg") == [str(tmp_path / "linked" / "link_pkg")]
     for installed in ("gymnasium", "gymnasium.envs.classic_control", "json", "sys", "math"):
         assert modules_to_ship(installed) == [], installed
-    assert modules_to_ship(None) == [] and modules_to_ship("no_such_module_here") == []
-    # Gymnasium's "module:Env-v0" ids name a module too; each place is shipped once.
-    assert modules_to_ship(None, "own_file:Own-v0") == [str((tmp_path / "own_file.py").resolve())]
-    assert modules_to_ship("own_pkg", "own_pkg.envs:Own-v0") == modules_to_ship("own_pkg")
-    assert modules_to_ship("own_file", "own_pkg.envs:Own-v0") == [
-        str((tmp_path / "own_file.py").resolve()),
-        str((tmp_path / "own_pkg").resolve()),
-    ]
-    assert modules_to_ship(None, "CartPole-v1") == []
+    assert modules_to_ship(None, "", "no_such_module_here") == []
+    # --env-module, the id's module and the env maker's: each place once.
+    assert modules_to_ship("own_pkg", "own_pkg.envs", None) == [package]
+    assert modules_to_ship("own_file", "own_pkg.envs", "own_file") == [single, package]
 
 
 SHIPPED_ENVS = """import gymnasium
@@ -321,6 +321,7 @@ print("driver", found(), "task", ray.get(ray.remote(found).remote()))
 """
 
 
+@pytest.mark.slow
 def test_a_head_node_is_joined_through_ray_address(tmp_path):
     """A head node with token authentication, as `ray start` runs one where a token exists:
     joined under RAY_AUTH_MODE=token, as Ray's own tools join it, and refused without, with the
@@ -401,7 +402,7 @@ def test_a_head_node_is_joined_through_ray_address(tmp_path):
         assert run.returncode == 0, run.stderr
         assert f"joined the Ray cluster at 127.0.0.1:{port} (1 node(s), 2 CPUs)" in run.stderr
         shipped = tmp_path / "modules" / "shipped_envs"
-        assert f"ray backend: shipping {shipped.resolve()} to the cluster's workers" in run.stderr
+        assert f"ray backend: shipping {shipped} to the cluster's workers" in run.stderr
         summary = json.loads((tmp_path / "joined" / "summary.json").read_text())
         assert summary["global_step"] >= 30_000 and summary["policy_lag"] is not None
         # The driver left; the head node stays up for the next job.

@@ -59,6 +59,8 @@ def ale_vector_unavailable(factory: EnvFactory) -> str | None:
     if factory.env_kwargs:
         return "env_kwargs go to gym.make, which the vector path does not call"
     spec = gym.spec(factory.env_id)
+    if spec.kwargs.get("obs_type", "rgb") != "rgb":  # ale-py < 0.12's "-ram" ids
+        return f"{factory.env_id} observes {spec.kwargs['obs_type']}, not the screen"
     other = sorted(set(spec.kwargs) - PINNED_SPEC_KWARGS)
     if other:
         return f"{factory.env_id} sets {', '.join(other)}, which the vector path does not pin"

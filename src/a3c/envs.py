@@ -189,9 +189,9 @@ class EnvFactory:
             # 1 is what it gets; another would be overridden below, without a word
             if self.env_kwargs.get("frameskip", 1) != 1:
                 raise ValueError(
-                    f"{self.env_id}: a3c skips an Atari game's frames itself (with max-pooling); "
-                    f"instead of the frameskip keyword argument use --frame-skip "
-                    f"{self.env_kwargs['frameskip']} (frame_skip in a preset or Config)"
+                    f"{self.env_id}: a3c skips an Atari game's frames itself; instead of the "
+                    "frameskip keyword argument use --frame-skip N (frame_skip in a preset or "
+                    "Config)"
                 )
             kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself, with max-pooling
             if self.repeat_action_probability is not None:
@@ -746,8 +746,10 @@ def unknown_keyword(env_id: str, env_kwargs: dict[str, Any], exc: TypeError) -> 
     if found is None or found.group(1) not in env_kwargs:
         return None
     name = found.group(1)
-    spec = gym.registry.get(env_id)
+    spec = gym.registry.get(env_id.rpartition(":")[2])  # "module:Env-v0" registers Env-v0
     takes = sorted(_defaults_of(spec.entry_point)) if spec is not None else []
+    if name in takes:  # taken, and refused further in: the traceback says where
+        return None
     close = difflib.get_close_matches(name, takes, n=1, cutoff=0.72)
     hint = f"; did you mean {close[0]}?" if close else ""
     listed = f" (it takes {', '.join(takes)})" if takes else ""

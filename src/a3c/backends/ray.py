@@ -61,6 +61,7 @@ from a3c.shared_optim import SharedOptimizer
 
 try:
     import ray
+    from ray.exceptions import RuntimeEnvSetupError
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ValueError(
         "the ray backend needs Ray: pip install 'a3c[ray]' (or pip install 'ray>=2.9')"
@@ -428,20 +429,23 @@ def _auth_hint(address: str | None) -> str:
     )
 
 
-def modules_to_ship(env_module: str | None, env_id: str = "") -> list[str]:
-    """Where the user's own modules that register the environment live, when they are not
-    installed: ``env_module``, and the module of a Gymnasium ``"module:Env-v0"`` id; for each,
-    the folder of its top-level package or its single file. A joined cluster's other machines
-    would not have them (Ray puts the driver's working directory on its workers' ``sys.path``, a
-    path that on another machine holds something else or nothing), so Ray uploads each to the
-    cluster and puts it first on every worker's ``sys.path`` (``runtime_env["py_modules"]``).
-    Installed packages (site-packages, the standard library) are the cluster's to install."""
+def modules_to_ship(*modules: str | None) -> list[str]:
+    """Where the user's own modules that make the environment live, when they are not installed
+    (``--env-module``, the module of a Gymnasium ``"module:Env-v0"`` id or of an
+    ``--env-maker``; ``None`` and ``""`` are skipped): for each, the folder of its top-level
+    package or its single file. A joined cluster's other machines would not have them (Ray puts
+    the driver's working directory on its workers' ``sys.path``, a path that on another machine
+    holds something else or nothing), so Ray uploads each to the cluster and puts it on every
+    worker's ``sys.path`` (``runtime_env["py_modules"]``). Packages installed in site-packages
+    (or the standard library) are the cluster's to install; an editable install's source folder
+    is not one of those, so it is shipped."""
     installed = {
         sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")
     }
     installed.update([*site.getsitepackages(), site.getusersitepackages()])
+    installed_folders = [Path(path).resolve() for path in installed if path]
     shipped: list[str] = []
-    for module in (env_module, env_id.rpartition(":")[0]):
+    for module in modules:
         spec = importlib.util.find_spec(module.partition(".")[0]) if module else None
         if spec is None:
             continue
@@ -449,12 +453,13 @@ def modules_to_ship(env_module: str | None, env_id: str = "") -> list[str]:
             folders = list(spec.submodule_search_locations)
             if len(folders) != 1:  # a namespace package spread over folders: Ray ships one
                 continue
-            where = Path(folders[0]).resolve()
+            where = Path(folders[0]).absolute()
         elif spec.origin and spec.origin.endswith(".py"):
-            where = Path(spec.origin).resolve()
+            where = Path(spec.origin).absolute()
         else:  # built in, frozen or compiled: part of an installation
             continue
-        if any(where.is_relative_to(Path(path).resolve()) for path in installed if path):
+        # Ray ships the path under its own name (a link's, not its target's): compare resolved.
+        if any(where.resolve().is_relative_to(folder) for folder in installed_folders):
             continue
         if str(where) not in shipped:
             shipped.append(str(where))
@@ -472,7 +477,15 @@ class RayBackend(Backend):
         if not ray.is_initialized():
             address = config.ray_address
             # A local Ray's workers run here, with the driver's sys.path: nothing to ship.
-            shipped = modules_to_ship(config.env_module, config.env_id) if address else []
+            shipped = (
+                modules_to_ship(
+                    config.env_module,
+                    config.env_id.rpartition(":")[0],
+                    (config.env_maker or "").rpartition(":")[0],
+                )
+                if address
+                else []
+            )
             for where in shipped:
                 print(
                     f"ray backend: shipping {where} to the cluster's workers (not installed)",
@@ -480,6 +493,10 @@ class RayBackend(Backend):
                 )
             try:
                 self._init(address, shipped)
+            except RuntimeEnvSetupError as exc:  # shipping the modules failed (too large...)
+                raise ValueError(
+                    f"cannot ship {', '.join(shipped)} to the Ray cluster: {exc}"
+                ) from exc
             except (ConnectionError, RuntimeError) as exc:
                 raise ValueError(
                     f"cannot join the Ray cluster at {address}: {exc}{_auth_hint(address)}"
