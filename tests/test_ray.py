@@ -297,7 +297,7 @@ def test_the_users_own_modules_are_shipped_and_installed_ones_are_not(tmp_path, 
     assert modules_to_ship("link_pkg") == [str(tmp_path / "linked" / "link_pkg")]
     for installed in ("gymnasium", "gymnasium.envs.classic_control", "json", "sys", "math"):
         assert modules_to_ship(installed) == [], installed
-    assert modules_to_ship(None, "", "no_such_module_here") == []
+    assert modules_to_ship(None, "", "no_such_module_here", "__main__") == []
     # --env-module, the id's module and the env maker's: each place once.
     assert modules_to_ship("own_pkg", "own_pkg.envs", None) == [package]
     assert modules_to_ship("own_file", "own_pkg.envs", "own_file") == [single, package]

@@ -446,7 +446,12 @@ def modules_to_ship(*modules: str | None) -> list[str]:
     installed_folders = [Path(path).resolve() for path in installed if path]
     shipped: list[str] = []
     for module in modules:
-        spec = importlib.util.find_spec(module.partition(".")[0]) if module else None
+        if not module or module == "__main__":  # cloudpickle sends __main__'s code by value
+            continue
+        try:
+            spec = importlib.util.find_spec(module.partition(".")[0])
+        except (ImportError, ValueError):  # not importable here: nothing to ship
+            continue
         if spec is None:
             continue
         if spec.submodule_search_locations is not None:
