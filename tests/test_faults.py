@@ -236,6 +236,25 @@ def test_evaluate_policy_takes_a_gymnasium_env_like_stable_baselines3(tmp_path):
         evaluate_policy(agent, 42)
 
 
+def test_stable_baselines3s_names_for_the_budget_and_the_episodes_are_taken(tmp_path):
+    import gymnasium as gym
+
+    from a3c import evaluate_policy
+
+    agent = A3C("CartPole-v1", backend="sync", workers=1, progress=False, run_dir=str(tmp_path))
+    agent.learn(total_timesteps=1_000)
+    assert 1_000 <= agent.global_step < 1_100  # one update of 8 envs x 5 steps past it at most
+    with pytest.raises(TypeError, match="not both"):
+        agent.learn(1_000, total_timesteps=1_000)
+    env = gym.make("CartPole-v1")
+    one = evaluate_policy(agent, env, n_eval_episodes=1, seed=5)
+    assert one == evaluate_policy(agent, env, n_episodes=1, seed=5) and one[1] == 0.0
+    assert evaluate_policy(agent, env, n_eval_episodes=4, seed=5) == evaluate_policy(
+        agent, env, n_episodes=4, seed=5
+    )
+    env.close()
+
+
 @pytest.fixture
 def small_filesystem(tmp_path):
     """A 1 MiB tmpfs (as root); skipped where this process may not mount one."""

@@ -144,14 +144,21 @@ class A3C:
         total_steps: int | None = None,
         run_dir: str | Path | None = None,
         callback: Callback | Sequence[Callback] | None = None,
+        *,
+        total_timesteps: int | None = None,
     ) -> A3C:
-        """Train for ``total_steps`` more environment steps (default: up to the config's total).
+        """Train for ``total_steps`` more environment steps (default: up to the config's total;
+        ``total_timesteps``, Stable-Baselines3's name, is taken for it).
 
         Logs, checkpoints and plots go to ``run_dir`` (default: a new directory under the
         config's ``run_dir``; an agent that already trained keeps its directory). ``callback``:
         one :class:`~a3c.callbacks.Callback` or several, which see each episode, update batch,
         evaluation and checkpoint, and may stop the run (see :mod:`a3c.callbacks`).
         """
+        if total_timesteps is not None:
+            if total_steps is not None:
+                raise TypeError("give total_steps or total_timesteps (its other name), not both")
+            total_steps = total_timesteps
         if total_steps is not None:
             self.config = self.config.replace(total_steps=self.global_step + total_steps)
         if self.config.lr_anneal_steps is None:

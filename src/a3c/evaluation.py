@@ -167,8 +167,13 @@ def evaluate_policy(
     n_episodes: int = 10,
     deterministic: bool = True,
     seed: int = 0,
+    *,
+    n_eval_episodes: int | None = None,
 ) -> tuple[float, float]:
     """Mean and standard deviation of the return of an :class:`~a3c.A3C` agent (or a model).
+
+    ``n_eval_episodes`` is Stable-Baselines3's name for ``n_episodes``, taken for code that
+    calls its ``evaluate_policy`` so.
 
     ``env`` defaults to the agent's own environment; it may be a Gymnasium id (whose frames and
     words are read as the agent learned to: :meth:`a3c.envs.EnvFactory.with_observations_of`),
@@ -179,6 +184,8 @@ def evaluate_policy(
     environment with no time limit, an episode still running after :data:`EVAL_STEP_CAP` steps
     is cut there, with a warning.
     """
+    if n_eval_episodes is not None:
+        n_episodes = n_eval_episodes
     model = getattr(agent, "model", agent)
     if env is None:
         env = agent.env_factory
