@@ -174,6 +174,15 @@ def test_save_load_round_trip_gives_the_same_actions(tmp_path):
     )
     assert loaded.global_step == agent.global_step
     assert evaluate_policy(loaded, n_episodes=2) == evaluate_policy(agent, n_episodes=2)
+    # The run directory that training printed, as `a3c eval` takes it: its newest checkpoint.
+    from_run = A3C.load(agent.run_dir)
+    assert from_run.global_step == agent.global_step
+    assert np.array_equal(
+        agent.predict(obs, deterministic=True)[0], from_run.predict(obs, deterministic=True)[0]
+    )
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"no checkpoint in .*empty/checkpoints"):
+        A3C.load(tmp_path / "empty")
 
 
 class _Exploit:

@@ -297,12 +297,19 @@ class A3C:
     def load(
         cls, path: str | Path, env: Callable[..., gym.Env] | None = None, **overrides: Any
     ) -> A3C:
-        """Load a checkpoint written by :meth:`save` or by training (``checkpoints/*.pt``).
+        """Load a checkpoint written by :meth:`save` or by training (``checkpoints/*.pt``), or
+        the newest checkpoint of a run directory (as ``a3c eval`` takes it; :meth:`resume`
+        trains on in that directory).
 
         ``overrides`` change config fields for further training (``workers``, ``backend``, ...).
         The environment is rebuilt from the saved id, or from the callable that made it when that
         can be imported by name; ``env`` gives the callable again where it cannot (a lambda).
         """
+        if Path(path).is_dir():
+            newest = latest_checkpoint(path)
+            if newest is None:
+                raise CheckpointError(f"no checkpoint in {Path(path) / 'checkpoints'}")
+            path = newest
         data = load_checkpoint(path)
         # A checkpoint saved before a field existed was trained as its value then was.
         saved = {**FIELDS_BEFORE, **data["config"]}
