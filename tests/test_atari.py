@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("ale_py")
 
 from a3c import A3C, envs
+from a3c.checkpoint import load_checkpoint, save_checkpoint
 from a3c.envs import EnvFactory, EnvGroup
 from a3c.evaluation import evaluate_policy
 from a3c.plots import read_csv
@@ -286,3 +287,14 @@ def test_ale_pys_frameskip_keyword_is_refused_with_the_option_that_sets_it():
         EnvFactory("ALE/Pong-v5", env_kwargs={"frameskip": 2})()
     env = EnvFactory("ALE/Pong-v5", env_kwargs={"frameskip": 1})()  # as it is stepped anyway
     assert env.unwrapped._frameskip == 1
+
+
+def test_a_run_saved_with_the_frameskip_keyword_that_was_overridden_still_loads(tmp_path):
+    agent = A3C("ALE/Pong-v5", env_kwargs={"mode": 1}, progress=False)
+    path = agent.save(tmp_path / "old.pt")
+    data = load_checkpoint(path)
+    data["config"]["env_kwargs"]["frameskip"] = 4  # as a run of before 2026-12-07 saved it
+    save_checkpoint(data, path)
+    loaded = A3C.load(path)  # the game stepped one frame at a time then too
+    assert loaded.config.env_kwargs == {"mode": 1}
+    assert loaded.env_factory().unwrapped._frameskip == 1

@@ -33,6 +33,7 @@ from a3c.distributions import Product
 from a3c.envs import (
     EnvFactory,
     env_maker_reference,
+    looks_atari,
     probe_spaces,
     registered_twin,
     space_from_dict,
@@ -313,6 +314,15 @@ class A3C:
         data = load_checkpoint(path)
         # A checkpoint saved before a field existed was trained as its value then was.
         saved = {**FIELDS_BEFORE, **data["config"]}
+        kwargs = saved.get("env_kwargs") or {}
+        if (
+            "frameskip" in kwargs
+            and saved.get("env_maker") is None
+            and looks_atari(saved["env_id"])
+        ):
+            # Until 2026-12-07 an Atari game's frameskip keyword was replaced by 1 without a
+            # word (it is refused now): the run was trained without it.
+            saved["env_kwargs"] = {k: v for k, v in kwargs.items() if k != "frameskip"}
         if overrides.get("action_mask") == "auto":  # looked for when it was made: kept
             del overrides["action_mask"]
         for name, why in _FIXED_BY_THE_WEIGHTS.items():
