@@ -16,6 +16,7 @@ import torch
 from a3c.callbacks import Callback
 from a3c.checkpoint import (
     CheckpointError,
+    checkpoint_at,
     latest_checkpoint,
     load_checkpoint,
     make_payload,
@@ -306,12 +307,7 @@ class A3C:
         The environment is rebuilt from the saved id, or from the callable that made it when that
         can be imported by name; ``env`` gives the callable again where it cannot (a lambda).
         """
-        if Path(path).is_dir():
-            newest = latest_checkpoint(path)
-            if newest is None:
-                raise CheckpointError(f"no checkpoint in {Path(path) / 'checkpoints'}")
-            path = newest
-        data = load_checkpoint(path)
+        data = load_checkpoint(checkpoint_at(path))
         # A checkpoint saved before a field existed was trained as its value then was.
         saved = {**FIELDS_BEFORE, **data["config"]}
         kwargs = saved.get("env_kwargs") or {}

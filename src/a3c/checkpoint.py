@@ -147,3 +147,15 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
         if best is None or step > best[0] or (step == best[0] and path.name == "final.pt"):
             best = (step, path)
     return None if best is None else best[1]
+
+
+def checkpoint_at(path: str | Path) -> Path:
+    """The checkpoint ``path`` names: a file as it is, or a run directory's newest checkpoint
+    (:func:`latest_checkpoint`); :class:`CheckpointError` where a directory has none."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    newest = latest_checkpoint(path)
+    if newest is None:
+        raise CheckpointError(f"no checkpoint in {path / 'checkpoints'}")
+    return newest

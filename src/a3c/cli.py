@@ -531,17 +531,13 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from a3c.agent import A3C
-    from a3c.checkpoint import latest_checkpoint
+    from a3c.checkpoint import checkpoint_at
     from a3c.envs import EnvFactory
     from a3c.evaluation import run_episodes
 
-    path = Path(args.checkpoint)
-    if path.is_dir():  # the run directory that training printed: its newest checkpoint
-        newest = latest_checkpoint(path)
-        if newest is None:
-            raise ValueError(f"no checkpoint in {path / 'checkpoints'}")
-        print(f"a3c: evaluating {newest}", file=sys.stderr)
-        path = newest
+    path = checkpoint_at(args.checkpoint)  # a run directory that training printed: its newest
+    if path != Path(args.checkpoint):
+        print(f"a3c: evaluating {path}", file=sys.stderr)
     agent = A3C.load(path)
     factory = agent.env_factory
     if args.env:  # another id: its frames and words read as the agent learned to

@@ -193,7 +193,7 @@ class EnvFactory:
                     "frameskip keyword argument use --frame-skip N (frame_skip in a preset or "
                     "Config)"
                 )
-            kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself, with max-pooling
+            kwargs["frameskip"] = 1  # _atari_wrappers skip frames (frames max-pooled)
             if self.repeat_action_probability is not None:
                 kwargs["repeat_action_probability"] = self.repeat_action_probability
         try:
