@@ -1,12 +1,17 @@
 """The ``A3C`` constructor and ``load``: arguments combined as documented, the caller's RNG left
 alone, a clear error for a wrong ``env``."""
 
+import re
+
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
-from a3c import A3C
+from a3c import A3C, evaluate_policy
+from a3c.cli import main
 from a3c.config import resolve_config
+from a3c.spaces import layout, same_layout
 
 
 def weights(agent: A3C) -> list[torch.Tensor]:
@@ -83,3 +88,64 @@ def test_initial_weights_follow_the_seed_not_the_callers_rng():
         assert torch.equal(a, b)
     other = weights(A3C("CartPole-v1", seed=8))
     assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_another_environment_that_observes_or_acts_otherwise_is_one_line(tmp_path, capsys):
+    """A policy played on, or trained on, an environment whose observations or actions are not
+    those it learned on is refused where it is named, in one line with both layouts: before,
+    it was a reshape error in the network's forward pass (or in every worker). Another version
+    of the same environment (CartPole-v0: the same layout) is taken."""
+    path = A3C("CartPole-v1", seed=0).save(tmp_path / "a.pt")
+    observations = "Acrobot-v1's observations are Box(6,), the policy's were Box(4,)"
+    with pytest.raises(ValueError, match=re.escape(observations)):
+        A3C.load(path, env_id="Acrobot-v1")
+    assert A3C.load(path, env_id="CartPole-v0").env_factory.env_id == "CartPole-v0"
+    agent = A3C.load(path)
+    with pytest.raises(ValueError, match=re.escape(observations)):
+        evaluate_policy(agent, "Acrobot-v1", n_episodes=1)
+    with pytest.raises(ValueError, match=re.escape(observations)):
+        evaluate_policy(agent, gym.make("Acrobot-v1"), n_episodes=1)
+    three_actions = gym.make("CartPole-v1")
+    three_actions.action_space = gym.spaces.Discrete(3)
+    with pytest.raises(ValueError, match=re.escape("actions are Discrete(3), the policy's were")):
+        evaluate_policy(agent, three_actions, n_episodes=1)
+    evaluate_policy(agent, "CartPole-v0", n_episodes=1)
+
+    assert main(["eval", str(path), "--env", "MountainCar-v0", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "a3c: error: MountainCar-v0's observations are Box(2,), the policy's were Box(4,)" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "learned, given, same, shown",
+    [
+        (gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-5, 5, (3,)), True, "Box(3,)"),
+        (
+            gym.spaces.Box(0, 255, (2, 4), np.uint8),
+            gym.spaces.Box(0, 1, (2, 4)),
+            False,
+            "Box(2, 4)",
+        ),
+        (gym.spaces.Discrete(3), gym.spaces.Discrete(3, start=-1), True, "Discrete(3)"),
+        (
+            gym.spaces.MultiDiscrete([2, 3]),
+            gym.spaces.MultiDiscrete([3, 2]),
+            False,
+            "MultiDiscrete([3, 2])",
+        ),
+        (gym.spaces.MultiBinary(4), gym.spaces.MultiBinary(4), True, "MultiBinary(4)"),
+        (
+            gym.spaces.Dict(
+                a=gym.spaces.Discrete(2), b=gym.spaces.Box(0, 255, (7, 7, 3), np.uint8)
+            ),
+            gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Box(0, 255, (7, 7, 3), np.uint8))),
+            True,
+            "Tuple(Discrete(2), Box(7, 7, 3) uint8)",
+        ),
+        (gym.spaces.Discrete(2), gym.spaces.Box(0, 1, (2,)), False, "Box(2,)"),
+    ],
+)
+def test_a_layout_is_the_parts_kinds_and_sizes_not_their_bounds(learned, given, same, shown):
+    assert same_layout(learned, given) is same and same_layout(given, learned) is same
+    assert layout(given) == shown

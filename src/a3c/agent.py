@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import warnings
@@ -33,6 +34,7 @@ from a3c.config import (
 from a3c.distributions import Product
 from a3c.envs import (
     EnvFactory,
+    check_fits,
     env_maker_reference,
     looks_atari,
     probe_spaces,
@@ -52,6 +54,10 @@ _FIXED_BY_THE_WEIGHTS = {
     "word_conditioning": "the network takes the words in as it learned to",
     "action_mask": "the network reads its observations, and their action mask, as it learned to",
 }
+
+
+#: Config fields that make the environment (an :class:`~a3c.envs.EnvFactory`'s).
+_ENVIRONMENT_FIELDS = {f.name for f in dataclasses.fields(EnvFactory)} - {"make_env"}
 
 
 class A3C:
@@ -339,6 +345,9 @@ class A3C:
         agent.run_dir = None
         agent.summary = None
         agent._restore(data, model=True)
+        if env is not None or _ENVIRONMENT_FIELDS & overrides.keys():
+            # Another environment: said now, not as a shape error in a worker's forward pass.
+            check_fits(agent.env_factory, agent.observation_space, agent.action_space)
         return agent
 
     @classmethod

@@ -532,7 +532,7 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from a3c.agent import A3C
     from a3c.checkpoint import checkpoint_at
-    from a3c.envs import EnvFactory
+    from a3c.envs import EnvFactory, check_fits
     from a3c.evaluation import run_episodes
 
     path = checkpoint_at(args.checkpoint)  # a run directory that training printed: its newest
@@ -542,6 +542,7 @@ def _eval(args: argparse.Namespace) -> int:
     factory = agent.env_factory
     if args.env:  # another id: its frames and words read as the agent learned to
         factory = EnvFactory(args.env, agent.config.env_module).with_observations_of(factory)
+        check_fits(factory, agent.observation_space, agent.action_space)
     video_dir = None
     if args.video:
         from a3c.video import check_video_support

@@ -28,10 +28,11 @@ import numpy as np
 
 import a3c.memory_envs  # noqa: F401  (registers the a3c/ environments in every process)
 from a3c.frames import preprocess_frames
-from a3c.masks import find_action_mask
+from a3c.masks import find_action_mask, observed_space
 from a3c.spaces import (
     HashedWords,
     check_action_space,
+    check_layouts,
     check_observation_space,
     flat_observations,
     left_out,
@@ -827,6 +828,18 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space, str]:
         return observation_space, env.action_space, mask
     finally:
         env.close()
+
+
+def check_fits(factory: EnvFactory, observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Raise ``ValueError`` where the factory's environment observes or acts otherwise than the
+    one a policy learned on (:func:`a3c.spaces.check_layouts`; its observations with an action
+    mask joined as the agent reads them). One environment is made."""
+    own, actions, mask = probe_spaces(factory)
+    check_layouts(
+        factory.env_id,
+        (observation_space, action_space),
+        (observed_space(own, actions, mask), actions),
+    )
 
 
 def first_action(action_space: gym.Space) -> Any:

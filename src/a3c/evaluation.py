@@ -16,10 +16,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from a3c.envs import EnvFactory, GymnasiumApi, has_time_limit, reward_number
+from a3c.envs import EnvFactory, GymnasiumApi, check_fits, has_time_limit, reward_number
 from a3c.global_model import GlobalModel
 from a3c.networks import Model, select_state
-from a3c.spaces import flat_observations
+from a3c.spaces import check_layouts, flat_observations, observation_space_of
 
 if TYPE_CHECKING:
     from a3c.config import Config
@@ -195,6 +195,10 @@ def evaluate_policy(
         masks = "none" if trained_on is None else trained_on.action_mask
         # the caller's, as workers see theirs
         env = flat_observations(GymnasiumApi(env), words, masks)
+        if trained_on is not None:
+            name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+            learned = (agent.observation_space, agent.action_space)
+            check_layouts(name, learned, (observation_space_of(env), env.action_space))
         generator = torch.Generator().manual_seed(seed)
         max_steps = step_cap(env)
         results = [
@@ -210,6 +214,8 @@ def evaluate_policy(
         trained_on = getattr(agent, "env_factory", None)
         if isinstance(env, str) and trained_on is not None:  # read as it learned to
             factory = factory.with_observations_of(trained_on)
+        if trained_on is not None and factory != trained_on:
+            check_fits(factory, agent.observation_space, agent.action_space)
         result = run_episodes(model, factory, n_episodes, deterministic, seed)
     else:
         raise TypeError(

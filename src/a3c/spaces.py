@@ -123,6 +123,63 @@ def check_action_space(space: gym.Space) -> None:
         raise ValueError(f"unsupported action space {space}: {SUPPORTED_ACTIONS}")
 
 
+def same_layout(learned: gym.Space, given: gym.Space) -> bool:
+    """Whether a network made for ``learned`` reads observations (or gives actions) of
+    ``given``: the same parts in the same order, each of the same kind and size. Bounds may
+    differ (another version of an environment often moves them), a ``Box`` of frames may not
+    become one of numbers (frames are scaled inside the network)."""
+    a, b = list(leaves(learned)), list(leaves(given))
+    return len(a) == len(b) and all(map(_same_leaf, a, b))
+
+
+def check_layouts(
+    name: str, learned: tuple[gym.Space, gym.Space], given: tuple[gym.Space, gym.Space]
+) -> None:
+    """Raise ``ValueError`` in one line where the environment ``name``, of the observation and
+    action spaces ``given``, does not observe or act as the one a policy ``learned`` on
+    (:func:`same_layout`): the network could not read its observations, or would give actions
+    it has not."""
+    for what, a, b in zip(("observations", "actions"), learned, given, strict=True):
+        if not same_layout(a, b):
+            raise ValueError(
+                f"{name}'s {what} are {layout(b)}, the policy's were {layout(a)}: a policy "
+                "plays only environments that observe and act as the one it learned on"
+            )
+
+
+def _same_leaf(a: gym.Space, b: gym.Space) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, gym.spaces.Box):
+        return a.shape == b.shape and (a.dtype == np.uint8) == (b.dtype == np.uint8)
+    if isinstance(a, gym.spaces.Discrete):
+        return int(a.n) == int(b.n)  # type: ignore[attr-defined]
+    if isinstance(a, gym.spaces.MultiDiscrete):
+        return np.array_equal(a.nvec, b.nvec)  # type: ignore[attr-defined]
+    if isinstance(a, gym.spaces.MultiBinary):
+        return a.shape == b.shape
+    return a == b
+
+
+def layout(space: gym.Space) -> str:
+    """``space`` in the terms of :func:`same_layout`, for a message: ``Box(6,)``,
+    ``Dict(image: Box(7, 7, 3) uint8, mission: Text)``."""
+    if isinstance(space, gym.spaces.Dict):
+        return "Dict(" + ", ".join(f"{k}: {layout(v)}" for k, v in space.spaces.items()) + ")"
+    if isinstance(space, gym.spaces.Tuple):
+        return "Tuple(" + ", ".join(layout(part) for part in space.spaces) + ")"
+    if isinstance(space, gym.spaces.Box):
+        shape = ", ".join(map(str, space.shape)) + ("," if len(space.shape) == 1 else "")
+        return f"Box({shape})" + (" uint8" if space.dtype == np.uint8 else "")
+    if isinstance(space, gym.spaces.Discrete):
+        return f"Discrete({int(space.n)})"
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return f"MultiDiscrete({space.nvec.tolist()})"
+    if isinstance(space, gym.spaces.MultiBinary):
+        return f"MultiBinary({space.n})"
+    return type(space).__name__
+
+
 @dataclass(frozen=True)
 class Part:
     """One leaf of a structured observation, in the flat vector: ``[start, start + size)``."""
