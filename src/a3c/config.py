@@ -62,7 +62,9 @@ class Config:
     )
     max_episode_steps: int | None = _f(
         None,
-        "The environment's time limit in steps: overrides its own, or sets one where it has none.",
+        "The environment's time limit: overrides its own, or sets one where it has none. It "
+        "counts the environment's steps (with preprocess_frames, frames), an Atari game's the "
+        "agent's (frame_skip frames each).",
     )
     seed: int = _f(0, "Random seed: workers, environments and network initialisation.")
     reward_scale: float = _f(1.0, "Multiply rewards by this for learning (seed 003: 0.01).")
