@@ -13,6 +13,8 @@ from helpers import read_rows, small_run
 
 from a3c import A3C
 from a3c.cli import main
+from a3c.envs import EnvFactory
+from a3c.video import recording_env, settle_video
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="the video extra is not installed")
 
@@ -123,3 +125,21 @@ def test_what_cannot_be_filmed_is_said_before_training(tmp_path):
         A3C(not_rendering_cartpole, **small_run(tmp_path, video_interval=1)).learn()
     with pytest.raises(ValueError, match=r"video_interval.*eval_interval"):
         A3C("CartPole-v1", **small_run(tmp_path, video_interval=1, eval_interval=0))
+
+
+def test_preprocessed_frames_are_filmed_at_the_environments_pace(tmp_path):
+    """With ``preprocess_frames`` each filmed frame stands for ``frame_skip`` of the
+    environment's: the film runs at its frame rate over the skip (CarRacing: 50 / 5), not
+    ``frame_skip`` times too fast."""
+    pytest.importorskip("Box2D")
+    factory = EnvFactory("CarRacing-v3", preprocess_frames="grayscale", frame_skip=5)
+    env = recording_env(factory, tmp_path, "car")
+    env.reset(seed=0)
+    for _ in range(6):
+        env.step(env.action_space.sample())
+    env.close()
+    path = settle_video(tmp_path, "car")
+    assert path is not None
+    reader = imageio_ffmpeg.read_frames(str(path))
+    assert reader.__next__()["fps"] == 10.0
+    assert sum(1 for _ in reader) == 7  # the reset's frame and one per agent step

@@ -64,6 +64,11 @@ def recording_env(env_factory: EnvFactory, folder: Path, name: str) -> gym.Env:
     """A rendering environment that records its first episode; the video is written when the
     environment is closed, as ``folder/<name>-episode-0.mp4`` (see :func:`settle_video`)."""
     env = rendering_env(env_factory)
+    fps = env.metadata.get("render_fps")
+    if fps and env_factory.preprocess_frames != "none":
+        # One frame is filmed per agent step, which stands for frame_skip of the environment's:
+        # at its own rate the film would run frame_skip times too fast (CarRacing's 50 frames/s).
+        fps = max(1, round(fps / env_factory.frame_skip))
     with warnings.catch_warnings():  # "overwriting existing videos": the folder holds others
         warnings.simplefilter("ignore")
         return gym.wrappers.RecordVideo(
@@ -71,6 +76,7 @@ def recording_env(env_factory: EnvFactory, folder: Path, name: str) -> gym.Env:
             str(folder),
             episode_trigger=lambda episode: episode == 0,
             name_prefix=name,
+            fps=fps,
             disable_logger=True,
         )
 
