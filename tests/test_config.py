@@ -1,11 +1,13 @@
 import dataclasses
 import re
 
+import gymnasium as gym
 import pytest
 
 from a3c import A3C
 from a3c.config import (
     FIELD_ALIASES,
+    NO_COUNTERPART,
     Config,
     available_presets,
     load_preset,
@@ -143,6 +145,27 @@ def test_stable_baselines3s_constructor_arguments_point_to_their_fields():
         "unknown config fields 'policy_kwargs' (did you mean 'hidden_sizes'?), "
         "'tensorboard_log' (did you mean 'run_dir'?), 'use_sde' (did you mean 'std_mode'?)"
     )
+
+
+def test_stable_baselines3s_arguments_without_a_field_say_why():
+    """SB3's and PPO's arguments that have no counterpart say what a3c does instead, not the
+    nearest spelling of an unrelated field; SB3's positional policy name is refused, naming the
+    call to write (its environment is the argument after it)."""
+    assert not set(NO_COUNTERPART) & {f.name for f in dataclasses.fields(Config)}
+    with pytest.raises(ValueError) as info:
+        A3C("CartPole-v1", policy="MlpPolicy", n_epochs=10, device="cpu")
+    assert str(info.value) == (
+        "unknown config fields 'device' (none here: a3c trains on the CPU, in worker processes), "
+        "'n_epochs' (none here: each rollout is learned from once, as A3C does; epochs are "
+        "PPO's), 'policy' (none here: a3c builds its network from the environment's spaces: "
+        "hidden_sizes, activation, shared_trunk, lstm)"
+    )
+    with pytest.raises(ValueError, match=re.escape("a3c takes the environment first")) as info:
+        A3C("MlpPolicy", "CartPole-v1")
+    assert str(info.value).endswith("from the environment's spaces: A3C('CartPole-v1')")
+    with pytest.raises(ValueError) as info:
+        A3C("CnnLstmPolicy", gym.make("CartPole-v1"))
+    assert str(info.value).endswith("A3C('ENV-ID') or A3C(make_env) (an LSTM: lstm=True)")
 
 
 def test_a_preset_extends_another_and_overrides_its_fields(tmp_path):

@@ -26,6 +26,7 @@ from a3c.checkpoint import (
 from a3c.config import (
     FAMILY_DEFAULTS,
     FIELDS_BEFORE,
+    SB3_POLICY_NAMES,
     Config,
     load_preset,
     own_preset,
@@ -89,6 +90,8 @@ class A3C:
         config: Config | None = None,
         **overrides: Any,
     ) -> None:
+        if isinstance(env, str) and env in SB3_POLICY_NAMES:
+            raise ValueError(_sb3_policy_message(env, preset))
         make_env = None
         if env is not None and not isinstance(env, str):
             if isinstance(env, gym.Env) or not callable(env):
@@ -397,6 +400,16 @@ def _seeded_model(config: Config, observation_space: gym.Space, action_space: gy
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return build_model(config, observation_space, action_space)
+
+
+def _sb3_policy_message(policy: str, env: Any) -> str:
+    """What to write instead of Stable-Baselines3's ``A2C("MlpPolicy", env)``."""
+    instead = f"A3C({env!r})" if isinstance(env, str) else "A3C('ENV-ID') or A3C(make_env)"
+    lstm = " (an LSTM: lstm=True)" if "Lstm" in policy else ""
+    return (
+        f"{policy!r} is Stable-Baselines3's policy argument; a3c takes the environment first "
+        f"and builds its network from the environment's spaces: {instead}{lstm}"
+    )
 
 
 def _name_of(make_env: Callable[..., gym.Env], env_kwargs: dict[str, Any]) -> str:

@@ -493,8 +493,12 @@ class Config:
         if unknown:
             described = []
             for name in unknown:
-                closest = closest_field(name)
-                described.append(f"{name!r}" + (f" (did you mean {closest!r}?)" if closest else ""))
+                if name in NO_COUNTERPART:
+                    described.append(f"{name!r} (none here: {NO_COUNTERPART[name]})")
+                else:
+                    closest = closest_field(name)
+                    hint = f" (did you mean {closest!r}?)" if closest else ""
+                    described.append(f"{name!r}{hint}")
             plural = "s" if len(unknown) > 1 else ""
             raise ValueError(f"unknown config field{plural} {', '.join(described)}")
         values = {}
@@ -552,7 +556,32 @@ FIELD_ALIASES: dict[str, str] = {
     "use_sde": "std_mode",
     "tensorboard_log": "run_dir",
     "verbose": "progress",
+    "target_update_interval": "target_interval",
+    "exploration_fraction": "epsilon_anneal_steps",
+    "exploration_final_eps": "final_epsilons",
 }
+
+#: Other libraries' arguments that have no field here, and why (said for an unknown field).
+NO_COUNTERPART: dict[str, str] = {
+    "policy": "a3c builds its network from the environment's spaces: hidden_sizes, activation, "
+    "shared_trunk, lstm",
+    "device": "a3c trains on the CPU, in worker processes",
+    "batch_size": "an update takes one rollout, n_steps x envs_per_worker samples",
+    "n_epochs": "each rollout is learned from once, as A3C does; epochs are PPO's",
+    "clip_range": "A3C's policy gradient is not clipped, as PPO's is; max_grad_norm clips the "
+    "gradient's norm",
+    "buffer_size": "A3C learns on-policy, without a replay buffer",
+}
+
+#: Stable-Baselines3's policy names, which its constructors take before the environment.
+SB3_POLICY_NAMES = (
+    "MlpPolicy",
+    "CnnPolicy",
+    "MultiInputPolicy",
+    "MlpLstmPolicy",
+    "CnnLstmPolicy",
+    "MultiInputLstmPolicy",
+)
 
 
 def closest_field(name: str) -> str | None:
