@@ -11,7 +11,7 @@ import torch
 from a3c import A3C, evaluate_policy
 from a3c.cli import main
 from a3c.config import resolve_config
-from a3c.spaces import layout, same_layout
+from a3c.spaces import HashedWords, layout, same_layout
 
 
 def weights(agent: A3C) -> list[torch.Tensor]:
@@ -109,6 +109,11 @@ def test_another_environment_that_observes_or_acts_otherwise_is_one_line(tmp_pat
     three_actions.action_space = gym.spaces.Discrete(3)
     with pytest.raises(ValueError, match=re.escape("actions are Discrete(3), the policy's were")):
         evaluate_policy(agent, three_actions, n_episodes=1)
+    # The policy would hand out 0 and 1, which Discrete(2, start=1) has not.
+    shifted = gym.make("CartPole-v1")
+    shifted.action_space = gym.spaces.Discrete(2, start=1)
+    with pytest.raises(ValueError, match=re.escape("are Discrete(2, start=1), the policy's were")):
+        evaluate_policy(agent, shifted, n_episodes=1)
     evaluate_policy(agent, "CartPole-v0", n_episodes=1)
 
     assert main(["eval", str(path), "--env", "MountainCar-v0", "--episodes", "1"]) == 2
@@ -118,34 +123,85 @@ def test_another_environment_that_observes_or_acts_otherwise_is_one_line(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "learned, given, same, shown",
+    "learned, given, same, same_values, shown, plain",
     [
-        (gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-5, 5, (3,)), True, "Box(3,)"),
+        (
+            gym.spaces.Box(-1, 1, (3,)),
+            gym.spaces.Box(-5, 5, (3,)),
+            True,
+            False,
+            "Box(3,) in [-5.0, 5.0]",
+            "Box(3,)",
+        ),
         (
             gym.spaces.Box(0, 255, (2, 4), np.uint8),
             gym.spaces.Box(0, 1, (2, 4)),
             False,
+            False,
+            "Box(2, 4) in [0.0, 1.0]",
             "Box(2, 4)",
         ),
-        (gym.spaces.Discrete(3), gym.spaces.Discrete(3, start=-1), True, "Discrete(3)"),
+        (
+            gym.spaces.Discrete(3),
+            gym.spaces.Discrete(3, start=-1),
+            True,
+            False,
+            "Discrete(3, start=-1)",
+            "Discrete(3)",
+        ),
+        (gym.spaces.Discrete(3), gym.spaces.Discrete(3), True, True, "Discrete(3)", "Discrete(3)"),
         (
             gym.spaces.MultiDiscrete([2, 3]),
             gym.spaces.MultiDiscrete([3, 2]),
             False,
+            False,
+            "MultiDiscrete([3, 2])",
             "MultiDiscrete([3, 2])",
         ),
-        (gym.spaces.MultiBinary(4), gym.spaces.MultiBinary(4), True, "MultiBinary(4)"),
+        (
+            gym.spaces.MultiDiscrete([2, 3]),
+            gym.spaces.MultiDiscrete([2, 3], start=[0, 1]),
+            True,
+            False,
+            "MultiDiscrete([2, 3], start=[0, 1])",
+            "MultiDiscrete([2, 3])",
+        ),
+        (
+            gym.spaces.MultiBinary(4),
+            gym.spaces.MultiBinary(4),
+            True,
+            True,
+            "MultiBinary(4)",
+            "MultiBinary(4)",
+        ),
         (
             gym.spaces.Dict(
                 a=gym.spaces.Discrete(2), b=gym.spaces.Box(0, 255, (7, 7, 3), np.uint8)
             ),
             gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Box(0, 255, (7, 7, 3), np.uint8))),
             True,
+            True,
+            "Tuple(Discrete(2), Box(7, 7, 3) uint8 in [0, 255])",
             "Tuple(Discrete(2), Box(7, 7, 3) uint8)",
         ),
-        (gym.spaces.Discrete(2), gym.spaces.Box(0, 1, (2,)), False, "Box(2,)"),
+        (
+            gym.spaces.Discrete(2),
+            gym.spaces.Box(0, 1, (2,)),
+            False,
+            False,
+            "Box(2,) in [0.0, 1.0]",
+            "Box(2,)",
+        ),
+        (HashedWords(), HashedWords(), True, True, "Words(256)", "Words(256)"),
     ],
 )
-def test_a_layout_is_the_parts_kinds_and_sizes_not_their_bounds(learned, given, same, shown):
+def test_a_layout_is_the_parts_kinds_and_sizes_and_for_actions_their_values(
+    learned, given, same, same_values, shown, plain
+):
+    """Observations: the parts' kinds and sizes (their bounds may move between versions of an
+    environment). Actions also their values: a policy hands out the starts and bounds it
+    learned with."""
     assert same_layout(learned, given) is same and same_layout(given, learned) is same
-    assert layout(given) == shown
+    assert same_layout(learned, given, values=True) is same_values
+    assert layout(given, values=True) == shown
+    assert layout(given) == plain

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 import warnings
@@ -55,10 +54,6 @@ _FIXED_BY_THE_WEIGHTS = {
     "word_conditioning": "the network takes the words in as it learned to",
     "action_mask": "the network reads its observations, and their action mask, as it learned to",
 }
-
-
-#: Config fields that make the environment (an :class:`~a3c.envs.EnvFactory`'s).
-_ENVIRONMENT_FIELDS = {f.name for f in dataclasses.fields(EnvFactory)} - {"make_env"}
 
 
 class A3C:
@@ -341,6 +336,7 @@ class A3C:
         agent = cls.__new__(cls)
         agent.config = config.validate()
         agent.env_factory = EnvFactory.from_config(config, env)
+        learned_on = EnvFactory.from_config(Config.from_dict(saved))
         agent.observation_space = space_from_dict(data["observation_space"])
         agent.action_space = space_from_dict(data["action_space"])
         # built like a new agent's (the caller's RNG untouched), then overwritten by the weights
@@ -348,7 +344,7 @@ class A3C:
         agent.run_dir = None
         agent.summary = None
         agent._restore(data, model=True)
-        if env is not None or _ENVIRONMENT_FIELDS & overrides.keys():
+        if agent.env_factory.spaces_differ(learned_on):
             # Another environment: said now, not as a shape error in a worker's forward pass.
             check_fits(agent.env_factory, agent.observation_space, agent.action_space)
         return agent

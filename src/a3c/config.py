@@ -557,8 +557,6 @@ FIELD_ALIASES: dict[str, str] = {
     "tensorboard_log": "run_dir",
     "verbose": "progress",
     "target_update_interval": "target_interval",
-    "exploration_fraction": "epsilon_anneal_steps",
-    "exploration_final_eps": "final_epsilons",
 }
 
 #: Other libraries' arguments that have no field here, and why (said for an unknown field).
@@ -571,6 +569,10 @@ NO_COUNTERPART: dict[str, str] = {
     "clip_range": "A3C's policy gradient is not clipped, as PPO's is; max_grad_norm clips the "
     "gradient's norm",
     "buffer_size": "A3C learns on-policy, without a replay buffer",
+    "exploration_fraction": "epsilon_anneal_steps is the value-based algorithms' epsilon "
+    "schedule, in steps, not a fraction of the run",
+    "exploration_final_eps": "final_epsilons: each value-based worker draws its own final "
+    "epsilon from these (the paper's)",
 }
 
 #: Stable-Baselines3's policy names, which its constructors take before the environment.

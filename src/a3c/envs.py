@@ -63,6 +63,22 @@ OBSERVATION_SETTINGS = (
     "action_mask",
 )
 
+#: The settings of an :class:`EnvFactory` that can change its environment's spaces: another
+#: environment, or its observations read otherwise (frame_skip, a time limit, Atari's rules of
+#: play cannot).
+SPACE_SETTINGS = (
+    "env_id",
+    "env_kwargs",
+    "env_maker",
+    "env_module",
+    "make_env",
+    "preprocess_frames",
+    "frame_stack",
+    "screen_size",
+    "words",
+    "action_mask",
+)
+
 
 @dataclass(frozen=True)
 class EnvFactory:
@@ -274,6 +290,11 @@ class EnvFactory:
         return dataclasses.replace(
             self, **{name: getattr(trained_on, name) for name in OBSERVATION_SETTINGS}
         )
+
+    def spaces_differ(self, other: EnvFactory) -> bool:
+        """Whether this factory's environment may observe or act otherwise than ``other``'s
+        (:data:`SPACE_SETTINGS`): where it cannot, checking it would only make one for nothing."""
+        return any(getattr(self, name) != getattr(other, name) for name in SPACE_SETTINGS)
 
     def check_frames(self, atari: bool) -> None:
         """Raise ``ValueError`` where ``preprocess_frames`` is asked of an Atari game (``atari``:

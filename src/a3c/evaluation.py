@@ -214,7 +214,7 @@ def evaluate_policy(
         trained_on = getattr(agent, "env_factory", None)
         if isinstance(env, str) and trained_on is not None:  # read as it learned to
             factory = factory.with_observations_of(trained_on)
-        if trained_on is not None and factory != trained_on:
+        if trained_on is not None and factory.spaces_differ(trained_on):
             check_fits(factory, agent.observation_space, agent.action_space)
         result = run_episodes(model, factory, n_episodes, deterministic, seed)
     else:

@@ -123,13 +123,15 @@ def check_action_space(space: gym.Space) -> None:
         raise ValueError(f"unsupported action space {space}: {SUPPORTED_ACTIONS}")
 
 
-def same_layout(learned: gym.Space, given: gym.Space) -> bool:
+def same_layout(learned: gym.Space, given: gym.Space, values: bool = False) -> bool:
     """Whether a network made for ``learned`` reads observations (or gives actions) of
-    ``given``: the same parts in the same order, each of the same kind and size. Bounds may
-    differ (another version of an environment often moves them), a ``Box`` of frames may not
-    become one of numbers (frames are scaled inside the network)."""
+    ``given``: the same parts in the same order, each of the same kind and size; a ``Box`` of
+    frames may not become one of numbers (frames are scaled inside the network). With
+    ``values`` (actions: the policy hands the environment the values it learned) also the same
+    ``start`` and ``Box`` bounds; observations' may differ (another version of an environment
+    often moves them)."""
     a, b = list(leaves(learned)), list(leaves(given))
-    return len(a) == len(b) and all(map(_same_leaf, a, b))
+    return len(a) == len(b) and all(_same_leaf(x, y, values) for x, y in zip(a, b, strict=True))
 
 
 def check_layouts(
@@ -139,42 +141,61 @@ def check_layouts(
     action spaces ``given``, does not observe or act as the one a policy ``learned`` on
     (:func:`same_layout`): the network could not read its observations, or would give actions
     it has not."""
-    for what, a, b in zip(("observations", "actions"), learned, given, strict=True):
-        if not same_layout(a, b):
+    for what, a, b, values in zip(
+        ("observations", "actions"), learned, given, (False, True), strict=True
+    ):
+        if not same_layout(a, b, values):
             raise ValueError(
-                f"{name}'s {what} are {layout(b)}, the policy's were {layout(a)}: a policy "
-                "plays only environments that observe and act as the one it learned on"
+                f"{name}'s {what} are {layout(b, values)}, the policy's were "
+                f"{layout(a, values)}: a policy plays only environments that observe and act "
+                "as the one it learned on"
             )
 
 
-def _same_leaf(a: gym.Space, b: gym.Space) -> bool:
+def _same_leaf(a: gym.Space, b: gym.Space, values: bool) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, gym.spaces.Box):
-        return a.shape == b.shape and (a.dtype == np.uint8) == (b.dtype == np.uint8)
-    if isinstance(a, gym.spaces.Discrete):
-        return int(a.n) == int(b.n)  # type: ignore[attr-defined]
-    if isinstance(a, gym.spaces.MultiDiscrete):
-        return np.array_equal(a.nvec, b.nvec)  # type: ignore[attr-defined]
+        assert isinstance(b, gym.spaces.Box)
+        same = a.shape == b.shape and (a.dtype == np.uint8) == (b.dtype == np.uint8)
+        bounds = np.array_equal(a.low, b.low) and np.array_equal(a.high, b.high)
+        return same and (bounds or not values)
+    if isinstance(a, gym.spaces.Discrete | gym.spaces.MultiDiscrete):
+        size = "n" if isinstance(a, gym.spaces.Discrete) else "nvec"
+        same = np.array_equal(getattr(a, size), getattr(b, size))
+        return same and (np.array_equal(a.start, b.start) or not values)  # type: ignore[attr-defined]
     if isinstance(a, gym.spaces.MultiBinary):
         return a.shape == b.shape
     return a == b
 
 
-def layout(space: gym.Space) -> str:
+def layout(space: gym.Space, values: bool = False) -> str:
     """``space`` in the terms of :func:`same_layout`, for a message: ``Box(6,)``,
-    ``Dict(image: Box(7, 7, 3) uint8, mission: Text)``."""
+    ``Dict(image: Box(7, 7, 3) uint8, mission: Words(256))``; with ``values``, starts other than
+    0 and a ``Box``'s bounds too (``Discrete(3, start=-1)``, ``Box(1,) in [-2.0, 2.0]``)."""
     if isinstance(space, gym.spaces.Dict):
-        return "Dict(" + ", ".join(f"{k}: {layout(v)}" for k, v in space.spaces.items()) + ")"
+        parts = ", ".join(f"{k}: {layout(v, values)}" for k, v in space.spaces.items())
+        return f"Dict({parts})"
     if isinstance(space, gym.spaces.Tuple):
-        return "Tuple(" + ", ".join(layout(part) for part in space.spaces) + ")"
+        return "Tuple(" + ", ".join(layout(part, values) for part in space.spaces) + ")"
+    if isinstance(space, HashedWords):
+        return f"Words({space.shape[0]})"
     if isinstance(space, gym.spaces.Box):
         shape = ", ".join(map(str, space.shape)) + ("," if len(space.shape) == 1 else "")
-        return f"Box({shape})" + (" uint8" if space.dtype == np.uint8 else "")
+        shown = f"Box({shape})" + (" uint8" if space.dtype == np.uint8 else "")
+        if values:
+            low, high = np.unique(space.low), np.unique(space.high)
+            if len(low) == 1 and len(high) == 1:
+                shown += f" in [{low[0]}, {high[0]}]"
+            else:
+                shown += f" in [{space.low.tolist()}, {space.high.tolist()}]"
+        return shown
     if isinstance(space, gym.spaces.Discrete):
-        return f"Discrete({int(space.n)})"
+        start = f", start={int(space.start)}" if values and space.start != 0 else ""
+        return f"Discrete({int(space.n)}{start})"
     if isinstance(space, gym.spaces.MultiDiscrete):
-        return f"MultiDiscrete({space.nvec.tolist()})"
+        start = f", start={space.start.tolist()}" if values and np.any(space.start) else ""
+        return f"MultiDiscrete({space.nvec.tolist()}{start})"
     if isinstance(space, gym.spaces.MultiBinary):
         return f"MultiBinary({space.n})"
     return type(space).__name__
