@@ -3,8 +3,9 @@ Gymnasium's ``RecordVideo`` (which encodes with moviepy: the ``video`` extra).
 
 Frames come from the environment's own ``render()`` (Atari: the full-colour screen, not the 84x84
 frames the network sees), one per agent step plus the first, at the environment's
-``render_fps``, over ``frame_skip`` with ``preprocess_frames`` (moviepy drops the last frame of some clips, rounding the float sum of their frame
-durations: at 50 fps those of 11 to 14 frames and of 207 to 1,790)."""
+``render_fps`` (over ``frame_skip`` with ``preprocess_frames``; moviepy drops the last frame of
+some clips, rounding the float sum of their frame durations: at 50 fps those of 11 to 14 frames
+and of 207 to 1,790)."""
 
 from __future__ import annotations
 
