@@ -9,13 +9,20 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import tomllib
 from helpers import a3c, small_run
 
 from a3c import A3C
 from a3c.cli import _NOT_OPTIONS, build_parser, main, parse_args
-from a3c.config import Config, available_presets, preset_description, resolve_config
+from a3c.config import (
+    Config,
+    available_presets,
+    preset_description,
+    resolve_config,
+    variant_presets,
+)
 
 
 def test_every_config_field_is_an_option_with_help():
@@ -535,3 +542,26 @@ def test_an_optional_flag_is_three_way():
     assert build_parser().parse_args(["train", "X", "--no-fire-reset"]).fire_reset is False
     assert build_parser().parse_args(["train", "X", "--fire-reset"]).fire_reset is True
     assert "fire_reset" not in vars(build_parser().parse_args(["train", "X"]))  # the default
+
+
+def test_an_id_with_no_preset_of_its_own_names_those_bundled_for_it(tmp_path, capsys):
+    """CarRacing-v3's preset is a variant (its discrete actions), not the id's own: a run of the
+    id says so, and a run with it trains the environment the preset makes."""
+    pytest.importorskip("Box2D")
+    assert variant_presets("CarRacing-v3") == ["CarRacing-v3.discrete"]
+    assert "CartPole-v1.nstep_q" in variant_presets("CartPole-v1")
+    quick = ["--total-steps", "4", "--workers", "1", "--envs-per-worker", "1", "--backend", "sync"]
+    quick += ["--eval-interval", "0", "--no-progress", "--run-dir", str(tmp_path)]
+    assert main(["train", "CarRacing-v3", *quick, "--run-name", "own"]) == 0
+    assert (
+        "a3c: no preset for CarRacing-v3 of its own (bundled for it: CarRacing-v3.discrete; "
+        "--preset NAME): the defaults of the family image_continuous"
+    ) in capsys.readouterr().err
+    assert main(["presets", "CarRacing-v3"]) == 2
+    assert (
+        "a3c: error: CarRacing-v3 has no preset of its own; bundled for it: CarRacing-v3.discrete"
+    ) in capsys.readouterr().err
+    assert main(["train", "--preset", "CarRacing-v3.discrete", *quick, "--run-name", "p"]) == 0
+    config = json.loads((tmp_path / "p" / "config.json").read_text())
+    assert config["env_kwargs"] == {"continuous": False} and config["frame_skip"] == 8
+    assert A3C.load(tmp_path / "p").action_space == gym.spaces.Discrete(5)

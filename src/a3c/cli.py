@@ -32,6 +32,7 @@ from a3c.config import (
     load_preset,
     own_preset,
     preset_description,
+    variant_presets,
 )
 
 # Fields set by the positional argument or by other means.
@@ -435,7 +436,12 @@ def _train(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
             elif not args.env_maker and own_preset(env_id) is not None:
                 why = f"{env_id}'s preset does not fit its env_kwargs (see the warning)"
             else:
-                why = f"no preset for {env_id}"
+                variants = variant_presets(env_id) if not args.env_maker else []
+                why = f"no preset for {env_id}" + (
+                    f" of its own (bundled for it: {', '.join(variants)}; --preset NAME)"
+                    if variants
+                    else ""
+                )
             print(
                 f"a3c: {why}: the defaults of the family {describe(agent.config.family)} "
                 "(saved in config.json; options override them)",
@@ -631,6 +637,11 @@ def _preset_file(name: str) -> Traversable:
     if name not in names and env_preset_name(name) in names:
         name = env_preset_name(name)
     if name not in names:
+        variants = variant_presets(name)
+        if variants:  # an id whose presets are all variants: those, not the whole list
+            raise ValueError(
+                f"{name} has no preset of its own; bundled for it: {', '.join(variants)}"
+            )
         raise ValueError(f"unknown preset {name!r}: available: {', '.join(names)}")
     return resources.files("a3c") / "presets" / f"{name}.toml"
 

@@ -611,6 +611,13 @@ def env_preset_name(env_id: str) -> str:
     return env_id.replace("/", "-")
 
 
+def variant_presets(env_id: str) -> list[str]:
+    """The bundled presets for ``env_id`` that are not its own, which a run takes by name
+    (``CarRacing-v3.discrete``; ``CartPole-v1.nstep_q`` for another algorithm)."""
+    prefix = env_preset_name(env_id) + "."
+    return [name for name in available_presets() if name.startswith(prefix)]
+
+
 def own_preset(env_id: str, algo: str = "a3c") -> str | None:
     """The bundled preset that is ``env_id``'s own for ``algo`` (``CartPole-v1`` for A3C,
     ``CartPole-v1.nstep_q`` for n-step Q), or ``None`` where it has none."""
