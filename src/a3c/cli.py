@@ -548,7 +548,8 @@ def _eval(args: argparse.Namespace) -> int:
     factory = agent.env_factory
     if args.env:  # another id: its frames and words read as the agent learned to
         factory = EnvFactory(args.env, agent.config.env_module).with_observations_of(factory)
-        check_fits(factory, agent.observation_space, agent.action_space)
+        if factory.spaces_differ(agent.env_factory):  # as evaluate_policy and A3C.load check
+            check_fits(factory, agent.observation_space, agent.action_space)
     video_dir = None
     if args.video:
         from a3c.video import check_video_support
