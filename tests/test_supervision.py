@@ -3,6 +3,7 @@ watchdog on hung runs, locks freed after a holder is killed, and a trainer kille
 
 import contextlib
 import csv
+import ctypes
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -281,10 +283,11 @@ def _hold_the_lock_forever(lock, holding, *, records):
             yield
 
 
-def test_a_task_abandoned_while_holding_a_lock_leaves_it_free():
+def test_a_task_abandoned_while_holding_a_lock_leaves_it_free(tmp_path, monkeypatch):
     """A run's exception (a user's callback raising) or a stop timeout kills the tasks still
     running, one possibly inside a push; the trainer then takes the same lock to save the final
     checkpoint. The kill used to leave the lock held, and that save waited for good."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the crash files go
     backend = ProcessesBackend("fork")
     backend.stop_timeout = 0.5
     lock, stop = backend.lock(), backend.event()
@@ -306,6 +309,102 @@ def test_a_task_abandoned_while_holding_a_lock_leaves_it_free():
     assert [f.error for f in failures] == ["Timeout"]  # still holding the lock when killed
     assert lock._lock.acquire(timeout=5)
     lock._lock.release()
+    assert list(tmp_path.iterdir()) == []  # nor its crash file
+
+
+def _read_address_zero(*, records):
+    yield
+    ctypes.string_at(0)  # a real SIGSEGV, as a crash in an environment's native engine
+
+
+class _NoRestarts:
+    def handle(self, record):
+        pass
+
+    def tick(self):
+        pass
+
+    def restart(self, failure):
+        return False
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_a_process_that_segfaults_reports_its_python_stack(start_method, tmp_path, monkeypatch):
+    """A crash in native code leaves no traceback to send: the process writes its stack as the
+    signal arrives (faulthandler), and the failure says where it was. Seen in CI: every process
+    of a run killed by SIGSEGV, and nothing to say where."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the crash files go
+    backend = ProcessesBackend(start_method)
+    [failure] = backend.run(
+        [Task("crasher", _read_address_zero, ())], _NoRestarts(), backend.event()
+    )
+    assert failure.error == "SIGSEGV"
+    first, *stack = failure.message.splitlines()
+    assert re.fullmatch(r"crasher \(pid \d+\) was killed by SIGSEGV", first)
+    assert "Segmentation fault" in stack[0]
+    frame = r'test_supervision\.py", line \d+ in _read_address_zero'
+    assert any(re.search(frame, line) for line in stack)
+    assert list(tmp_path.iterdir()) == []  # the crash files gone with the run
+
+
+# A trainer whose SIGSEGV handler aborts, as Ray's does once the ray backend has run (its
+# report, then abort()); the workers it forks inherit the handler.
+_ABORTING_PARENT = """
+import ctypes, signal, sys
+sys.path.insert(0, sys.argv[1])
+from a3c.backends.base import Task
+from a3c.backends.processes import ProcessesBackend
+from test_supervision import _NoRestarts, _read_address_zero
+
+libc = ctypes.CDLL(None)
+libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.signal(signal.SIGSEGV, ctypes.cast(libc.abort, ctypes.c_void_p))
+backend = ProcessesBackend("fork")
+[failure] = backend.run([Task("crasher", _read_address_zero, ())], _NoRestarts(), backend.event())
+print(failure.message)
+"""
+
+
+def test_a_forked_process_dies_by_its_own_signal_whatever_the_trainer_installed(tmp_path):
+    """Seen in CI: a fork after the Ray tests died by SIGABRT, the handler Ray had installed in
+    the trainer running after faulthandler's. The process restores the default handlers."""
+    tests = str(Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _ABORTING_PARENT, tests],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    first, *stack = done.stdout.splitlines()
+    assert re.fullmatch(r"crasher \(pid \d+\) was killed by SIGSEGV", first)
+    assert "Segmentation fault" in stack[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def _say_pid_and_wait(*, records):
+    records.put(("pid", os.getpid()))
+    while True:
+        time.sleep(0.01)
+        yield
+
+
+def test_a_killed_process_reports_no_stack(tmp_path, monkeypatch):
+    """SIGKILL cannot be caught: the failure is the one sentence, and no crash file is left."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    backend = ProcessesBackend("fork")
+
+    class KillOnReport(_NoRestarts):
+        def handle(self, record):
+            os.kill(record[1], signal.SIGKILL)
+
+    [failure] = backend.run(
+        [Task("victim", _say_pid_and_wait, ())], KillOnReport(), backend.event()
+    )
+    assert failure.error == "SIGKILL"
+    assert re.fullmatch(r"victim \(pid \d+\) was killed by SIGKILL", failure.message)
+    assert list(tmp_path.iterdir()) == []
 
 
 def _acquire_unrecorded_and_wait(lock, flag):

@@ -12,17 +12,22 @@ Built to survive a worker killed at any instant (SIGKILL, the OOM killer):
 - locks remember the pid of their holder, and the lock of a process that died holding it is
   released on its behalf;
 - a process dies with the trainer (``PR_SET_PDEATHSIG`` on Linux, a thread watching the
-  trainer's pid elsewhere and under forkserver), so killing the trainer leaves no orphan behind.
+  trainer's pid elsewhere and under forkserver), so killing the trainer leaves no orphan behind;
+- a process killed by a fatal signal it can catch (SIGSEGV in a native library, SIGABRT, SIGBUS)
+  writes its Python stack first (``faulthandler``), and the failure reports where it was.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import faulthandler
 import os
 import pickle
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -126,12 +131,28 @@ def _die_with_trainer(trainer: int) -> None:
     threading.Thread(target=watch, name="trainer-watch", daemon=True).start()
 
 
-def _process_main(task: Task, conn: Connection, trainer: int) -> None:
+# The signals faulthandler reports (Python's faulthandler.c).
+_FATAL_SIGNALS = (signal.SIGSEGV, signal.SIGFPE, signal.SIGABRT, signal.SIGBUS, signal.SIGILL)
+
+
+def _process_main(task: Task, conn: Connection, trainer: int, crash_path: str) -> None:
     # The trainer coordinates shutdown: Ctrl-C, GNU timeout, SLURM's scancel or `kill -TERM
     # -PGID` signal the whole process group, but only the trainer may act on it (it stops the
     # workers through the stop flag, and kills with SIGKILL what does not stop in time).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A crash in native code (an environment's engine, torch) leaves no Python traceback: the
+    # stack at the fatal signal goes to a file the trainer reads once the process is gone.
+    # faulthandler hands the signal on to the handler it replaced: under fork that is the
+    # parent's, and Ray's (a trainer that ran the ray backend) writes its own report and
+    # aborts, so the process would die by SIGABRT, not by the signal that hit it. (enable() on
+    # the faulthandler a forked process inherits, pytest's, would install nothing.)
+    faulthandler.disable()
+    for fatal in _FATAL_SIGNALS:
+        signal.signal(fatal, signal.SIG_DFL)
+    with contextlib.suppress(OSError):  # without it, the process runs all the same
+        crash_file = open(crash_path, "w")  # noqa: SIM115 (open for the process's whole life)
+        faulthandler.enable(crash_file, all_threads=True)
     _die_with_trainer(trainer)
     set_up_worker_process()
     try:
@@ -147,18 +168,26 @@ def _process_main(task: Task, conn: Connection, trainer: int) -> None:
 class _Process:
     """A task's process and the reading end of its record pipe."""
 
-    def __init__(self, backend: ProcessesBackend, task: Task, supervisor: Supervisor) -> None:
+    def __init__(
+        self, backend: ProcessesBackend, task: Task, supervisor: Supervisor, crash_dir: str
+    ) -> None:
         self.backend = backend
         self.task = task
         self.supervisor = supervisor
         self.reported: tuple[str, str] | None = None
         reader, writer = backend.context.Pipe(duplex=False)
+        handle, self.crash_path = tempfile.mkstemp(prefix=f"{task.name}-", dir=crash_dir)
+        os.close(handle)
         self.process = backend.context.Process(
-            target=_process_main, args=(task, writer, os.getpid()), name=task.name, daemon=True
+            target=_process_main,
+            args=(task, writer, os.getpid(), self.crash_path),
+            name=task.name,
+            daemon=True,
         )
         self.process.start()
         writer.close()  # the child holds the only writing end: its death ends the pipe
         self.conn: Connection | None = reader
+        self.crash_report = ""
 
     def receive(self) -> None:
         """Hand the records waiting in the pipe to the supervisor."""
@@ -183,7 +212,14 @@ class _Process:
         if self.conn is not None:  # a process it started still holds the writing end
             self.conn.close()
             self.conn = None
+        self._read_crash_report()
         return True
+
+    def _read_crash_report(self) -> None:
+        with contextlib.suppress(OSError):  # read once: a restarted task writes a new one
+            with open(self.crash_path) as report:
+                self.crash_report = report.read().strip()
+            os.unlink(self.crash_path)
 
     def failure(self) -> TaskFailure | None:
         code, name, pid = self.process.exitcode, self.task.name, self.process.pid
@@ -192,10 +228,16 @@ class _Process:
         if code is not None and code < 0:
             self._free_locks()  # killed from outside, possibly inside a critical section
             signame = signal.Signals(-code).name
-            return TaskFailure(name, signame, f"{name} (pid {pid}) was killed by {signame}")
+            message = f"{name} (pid {pid}) was killed by {signame}"
+            if self.crash_report:  # a fatal signal it caught on its way down: where it was
+                message += f"\n{self.crash_report}"
+            return TaskFailure(name, signame, message)
         if self.reported is not None:
             return TaskFailure(name, *self.reported)
-        return TaskFailure(name, f"exit code {code}", f"{name} (pid {pid}) exited with {code}")
+        message = f"{name} (pid {pid}) exited with {code}"
+        if self.crash_report:  # a library that caught the signal and exited, or a child's crash
+            message += f"\n{self.crash_report}"
+        return TaskFailure(name, f"exit code {code}", message)
 
     def _free_locks(self) -> None:
         """Release the locks this (dead) process held."""
@@ -213,6 +255,7 @@ class _Process:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        self._read_crash_report()
 
 
 class ProcessesBackend(Backend):
@@ -242,9 +285,12 @@ class ProcessesBackend(Backend):
 
     def run(self, tasks: list[Task], supervisor: Supervisor, stop: StopFlag) -> list[TaskFailure]:
         children: list[_Process] = []
+        # The processes' stacks at a fatal signal, one file each; a trainer killed outright
+        # leaves this (small) folder behind.
+        crash_dir = tempfile.mkdtemp(prefix="a3c-crashes-")
 
         def start(task: Task) -> _Process:
-            child = _Process(self, task, supervisor)
+            child = _Process(self, task, supervisor, crash_dir)
             children.append(child)
             return child
 
@@ -256,12 +302,15 @@ class ProcessesBackend(Backend):
             for conn in wait(list(readers), timeout):
                 readers[conn].receive()  # type: ignore[index]
 
-        return supervise(
-            tasks,
-            supervisor,
-            stop,
-            start,
-            deliver,
-            abandon=lambda child: child.kill(),
-            stop_timeout=self.stop_timeout,
-        )
+        try:
+            return supervise(
+                tasks,
+                supervisor,
+                stop,
+                start,
+                deliver,
+                abandon=lambda child: child.kill(),
+                stop_timeout=self.stop_timeout,
+            )
+        finally:
+            shutil.rmtree(crash_dir, ignore_errors=True)
