@@ -67,10 +67,14 @@ class Brightness(gym.Env):
     """A uniform 24x24 RGB frame, dark (30) or bright (220) at random at each step; the action,
     a number in [-1, 1], should be -0.5 on a dark frame and 0.5 on a bright one, and is rewarded
     minus its distance from there; an episode is 8 steps. Uniformly random actions score -5 an
-    episode on average (-0.625 a step), a policy that reads the frame 0."""
+    episode on average (-0.625 a step), a policy that reads the frame 0. ``stacked``: the frame
+    grey, twice, channels first (2 x 24 x 24), as stacked frames come (Atari's)."""
 
-    observation_space = gym.spaces.Box(0, 255, (24, 24, 3), np.uint8)
     action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self, stacked=False):
+        self.shape = (2, 24, 24) if stacked else (24, 24, 3)
+        self.observation_space = gym.spaces.Box(0, 255, self.shape, np.uint8)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -79,7 +83,7 @@ class Brightness(gym.Env):
 
     def _frame(self):
         self.bright = bool(self.np_random.integers(2))
-        return np.full((24, 24, 3), 220 if self.bright else 30, np.uint8)
+        return np.full(self.shape, 220 if self.bright else 30, np.uint8)
 
     def step(self, action):
         target = 0.5 if self.bright else -0.5

@@ -555,7 +555,7 @@ def test_an_id_with_no_preset_of_its_own_names_those_bundled_for_it(tmp_path, ca
     assert main(["train", "CarRacing-v3", *quick, "--run-name", "own"]) == 0
     assert (
         "a3c: no preset for CarRacing-v3 of its own (bundled for it: CarRacing-v3.discrete; "
-        "--preset NAME): the defaults of the family image_continuous"
+        "--preset NAME): the defaults of the family frames_continuous"
     ) in capsys.readouterr().err
     assert main(["presets", "CarRacing-v3"]) == 2
     assert (

@@ -7,6 +7,7 @@ import torch
 
 from a3c.distributions import (
     Bernoulli,
+    Beta,
     Categorical,
     DiagGaussian,
     MultiCategorical,
@@ -67,7 +68,56 @@ def test_multi_space_actions_reach_the_env_as_it_takes_them():
     assert space.contains(actions[0]) and actions[0].tolist() == [1, 0, 1]
 
 
-@pytest.mark.parametrize("kind", ["categorical", "gaussian", "multi_categorical", "bernoulli"])
+def test_beta_matches_torch_on_its_bounds():
+    low, high = np.array([-1.0, 0.0]), np.array([1.0, 4.0])
+    alpha, beta = 1 + torch.rand(5, 2) * 4, 1 + torch.rand(5, 2) * 4
+    ours = Beta(low, high)
+    ref = torch.distributions.Beta(alpha, beta)
+    unit = torch.rand(5, 2) * 0.98 + 0.01
+    actions = (torch.as_tensor(low) + torch.as_tensor(high - low) * unit).float()
+    # densities over the box: the unit interval's divided by the box's widths (2 and 4)
+    expected = ref.log_prob(unit).sum(-1) - np.log(2.0 * 4.0)
+    torch.testing.assert_close(ours.log_prob((alpha, beta), actions), expected.float())
+    entropy = ref.entropy().sum(-1) + np.log(2.0 * 4.0)
+    torch.testing.assert_close(ours.entropy((alpha, beta)), entropy.float())
+    mean = torch.as_tensor(low, dtype=torch.float32) + torch.as_tensor(high - low) * ref.mean
+    torch.testing.assert_close(ours.mode((alpha, beta)), mean.float())
+
+
+def test_beta_samples_follow_the_distribution_and_the_generator():
+    dist = Beta(np.array([-2.0, -2.0, -2.0]), np.array([2.0, 2.0, 2.0]))
+    alpha = torch.tensor([[1.0, 1.5, 8.0]]).expand(200_000, 3)
+    beta = torch.tensor([[1.0, 4.0, 2.0]]).expand(200_000, 3)
+    samples = dist.sample((alpha, beta), torch.Generator().manual_seed(0))
+    assert samples.min() > -2 and samples.max() < 2  # inside the box: nothing to clip
+    unit = (samples + 2) / 4
+    ref = torch.distributions.Beta(alpha[0], beta[0])
+    torch.testing.assert_close(unit.mean(0), ref.mean, atol=0.003, rtol=0)
+    torch.testing.assert_close(unit.var(0), ref.variance, atol=0.002, rtol=0)
+    # the quartiles too: the shape, not only two moments (Beta(1, 1) is uniform)
+    quartiles = torch.quantile(unit[:, 0], torch.tensor([0.25, 0.5, 0.75]))
+    torch.testing.assert_close(quartiles, torch.tensor([0.25, 0.5, 0.75]), atol=0.005, rtol=0)
+    # a worker's draws follow its seed, not the global RNG
+    first = dist.sample((alpha[:10], beta[:10]), torch.Generator().manual_seed(7))
+    torch.manual_seed(123)
+    again = dist.sample((alpha[:10], beta[:10]), torch.Generator().manual_seed(7))
+    assert torch.equal(first, again)
+
+
+def test_a_beta_needs_finite_bounds_and_a_plain_box():
+    big = np.finfo(np.float32).max  # a stand-in for no bound: the width overflows float32
+    for low, high in [(-np.inf, np.inf), (0.0, 0.0), (-big, big)]:
+        with pytest.raises(ValueError, match=r"finite, apart and not vast.*'gaussian'"):
+            make_distribution(gym.spaces.Box(low, high, (2,)), "beta")
+    hybrid = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Box(-1, 1, (1,))))
+    with pytest.raises(ValueError, match="hybrid"):
+        make_distribution(hybrid, "beta")
+    assert isinstance(make_distribution(gym.spaces.Box(-1, 1, (2,)), "beta"), Beta)
+
+
+@pytest.mark.parametrize(
+    "kind", ["categorical", "gaussian", "multi_categorical", "bernoulli", "beta"]
+)
 def test_entropy_is_minus_expected_log_prob(kind):
     g = torch.Generator().manual_seed(0)
     if kind == "categorical":
@@ -77,6 +127,12 @@ def test_entropy_is_minus_expected_log_prob(kind):
         params = (torch.randn(1, 7, generator=g).expand(200_000, 7),)
     elif kind == "bernoulli":
         dist, params = Bernoulli(3), (torch.tensor([[-2.0, 0.3, 1.5]]).expand(200_000, 3),)
+    elif kind == "beta":
+        dist = Beta(np.array([-1.0, 0.0]), np.array([1.0, 0.5]))
+        params = (
+            torch.tensor([[1.2, 6.0]]).expand(200_000, 2),
+            torch.tensor([[3.0, 1.0]]).expand(200_000, 2),
+        )
     else:
         dist = DiagGaussian(-np.ones(2), np.ones(2))
         params = (torch.zeros(200_000, 2), torch.tensor([[0.3, 2.0]]).expand(200_000, 2))

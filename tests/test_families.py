@@ -1,6 +1,7 @@
 """Defaults by family: chosen from the spaces when no preset matches, recorded, overridable."""
 
 import dataclasses
+import functools
 import importlib.util
 import json
 
@@ -11,7 +12,7 @@ from unpreset_envs import unpreset
 
 from a3c import A3C
 from a3c.cli import main
-from a3c.config import resolve_config
+from a3c.config import load_preset, resolve_config
 from a3c.evaluation import evaluate_policy
 from a3c.families import FAMILIES, family_of
 
@@ -29,8 +30,18 @@ VECTOR = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
         (VECTOR, gym.spaces.Discrete(3), "discrete"),
         (VECTOR, gym.spaces.Box(-1.0, 1.0, (2,), np.float32), "continuous"),
         (gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(6), "image"),
+        # Single frames as an environment renders them (CarRacing's): preprocessed by default.
+        (gym.spaces.Box(0, 255, (96, 96, 3), np.uint8), gym.spaces.Discrete(5), "frames"),
         (
             gym.spaces.Box(0, 255, (64, 64, 3), np.uint8),
+            gym.spaces.Box(-1, 1, (2,)),
+            "frames_continuous",
+        ),
+        (gym.spaces.Box(0, 255, (64, 64, 1), np.uint8), gym.spaces.Discrete(2), "frames"),
+        # Stacked already (colour frames' channels joined, or Atari's stack): read as they come.
+        (gym.spaces.Box(0, 255, (84, 84, 12), np.uint8), gym.spaces.Discrete(6), "image"),
+        (
+            gym.spaces.Box(0, 255, (4, 84, 84), np.uint8),
             gym.spaces.Box(-1, 1, (2,)),
             "image_continuous",
         ),
@@ -90,12 +101,12 @@ class Frames(gym.Env):
         return self.observation_space.sample(), 0.0, False, True, {}
 
 
-def test_image_envs_are_evaluated_at_the_atari_presets_cadence_with_sampled_actions(tmp_path):
+def test_frame_envs_are_evaluated_at_the_atari_presets_cadence_with_sampled_actions(tmp_path):
     """Ten episodes every 25k steps is a vector task's cadence; on frames it would take a core
-    from the workers, so the image family evaluates 5 episodes every 250k, as the Atari presets.
+    from the workers, so the image families evaluate 5 episodes every 250k, as the Atari presets.
     It samples its actions, as RL-Zoo evaluates Atari; the presets stay greedy."""
     config = A3C(Frames, run_dir=str(tmp_path)).config
-    assert config.family == "image"
+    assert config.family == "frames"  # single RGB frames: the image family's, preprocessed
     assert (config.eval_interval, config.eval_episodes) == (250_000, 5)
     assert config.eval_deterministic is False
     pong = resolve_config("PongNoFrameskip-v4", "PongNoFrameskip-v4")
@@ -154,20 +165,22 @@ def test_the_cli_says_why_an_id_with_a_preset_got_its_familys_defaults(
 
 
 @pytest.mark.slow
-def test_the_image_continuous_defaults_learn_box_actions_from_frames_and_keep_their_noise(
+def test_the_continuous_image_defaults_learn_box_actions_from_frames_and_keep_their_noise(
     tmp_path,
 ):
     """Box actions on frames get a Gaussian without the image family's entropy bonus: with it
     (0.01, chosen for a categorical policy) the noise grows as nothing holds it back (Breakout in
     ale-py's continuous mode: the Gaussian's entropy from 4.3 to 7.8 over 250k steps, the
-    training games falling from 1.9 to 1.1; CarRacing's std from 1.0 to 3.3)."""
+    training games falling from 1.9 to 1.1; CarRacing's std from 1.0 to 3.3). Both families of
+    Box actions on frames have it; this is the image_continuous family as it is, on frames that
+    come stacked (as Atari's)."""
     from frame_envs import Brightness
 
     # The sync backend makes the same updates on every run: greedy -2.3 at 25k steps (one kind
     # of frame learned), -1.2 at 100k, -0.66 at 150k with the log-std at -1.57, -0.32 at 200k
     # (2026-12-07, about 32 s for 150k).
     agent = A3C(
-        Brightness,
+        functools.partial(Brightness, stacked=True),
         total_steps=150_000,
         backend="sync",
         seed=0,
@@ -183,14 +196,49 @@ def test_the_image_continuous_defaults_learn_box_actions_from_frames_and_keep_th
     assert agent.model.log_std.item() < agent.config.init_log_std - 0.5  # the noise shrank
 
 
-def test_the_family_defaults_set_no_environment_field():
-    # An agent reads its env's spaces once, before the family is chosen: the family's
-    # settings must not change the environment those spaces came from.
+def test_only_the_frames_families_set_environment_fields_and_the_agent_reads_their_spaces(
+    tmp_path,
+):
+    # An agent reads its env's spaces before the family is chosen: a family that changes the
+    # environment (preprocessed frames) is read again, as its workers will make it.
     from a3c.envs import EnvFactory
 
     env_fields = {f.name for f in dataclasses.fields(EnvFactory)}
-    for family in FAMILIES.values():
-        assert not env_fields & set(family.settings)
+    for name, family in FAMILIES.items():
+        changed = env_fields & set(family.settings)
+        assert not changed or name.startswith("frames"), (name, changed)
+    from frame_envs import Counter
+
+    frames = functools.partial(Counter, size=84)  # 84 pixels a side: nothing to resize
+    agent = A3C(frames, run_dir=str(tmp_path))
+    assert agent.config.family == "frames" and agent.config.preprocess_frames == "grayscale"
+    assert agent.observation_space.shape == (4, 84, 84) and agent.config.frame_skip == 8
+    # Options still override the family: raw frames, as they come...
+    agent = A3C(frames, preprocess_frames="none", run_dir=str(tmp_path))
+    assert agent.config.family == "frames" and agent.observation_space.shape == (84, 84, 3)
+    # ...or in colour: the family is chosen on the frames as they come, not as asked for.
+    agent = A3C(frames, preprocess_frames="color", frame_stack=2, run_dir=str(tmp_path))
+    assert agent.config.family == "frames" and agent.observation_space.shape == (84, 84, 6)
+    assert agent.config.frame_skip == 8 and agent.config.normalize_reward
+
+
+def test_the_frames_family_is_what_carracing_learned_with():
+    """The frames family's settings are the CarRacing-v3.discrete preset's, whose run measured
+    them (docs/status.md), but for the evaluation's cadence, which the preset sets for its
+    budget."""
+    preset = load_preset("CarRacing-v3.discrete")
+    for name, value in FAMILIES["frames"].settings.items():
+        if name not in ("eval_interval", "eval_episodes"):
+            assert preset[name] == value, name
+
+
+@pytest.mark.skipif(not has_ale, reason="needs ale-py")
+def test_an_atari_game_made_by_a_callable_is_not_preprocessed_again(tmp_path):
+    # Its frames are single RGB ones, but ale-py skips frames already (4 in ALE/*-v5): an
+    # action held for 8 more would be 32 frames.
+    agent = A3C(functools.partial(gym.make, "ALE/Pong-v5"), run_dir=str(tmp_path))
+    assert agent.config.family == "image" and agent.config.preprocess_frames == "none"
+    assert agent.observation_space.shape == (210, 160, 3)
 
 
 def test_a_preset_for_another_env_is_a_starting_point_with_a_warning():

@@ -138,6 +138,7 @@ def test_stacked_frames_let_a_feed_forward_policy_see_change(tmp_path, mode, sha
         frame_stack=2,
         screen_size=24,
         gamma=0.1,
+        normalize_reward=False,  # the frames family's, measured on CarRacing: not here
         total_steps=100_000,
         stop_at_return=14.5,
         seed=0,
@@ -147,7 +148,8 @@ def test_stacked_frames_let_a_feed_forward_policy_see_change(tmp_path, mode, sha
         progress=False,
         tensorboard=False,
     ).learn()
-    assert agent.config.family == "image" and agent.observation_space.shape == shape
+    # The family is chosen on the frames as they come: a single frame's, preprocessed as asked.
+    assert agent.config.family == "frames" and agent.observation_space.shape == shape
     assert agent.summary.solved_step is not None, agent.summary.best_mean_last100
     agent.save(tmp_path / "dimmer.pt")
     loaded = A3C.load(tmp_path / "dimmer.pt")
@@ -168,7 +170,7 @@ def test_stacked_frames_let_a_feed_forward_policy_see_change(tmp_path, mode, sha
 
 
 @needs_opencv
-def test_the_cli_notes_frames_read_as_they_come(tmp_path):
+def test_frames_are_preprocessed_by_default_and_the_cli_notes_them_read_raw(tmp_path):
     def train(*options):
         run_dir = tmp_path / str(len(options))
         done = a3c(
@@ -179,12 +181,14 @@ def test_the_cli_notes_frames_read_as_they_come(tmp_path):
         assert done.returncode == 0, done.stderr
         return done.stderr, next(run_dir.glob("*/config.json")).read_text()
 
-    stderr, _ = train()
-    assert "a3c: note: Dimmer's frames (32x32x3) are read as they come" in stderr
-    stderr, config = train("--preprocess-frames", "grayscale")
+    # Preprocessed by default (the frames family's); read raw only when asked, and noted.
+    stderr, config = train()
     assert "a3c: note" not in stderr and '"preprocess_frames": "grayscale"' in config
+    assert "the defaults of the family frames" in stderr
+    stderr, _ = train("--preprocess-frames", "none")
+    assert "a3c: note: Dimmer's frames (32x32x3) are read as they come" in stderr
     # Evaluated on the id: its frames preprocessed as the agent learned from them.
-    (run,) = (tmp_path / "2").iterdir()
+    (run,) = (tmp_path / "0").iterdir()
     done = a3c("eval", run, "--env", "frame_envs:Dimmer-v0", "--episodes", "2", cwd=TESTS)
     assert done.returncode == 0, done.stderr
     assert "Dimmer-v0: mean return" in done.stdout

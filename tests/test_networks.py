@@ -49,6 +49,31 @@ def test_gaussian_head_respects_bounds_and_std_floor(std_mode):
     assert value.shape == (64,)
 
 
+@pytest.mark.parametrize("lstm", [False, True])
+def test_a_beta_head_gives_each_action_entry_an_alpha_and_a_beta_of_at_least_one(lstm):
+    """A (2, 3) Box: six entries, each with its own alpha and beta (1 + softplus: unimodal),
+    a uniform-ish start (the head's small init: both near 1 + log 2), and actions inside the
+    bounds in the space's shape; the recurrent model's replay gives the same parameters."""
+    space = gym.spaces.Box(-2.0, 3.0, (2, 3), np.float32)
+    dist = make_distribution(space, "beta")
+    model = ActorCritic((4,), dist, (8,), lstm_size=5 if lstm else None)
+    obs = torch.randn(3, 5, 4)
+    state = model.initial_state(5) if lstm else ()
+    (alpha, beta), values = model.sequence(obs, state, torch.zeros(3, 5, dtype=torch.bool))
+    assert alpha.shape == beta.shape == (15, 6) and values.shape == (15,)
+    assert alpha.min() >= 1 and beta.min() >= 1
+    torch.testing.assert_close(alpha, torch.full_like(alpha, 1 + np.log(2)), atol=0.05, rtol=0)
+    (step_alpha, _), _, _ = model.step(obs[0], state)
+    torch.testing.assert_close(step_alpha, alpha[:5])
+    actions = dist.to_env(dist.sample((alpha, beta)))
+    assert all(a.shape == (2, 3) and space.contains(a) for a in actions)
+
+
+def test_beta_refuses_gsde_and_names_the_way_out():
+    with pytest.raises(ValueError, match="std_mode 'state_independent'"):
+        Config(env_id="Pendulum-v1", box_distribution="beta", std_mode="sde").validate()
+
+
 def gsde_model() -> ActorCritic:
     space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
     model = ActorCritic((4,), make_distribution(space), (8,), std_mode="sde", init_log_std=-1.0)

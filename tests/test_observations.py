@@ -43,7 +43,14 @@ def test_a_rejected_update_leaves_the_normaliser_alone(tmp_path, monkeypatch):
 
 def test_a_channel_last_image_env_trains(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(FIXTURES))
-    agent = sync_agent(tmp_path, "ChannelLastImage-v0", normalize_obs=True, total_steps=400)
+    # read as they come: the frames family would make them a grayscale stack (channels first)
+    agent = sync_agent(
+        tmp_path,
+        "ChannelLastImage-v0",
+        normalize_obs=True,
+        total_steps=400,
+        preprocess_frames="none",
+    )
     agent.learn()
     assert agent.summary.global_step >= 400 and agent.summary.updates > 0
     assert agent.model.body == "cnn" and agent.model.actor_body[0].in_channels == 3

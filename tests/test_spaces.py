@@ -143,6 +143,34 @@ def test_box_actions_of_two_dimensions_train_predict_and_load(tmp_path):
     np.testing.assert_array_equal(loaded.predict(target, deterministic=True)[0], action)
 
 
+@pytest.mark.slow
+def test_a_beta_policy_learns_box_actions_inside_their_bounds_and_loads(tmp_path):
+    """box_distribution='beta': the policy learns the observed target within bounds of its own
+    for each entry (random play scores about -181 an episode, a perfect one 0; the env asserts
+    every action is in its space), and a saved agent predicts the same greedy action."""
+    agent = A3C(
+        space_envs.MatrixTarget,
+        **quick(
+            tmp_path,
+            backend="sync",
+            total_steps=20_000,
+            box_distribution="beta",
+            eval_interval=20_000,
+            eval_episodes=10,
+        ),
+    )
+    assert agent.model.beta and agent.config.box_distribution == "beta"
+    agent.learn()
+    assert agent.summary.final_eval_mean > -40, agent.summary.final_eval_mean
+    target = np.array([[0.5, -0.5], [0.25, 0.0]], np.float32)
+    action = agent.predict(target, deterministic=True)[0]
+    assert np.abs(action - target).max() < 0.5, action
+    agent.save(tmp_path / "agent.pt")
+    loaded = A3C.load(tmp_path / "agent.pt")
+    assert loaded.model.beta
+    np.testing.assert_array_equal(loaded.predict(target, deterministic=True)[0], action)
+
+
 def test_a_reward_of_one_element_is_read_and_others_refused(tmp_path):
     """``np.array([r])`` (what a reward computed with arrays easily is) trains and evaluates as
     ``r``; two rewards a step stop with a line that says what came, in training and in an

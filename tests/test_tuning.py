@@ -4,6 +4,7 @@ its pruner stops a real run through a callback."""
 import json
 import sqlite3
 
+import gymnasium as gym
 import pytest
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
@@ -13,6 +14,7 @@ from a3c.cli import main  # noqa: E402
 from a3c.config import Config, load_preset  # noqa: E402
 from a3c.tuning import (  # noqa: E402
     _ReportToOptuna,
+    gaussian_policy,
     search_space,
     starting_point,
     suggest,
@@ -107,6 +109,14 @@ def test_the_search_space_gives_valid_configs():
     for _ in range(4):
         params = suggest(q_study.ask(), search_space(q_config, False))
         Config(**{**vars(q_config), **params}).validate()
+
+
+def test_the_gaussian_settings_are_searched_only_where_the_policy_has_a_gaussian():
+    box = gym.spaces.Box(-1.0, 1.0, (2,))
+    hybrid = gym.spaces.Tuple((gym.spaces.Discrete(2), box))
+    assert gaussian_policy(Config(), box) and gaussian_policy(Config(), hybrid)
+    assert not gaussian_policy(Config(), gym.spaces.Discrete(3))
+    assert not gaussian_policy(Config(box_distribution="beta"), box)
 
 
 def test_the_first_trial_is_exactly_the_starting_point_even_outside_the_space():

@@ -53,6 +53,7 @@ _FIXED_BY_THE_WEIGHTS = {
     "words": "the network reads observations as it learned to",
     "word_conditioning": "the network takes the words in as it learned to",
     "action_mask": "the network reads its observations, and their action mask, as it learned to",
+    "box_distribution": "the policy's head gives the parameters of the distribution it learned",
 }
 
 
@@ -109,9 +110,14 @@ class A3C:
                         warnings.filterwarnings("ignore", "preset .* was tuned for", UserWarning)
                         config = resolve_config(env, preset, **overrides)
             if config.preset is None:  # no preset: the defaults of the env's family
-                # (they set no environment field, so what is probed here stays true)
-                probed = probe_spaces(EnvFactory.from_config(config, make_env))
-                config = resolve_config(env, preset, family_of(*probed[:2]), **overrides)
+                factory = EnvFactory.from_config(config, make_env).as_it_comes()
+                probed = probe_spaces(factory)
+                family = family_of(*probed[:2])
+                if family.startswith("frames") and factory.makes_atari_game():
+                    family = family.replace("frames", "image")  # an Atari game: its maker's frames
+                config = resolve_config(env, preset, family, **overrides)
+                if EnvFactory.from_config(config, make_env).spaces_differ(factory):
+                    probed = None  # frames preprocessed: read the spaces the workers will get
         else:
             if preset is not None:
                 raise ValueError(

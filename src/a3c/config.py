@@ -17,6 +17,7 @@ from typing import Any
 
 import tomllib
 
+from a3c.distributions import BOX_DISTRIBUTIONS
 from a3c.frames import FRAME_MODES
 from a3c.masks import ACTION_MASK_SOURCES
 from a3c.spaces import WORD_CONDITIONINGS, WORD_MODES
@@ -78,7 +79,8 @@ class Config:
         "none",
         "Image environments that are not Atari games: 'grayscale' or 'color' gives their frames "
         "Atari's preprocessing (frame_skip repeats of each action, frames resized to "
-        "screen_size square, frame_stack stacked; see a3c.frames); 'none' reads them as they come.",
+        "screen_size square, frame_stack stacked; see a3c.frames); 'none' reads them as they come. "
+        "The frames families' defaults (single frames, no preset) ask for 'grayscale'.",
         choices=FRAME_MODES,
     )
     words: str = _f(
@@ -272,6 +274,12 @@ class Config:
     init: str = _f(
         "orthogonal", "Weight initialisation.", choices=("orthogonal", "normal", "torch")
     )
+    box_distribution: str = _f(
+        "gaussian",
+        "Box actions: a Gaussian (its samples clipped to the bounds), or a Beta spanning the "
+        "bounds (finite ones only; Chou et al., 2017). The Gaussian's options below are its own.",
+        choices=BOX_DISTRIBUTIONS,
+    )
     gaussian_mean: str = _f(
         "tanh",
         "Box actions: mean = tanh scaled to the bounds (finite ones only), or linear.",
@@ -428,6 +436,12 @@ class Config:
                 "lstm",
                 "an LSTM needs the shared trunk: add --shared-trunk (shared_trunk=True); the "
                 "presets and family defaults of vector tasks have separate networks",
+            )
+        if self.box_distribution == "beta" and self.std_mode == "sde":
+            raise bad(
+                "box_distribution",
+                "gSDE draws a Gaussian's noise, and a Beta has none: set std_mode "
+                "'state_independent' (--std-mode state_independent) as well",
             )
         if self.lstm_input_norm and not self.lstm:
             raise bad("lstm_input_norm", "normalises an LSTM's input: add --lstm")

@@ -26,6 +26,9 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 DistParams = tuple[Tensor, ...]
 
+#: the distributions a ``Box`` of actions may get (:func:`make_distribution`)
+BOX_DISTRIBUTIONS = ("gaussian", "beta")
+
 
 class ActionDistribution(ABC):
     """The policy's distribution family for one action space (stateless; params come per call)."""
@@ -177,14 +180,9 @@ class Bernoulli(LogitsDistribution):
         return list(in_shape(actions.numpy().astype(np.int8), self.env_shape))
 
 
-class DiagGaussian(ActionDistribution):
-    """Independent normals, for ``Box`` actions.
-
-    Samples are unbounded; :meth:`to_env` clips them to the bounds, and :meth:`log_prob` scores the
-    unclipped sample, so the gradient is that of the distribution actually sampled from.
-    ``params`` are ``(mean, std)``, or ``(mean, std, noise)`` where the policy drew the noise
-    itself (gSDE): :meth:`sample` then returns ``mean + noise``.
-    """
+class BoxDistribution(ActionDistribution):
+    """A distribution over a ``Box`` of actions, learned flat between its bounds and handed to
+    the environment clipped to them, in the space's own shape."""
 
     def __init__(
         self, low: np.ndarray, high: np.ndarray, env_shape: tuple[int, ...] | None = None
@@ -194,6 +192,19 @@ class DiagGaussian(ActionDistribution):
         self.high = np.asarray(high, dtype=np.float32)
         self.action_shape = tuple(self.low.shape)
         self.action_dtype = torch.float32
+
+    def to_env(self, actions: Tensor) -> list[Any]:
+        return list(in_shape(np.clip(actions.numpy(), self.low, self.high), self.env_shape))
+
+
+class DiagGaussian(BoxDistribution):
+    """Independent normals, for ``Box`` actions.
+
+    Samples are unbounded; :meth:`to_env` clips them to the bounds, and :meth:`log_prob` scores the
+    unclipped sample, so the gradient is that of the distribution actually sampled from.
+    ``params`` are ``(mean, std)``, or ``(mean, std, noise)`` where the policy drew the noise
+    itself (gSDE): :meth:`sample` then returns ``mean + noise``.
+    """
 
     def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
         mean, std = params[:2]
@@ -214,8 +225,94 @@ class DiagGaussian(ActionDistribution):
         std = params[1]
         return (0.5 + _LOG_SQRT_2PI + std.log()).sum(dim=-1)
 
-    def to_env(self, actions: Tensor) -> list[Any]:
-        return list(in_shape(np.clip(actions.numpy(), self.low, self.high), self.env_shape))
+
+class Beta(BoxDistribution):
+    """Independent Beta distributions scaled to the bounds, for ``Box`` actions with finite ones
+    (Chou et al., 2017). A Gaussian's samples past a bound are clipped, but scored where they
+    fell: near a bound the gradient keeps pushing its mean out, where every sample plays the
+    bound. A Beta's support is the box itself, so nothing is clipped and nothing scored amiss.
+
+    ``params`` are ``(alpha, beta)``, each at least 1 (unimodal); actions are stored as the
+    environment takes them, ``low + (high - low) * x`` with ``x`` in ``(0, 1)``. :meth:`mode`
+    plays the mean, as the field does (with ``alpha = beta = 1`` the Beta has no single mode).
+    """
+
+    def __init__(
+        self, low: np.ndarray, high: np.ndarray, env_shape: tuple[int, ...] | None = None
+    ) -> None:
+        super().__init__(low, high, env_shape)
+        # in float64: bounds of +-float32's largest (a stand-in for none) overflow float32's width
+        width = self.high.astype(np.float64) - self.low.astype(np.float64)
+        if not (np.isfinite(width).all() and (width > 0).all() and (width < 3e38).all()):
+            raise ValueError(
+                "a Beta policy spans the action bounds, which must be finite, apart and not "
+                f"vast (low {self.low.tolist()}, high {self.high.tolist()}): use "
+                "box_distribution='gaussian'"
+            )
+        self._low = torch.as_tensor(self.low)
+        self._range = torch.as_tensor(self.high - self.low)
+
+    def sample(self, params: DistParams, generator: torch.Generator | None = None) -> Tensor:
+        alpha, beta = params
+        x = _standard_gamma(alpha, generator)
+        y = _standard_gamma(beta, generator)
+        unit = (x / (x + y)).clamp(_BETA_EPS, 1 - _BETA_EPS)
+        return self._low + self._range * unit
+
+    def mode(self, params: DistParams) -> Tensor:
+        alpha, beta = params
+        return self._low + self._range * alpha / (alpha + beta)
+
+    def log_prob(self, params: DistParams, actions: Tensor) -> Tensor:
+        alpha, beta = params
+        unit = ((actions - self._low) / self._range).clamp(_BETA_EPS, 1 - _BETA_EPS)
+        log_density = (
+            (alpha - 1) * unit.log()
+            + (beta - 1) * torch.log1p(-unit)
+            - _log_beta_function(alpha, beta)
+            - self._range.log()
+        )
+        return log_density.sum(dim=-1)
+
+    def entropy(self, params: DistParams) -> Tensor:
+        alpha, beta = params
+        total = alpha + beta
+        unit_entropy = (
+            _log_beta_function(alpha, beta)
+            - (alpha - 1) * torch.digamma(alpha)
+            - (beta - 1) * torch.digamma(beta)
+            + (total - 2) * torch.digamma(total)
+        )
+        return (unit_entropy + self._range.log()).sum(dim=-1)
+
+
+#: how close to a bound a Beta's sample may come: log(0) would be -inf
+_BETA_EPS = 1e-6
+
+
+def _log_beta_function(alpha: Tensor, beta: Tensor) -> Tensor:
+    return torch.lgamma(alpha) + torch.lgamma(beta) - torch.lgamma(alpha + beta)
+
+
+def _standard_gamma(shape: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Gamma(``shape``, 1) draws for shapes of at least 1 (Marsaglia and Tsang, 2000), from
+    ``generator``: ``torch._standard_gamma`` takes none, and a worker's draws must follow its seed.
+    Each round accepts at least 95% of the draws still pending; the rest draw again."""
+    d = shape.detach() - 1.0 / 3.0
+    c = 1.0 / (9.0 * d).sqrt()
+    out = torch.empty_like(d)
+    pending = torch.ones_like(d, dtype=torch.bool)
+    while bool(pending.any()):
+        normal = torch.randn(d.shape, generator=generator, dtype=d.dtype)
+        uniform = torch.rand(d.shape, generator=generator, dtype=d.dtype)
+        v = (1.0 + c * normal).pow(3)
+        positive = v > 0
+        log_v = torch.where(positive, v, torch.ones_like(v)).log()
+        accept = positive & (uniform.log() < 0.5 * normal.pow(2) + d - d * v + d * log_v)
+        take = pending & accept
+        out = torch.where(take, d * v, out)
+        pending = pending & ~accept
+    return out
 
 
 class Product(ActionDistribution):
@@ -345,6 +442,8 @@ def neutral_params(dist: ActionDistribution) -> DistParams:
         return (torch.zeros(1, dist.logits_dim),)
     if isinstance(dist, DiagGaussian):
         return (torch.zeros(1, *dist.action_shape), torch.ones(1, *dist.action_shape))
+    if isinstance(dist, Beta):  # uniform over the box, its mean the middle
+        return (torch.ones(1, *dist.action_shape), torch.ones(1, *dist.action_shape))
     if isinstance(dist, Product):
         parts = [part for part in (dist.discrete, dist.continuous) if part is not None]
         return tuple(p for part in parts for p in neutral_params(part))
@@ -356,12 +455,15 @@ def in_shape(actions: np.ndarray, env_shape: tuple[int, ...] | None) -> np.ndarr
     return actions if env_shape is None else actions.reshape(len(actions), *env_shape)
 
 
-def make_distribution(action_space: gym.Space) -> ActionDistribution:
+def make_distribution(action_space: gym.Space, box: str = "gaussian") -> ActionDistribution:
     """The distribution family for ``action_space``: ``Discrete``, ``MultiDiscrete``,
     ``MultiBinary`` or ``Box`` (bounded or not: an infinite bound clips nothing), or a ``Tuple``
     or ``Dict`` of them (:class:`Product`). Actions of more than one dimension (a ``Box`` of
     shape ``(2, 3)``, a 2-D ``nvec``) are learned flat, one component per number, and handed to
-    the environment in their own shape."""
+    the environment in their own shape. ``box`` is a ``Box``'s: ``"gaussian"``
+    (:class:`DiagGaussian`) or ``"beta"`` (:class:`Beta`, finite bounds only; not in a hybrid)."""
+    if box not in BOX_DISTRIBUTIONS:
+        raise ValueError(f"box must be one of {', '.join(BOX_DISTRIBUTIONS)}, not {box!r}")
     shape = tuple(action_space.shape or ())
     env_shape = shape if len(shape) != 1 else None
     if isinstance(action_space, gym.spaces.Discrete):
@@ -373,8 +475,10 @@ def make_distribution(action_space: gym.Space) -> ActionDistribution:
         return Bernoulli(int(np.prod(shape)), env_shape)
     if isinstance(action_space, gym.spaces.Box):
         low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
-        return DiagGaussian(low, high, env_shape)
+        return (Beta if box == "beta" else DiagGaussian)(low, high, env_shape)
     if isinstance(action_space, gym.spaces.Tuple | gym.spaces.Dict):
+        if box == "beta":
+            raise ValueError("a Beta policy is for a Box of actions, not a hybrid's Box parts")
         return Product(action_space)
     raise ValueError(f"unsupported action space {action_space}: {SUPPORTED_ACTIONS}")
 

@@ -105,9 +105,10 @@ class EnvFactory:
     An environment whose dependency is missing raises ``ValueError`` naming the extra that
     installs it (``pip install "a3c[box2d]"``), not Gymnasium's ``DependencyNotInstalled``.
 
-    Image environments that are not Atari get Atari's preprocessing only when asked,
-    ``preprocess_frames`` ``"grayscale"`` or ``"color"`` (see :mod:`a3c.frames`): ``frame_skip``
-    plain repeats, ``screen_size`` square, ``frame_stack`` stacked.
+    Image environments that are not Atari get Atari's preprocessing with ``preprocess_frames``
+    ``"grayscale"`` or ``"color"`` (see :mod:`a3c.frames`): ``frame_skip`` plain repeats,
+    ``screen_size`` square, ``frame_stack`` stacked (the ``frames`` families of
+    :mod:`a3c.families` ask for it; the factory does what its fields say).
 
     ``action_mask`` ``"info"`` or ``"method"``: the environment's action mask joins its
     observations (:class:`a3c.masks.MaskInObservation`).
@@ -115,7 +116,7 @@ class EnvFactory:
     ``env_kwargs`` go to ``gym.make``. With a callable (``make_env``, or ``env_maker``, the
     ``"module:name"`` it is imported from when the factory travels without it), the environment
     is ``make_env(**env_kwargs)`` as the user builds it, wrappers and all (no Atari
-    preprocessing; ``max_episode_steps`` adds a time limit).
+    preprocessing; ``preprocess_frames`` and ``max_episode_steps`` apply on top).
     """
 
     env_id: str
@@ -262,6 +263,24 @@ class EnvFactory:
     def users_own(self) -> bool:
         """Whether the environment is made by a callable of the user's, not from an id."""
         return self.env_maker is not None  # as __call__ decides
+
+    def as_it_comes(self) -> EnvFactory:
+        """This factory without a3c's frame preprocessing: the environment's own observations,
+        from which its family is chosen (:func:`a3c.families.family_of`)."""
+        return dataclasses.replace(self, preprocess_frames="none")
+
+    def makes_atari_game(self) -> bool:
+        """Whether the environment is an Atari game: an Atari id, or one that a callable or
+        another id makes with wrappers of its own (Stable-Baselines3's ``AtariWrapper``), whose
+        frames a3c leaves as its maker gives them. Makes one environment where it is not an
+        Atari id."""
+        if self.is_atari:
+            return True
+        env = self()
+        try:
+            return type(env.unwrapped).__module__.startswith("ale_py")
+        finally:
+            env.close()
 
     def checked(self) -> gym.Env:
         """A new environment of the user's callable with its calls checked against Gymnasium's

@@ -15,6 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from a3c.frames import single_frames
 from a3c.networks import takes_frames
 from a3c.spaces import leaves
 
@@ -62,6 +63,36 @@ _IMAGE = dict(
     # greedy against sampled: Alien 90 (std 0) / 291, Boxing -31.5 / 2.4, MsPacman 310 /
     # 483, Asterix 420 / 380. The presets keep greedy: the references they meet are.
     eval_deterministic=False,
+)
+
+# Single frames as an environment renders them (not an Atari game's, which a3c preprocesses
+# already) get Atari's preprocessing (a3c.frames), with each action held for 8 frames, and their
+# rewards normalised. Measured on CarRacing-v3, the one standard Gymnasium environment of such
+# frames: read raw (one 96x96 RGB frame, no skip) or with a skip of 2 or 4 it did not learn in up
+# to 212k steps; with these settings its discrete actions reach a last-100 mean of 752 in 250k
+# (2M frames; docs/status.md). Unclipped rewards (CarRacing's -100 off the map) would leave the
+# critic's loss to outweigh the policy's. A task that needs finer control asks for --frame-skip.
+_SINGLE_FRAMES = dict(
+    preprocess_frames="grayscale",
+    frame_skip=8,
+    frame_stack=4,
+    screen_size=84,
+    normalize_reward=True,
+)
+
+_IMAGE_CONTINUOUS = dict(
+    _IMAGE,
+    # A Gaussian, not a categorical: with the image family's bonus of 0.01 nothing holds
+    # its noise back, since RMSprop steps by about the lr whatever the gradient's scale
+    # (ale-py's continuous Breakout: the entropy from 4.3 to 7.8 in 250k steps as the
+    # games got worse; CarRacing's std from 1.0 to 3.3). Without one, and with the
+    # continuous family's Gaussian, the noise stays put and Breakout and Space Invaders
+    # learn (docs/environments.md). Hybrids with a Box part come here too: unmeasured.
+    # Sampled evaluation, as the image family's: a greedy mean can sit below the
+    # joystick's thresholds in ale-py's continuous mode and never move or fire.
+    ent_coef=0.0,
+    gaussian_mean="linear",
+    init_log_std=-0.5,
 )
 
 
@@ -115,22 +146,28 @@ FAMILIES: dict[str, Family] = {
             init_log_std=-0.5,
         ),
     ),
-    "image": Family("discrete actions on image observations (uint8 frames)", _IMAGE),
+    "image": Family(
+        "discrete actions on image observations (uint8 frames, stacked as Atari's are)", _IMAGE
+    ),
     "image_continuous": Family(
-        "continuous (Box) actions on image observations",
+        "continuous (Box) actions on image observations (stacked frames)", _IMAGE_CONTINUOUS
+    ),
+    "frames": Family(
+        "discrete actions on single frames as an environment renders them (not Atari's)",
+        dict(_IMAGE, **_SINGLE_FRAMES),
+    ),
+    "frames_continuous": Family(
+        "continuous (Box) actions on single frames as an environment renders them",
         dict(
-            _IMAGE,
-            # A Gaussian, not a categorical: with the image family's bonus of 0.01 nothing holds
-            # its noise back, since RMSprop steps by about the lr whatever the gradient's scale
-            # (ale-py's continuous Breakout: the entropy from 4.3 to 7.8 in 250k steps as the
-            # games got worse; CarRacing's std from 1.0 to 3.3). Without one, and with the
-            # continuous family's Gaussian, the noise stays put and Breakout and Space Invaders
-            # learn (docs/environments.md). Hybrids with a Box part come here too: unmeasured.
-            # Sampled evaluation, as the image family's: a greedy mean can sit below the
-            # joystick's thresholds in ale-py's continuous mode and never move or fire.
-            ent_coef=0.0,
-            gaussian_mean="linear",
-            init_log_std=-0.5,
+            _IMAGE_CONTINUOUS,
+            **_SINGLE_FRAMES,
+            # The mean inside the bounds: CarRacing's linear one ran past them (gas at 1, the
+            # steering from -1 to 0.73 and back, the same on every frame), where every sample
+            # is one action and nothing is learned: -83 to -76 over 100k steps. Within them
+            # the steering came to follow the track by 75k, and the episodes rose to 12 by
+            # 120k; then the mean saturated, one steering on every frame, and they fell to -68
+            # (seed 0, docs/status.md). Not yet a policy that drives.
+            gaussian_mean="tanh",
         ),
     ),
 }
@@ -142,7 +179,8 @@ def family_of(observation_space: gym.Space, action_space: gym.Space) -> str:
     discrete = gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary
     discrete_actions = all(isinstance(part, discrete) for part in leaves(action_space))
     if takes_frames(tuple(observation_space.shape or ()), observation_space.dtype):
-        return "image" if discrete_actions else "image_continuous"
+        kind = "frames" if single_frames(observation_space) else "image"
+        return kind if discrete_actions else f"{kind}_continuous"
     if discrete_actions:
         return "tabular" if finite_states(observation_space) else "discrete"
     return "continuous"

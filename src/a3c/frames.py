@@ -97,6 +97,16 @@ def frame_shape(space: gym.Space) -> tuple[int, int, int] | None:
     return None
 
 
+def single_frames(space: gym.Space) -> bool:
+    """Whether observations of ``space`` are single frames as an environment renders them: uint8
+    height x width x 1 or 3 (grey or RGB), one frame a step, before any preprocessing. Atari
+    games as a3c makes them are stacks, channels first (or 84 x 84 with a stack of 1), and so
+    are 2-D grey frames of other environments: those are read as they come. Three grey frames
+    stacked channels last cannot be told from RGB, and count as single frames."""
+    shape = frame_shape(space)
+    return shape is not None and len(space.shape or ()) == 3 and shape[2] in (1, 3)
+
+
 def preprocess_frames(
     env: gym.Env, mode: str, *, frame_skip: int = 4, screen_size: int = 84, frame_stack: int = 4
 ) -> gym.Env:
@@ -137,7 +147,8 @@ def preprocess_frames(
             import cv2  # noqa: F401  (Gymnasium resizes with it)
         except ImportError as exc:
             raise ValueError(
-                f'resizing frames needs OpenCV: pip install "a3c[images]" ({exc})'
+                'resizing frames needs OpenCV: pip install "a3c[images]", or read them as '
+                f"they come (--preprocess-frames none, preprocess_frames='none') ({exc})"
             ) from exc
         env = gym.wrappers.ResizeObservation(env, (screen_size, screen_size))
     if channels == 1:  # stacked channels first, as Atari's frames

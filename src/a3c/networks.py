@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from a3c.distributions import (
     ActionDistribution,
+    Beta,
     Categorical,
     DiagGaussian,
     DistParams,
@@ -653,9 +654,12 @@ class ActorCritic(Network):
         gaussian = distribution.continuous if isinstance(distribution, Product) else distribution
         self.logits_head: nn.Linear | None = None
         self.logits_only = isinstance(distribution, LogitsDistribution) or gaussian is None
+        self.beta = isinstance(distribution, Beta)
         if self.logits_only:
             assert isinstance(distribution, LogitsDistribution | Product)
             self.policy_head = nn.Linear(actor_out, distribution.logits_dim)
+        elif self.beta:  # alpha and beta for each action
+            self.policy_head = nn.Linear(actor_out, 2 * int(np.prod(distribution.action_shape)))
         elif isinstance(gaussian, DiagGaussian):
             if isinstance(distribution, Product) and distribution.discrete is not None:
                 self.logits_head = nn.Linear(actor_out, distribution.logits_dim)
@@ -787,6 +791,9 @@ class ActorCritic(Network):
         out = self.policy_head(actor)
         if self.logits_only:
             return (out,)
+        if self.beta:  # at least 1 each: unimodal, its density finite at the bounds
+            alpha, beta = (1.0 + F.softplus(out)).chunk(2, dim=-1)
+            return (alpha, beta)
         if self.logits_head is not None:  # a hybrid action: its logits, then its Gaussian
             return (self.logits_head(actor), *self._gaussian_params(out, actor))
         return self._gaussian_params(out, actor)

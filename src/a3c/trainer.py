@@ -143,7 +143,7 @@ def build_model(config: Config, observation_space: gym.Space, action_space: gym.
         )
     return ActorCritic(
         obs_shape,
-        make_distribution(action_space),
+        make_distribution(action_space, config.box_distribution),
         hidden_sizes=config.hidden_sizes,
         activation=config.activation,
         shared_trunk=config.shared_trunk,

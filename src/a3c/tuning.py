@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+
 from a3c.callbacks import Callback, Evaluation
 from a3c.config import Config
 from a3c.spaces import leaves
@@ -52,6 +54,14 @@ CONTINUOUS_SPACE: dict[str, Any] = {
     "init_log_std": [-1.0, -0.5, 0.0],
     "gaussian_mean": ["tanh", "linear"],
 }
+
+
+def gaussian_policy(config: Config, action_space: gym.Space) -> bool:
+    """Whether the policy has a Gaussian, whose settings (:data:`CONTINUOUS_SPACE`) a tune
+    searches: a ``Box`` of actions, or a hybrid's ``Box`` part, with ``box_distribution``
+    ``"gaussian"`` (a Beta has none of them)."""
+    box = any(isinstance(part, gym.spaces.Box) for part in leaves(action_space))
+    return box and config.box_distribution == "gaussian"
 
 
 #: fields ``tune`` sets for every run itself: not options of a tune
@@ -162,7 +172,6 @@ def tune(
     field is not searched: ``workers=2``, ``lr=1e-3``, ``backend="threads"``...; ``seed`` is the
     first run's seed, the others follow it). A study runs again only with the settings it was
     made with (env, starting point, budget, seeds, fixed fields)."""
-    import gymnasium as gym
     import optuna
 
     from a3c.agent import A3C
@@ -179,8 +188,7 @@ def tune(
     first_seed = int(overrides.pop("seed", 0))
     fixed = dict(overrides)
     probe = A3C(env_id, preset, **fixed)
-    # the Gaussian's settings are searched where any part of the action is a Box (a hybrid's too)
-    continuous = any(isinstance(part, gym.spaces.Box) for part in leaves(probe.action_space))
+    continuous = gaussian_policy(probe.config, probe.action_space)
     space = search_space(probe.config, continuous, fixed=list(fixed))
     preset_used = probe.config.preset or FAMILY_DEFAULTS
     interval = max(budget // EVALUATIONS_PER_RUN, 1)
