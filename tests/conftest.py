@@ -59,7 +59,7 @@ def pytest_collection_modifyitems(config, items):
     # (the backend's own, `ray start`) before those sharing the local Ray, so they find none
     # running. In one process (no `-n`) no test then forks with Ray's threads in it (ten native
     # threads outlive ray.shutdown). Under `-n` the Ray tests go first all the same, to one
-    # worker (RayInTurn), which goes on to other tests after them.
+    # worker (RayInTurn), which takes no other test after them.
     for item in items:
         if uses_ray(item) and not names_ray(item.nodeid):
             raise pytest.UsageError(
@@ -76,13 +76,25 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, which may not be installed
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker per core, and one more for the Ray tests (RayInTurn), which mostly wait
+    on Ray's start-ups and actors. PYTEST_XDIST_AUTO_NUM_WORKERS still decides where it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    config.a3c_ray_worker_added = True
+    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else None
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, which may not be installed
 def pytest_xdist_make_scheduler(config, log):
     """Under `pytest -n N`, pytest-xdist's load scheduling, except that the tests whose ids say
     ray are one unit of work: one worker runs them one after another, and first, since xdist
     sends the largest units first. Two Rays side by side would each size themselves to the whole
-    machine, and `ray stop --force` ends every Ray on it. (The scheduler sees only test ids, not
-    marks; xdist's own `--dist loadgroup` does not group under pytest 9.2, pytest-xdist issue
-    1386.)"""
+    machine, and `ray stop --force` ends every Ray on it. That worker then takes no other test: a
+    process where Ray has run keeps Ray's native threads (gRPC's among them), and a fork there is
+    unsafe (gRPC's fork support is off; seen in CI: every process forked by a later test killed
+    by SIGSEGV). (The scheduler sees only test ids, not marks; xdist's own `--dist loadgroup`
+    does not group under pytest 9.2, pytest-xdist issue 1386.)"""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -90,6 +102,25 @@ def pytest_xdist_make_scheduler(config, log):
     class RayInTurn(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return "ray" if names_ray(nodeid) else nodeid
+
+        def schedule(self) -> None:
+            if self.collection is None and getattr(config, "a3c_ray_worker_added", False):
+                collection = next(iter(self.registered_collections.values()), [])
+                if len(self.nodes) > 1 and not any(names_ray(nodeid) for nodeid in collection):
+                    node, _ = self.assigned_work.popitem()  # no Ray test: no worker for them
+                    node.shutdown()
+            super().schedule()
+
+        def _assign_work_unit(self, node) -> None:
+            if "ray" not in self.assigned_work.get(node, {}):
+                super()._assign_work_unit(node)
+
+        def _reschedule(self, node) -> None:
+            work = self.assigned_work.get(node, {})
+            if "ray" not in work:
+                super()._reschedule(node)
+            elif not node.shutting_down and all(all(unit.values()) for unit in work.values()):
+                node.shutdown()  # the Ray tests done: nothing more for this process
 
     return RayInTurn(config, log)
 
