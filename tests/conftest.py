@@ -79,10 +79,10 @@ def pytest_collection_modifyitems(config, items):
 def pytest_xdist_auto_num_workers(config):
     """`-n auto`: a worker per core, and one more for the Ray tests (RayInTurn), which mostly wait
     on Ray's start-ups and actors. PYTEST_XDIST_AUTO_NUM_WORKERS still decides where it is set."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or not hasattr(os, "sched_getaffinity"):
+        return None  # xdist's own count
     config.a3c_ray_worker_added = True
-    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else None
+    return len(os.sched_getaffinity(0)) + 1
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, which may not be installed
@@ -90,7 +90,8 @@ def pytest_xdist_make_scheduler(config, log):
     """Under `pytest -n N`, pytest-xdist's load scheduling, except that the tests whose ids say
     ray are one unit of work: one worker runs them one after another, and first, since xdist
     sends the largest units first. Two Rays side by side would each size themselves to the whole
-    machine, and `ray stop --force` ends every Ray on it. That worker then takes no other test: a
+    machine, and `ray stop --force` ends every Ray on it. That worker then takes no other test
+    (where there are others; alone, it runs the Ray tests last, as without `-n`): a
     process where Ray has run keeps Ray's native threads (gRPC's among them), and a fork there is
     unsafe (gRPC's fork support is off; seen in CI: every process forked by a later test killed
     by SIGSEGV). (The scheduler sees only test ids, not marks; xdist's own `--dist loadgroup`
@@ -112,15 +113,15 @@ def pytest_xdist_make_scheduler(config, log):
             super().schedule()
 
         def _assign_work_unit(self, node) -> None:
-            if "ray" not in self.assigned_work.get(node, {}):
+            if len(self.nodes) < 2:  # one worker does it all: the Ray tests last, then
+                if "ray" in self.workqueue:
+                    self.workqueue.move_to_end("ray")
                 super()._assign_work_unit(node)
-
-        def _reschedule(self, node) -> None:
-            work = self.assigned_work.get(node, {})
-            if "ray" not in work:
-                super()._reschedule(node)
-            elif not node.shutting_down and all(all(unit.values()) for unit in work.values()):
-                node.shutdown()  # the Ray tests done: nothing more for this process
+            elif "ray" not in self.assigned_work.get(node, {}):
+                super()._assign_work_unit(node)
+                if "ray" in self.assigned_work[node]:
+                    # The Ray tests are all queued on it: the worker runs them, then ends.
+                    node.shutdown()
 
     return RayInTurn(config, log)
 

@@ -347,6 +347,22 @@ def test_a_process_that_segfaults_reports_its_python_stack(start_method, tmp_pat
     assert list(tmp_path.iterdir()) == []  # the crash files gone with the run
 
 
+def test_without_a_temporary_folder_the_run_goes_on_without_stacks(monkeypatch):
+    """The stacks are a help, not a need: where no crash folder can be made, a crash is still
+    reported, by its signal."""
+
+    def no_folder(*args, **kwargs):
+        raise PermissionError("read-only temporary directory")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_folder)
+    backend = ProcessesBackend("fork")
+    [failure] = backend.run(
+        [Task("crasher", _read_address_zero, ())], _NoRestarts(), backend.event()
+    )
+    assert failure.error == "SIGSEGV"
+    assert re.fullmatch(r"crasher \(pid \d+\) was killed by SIGSEGV", failure.message)
+
+
 # A trainer whose SIGSEGV handler aborts, as Ray's does once the ray backend has run (its
 # report, then abort()); the workers it forks inherit the handler.
 _ABORTING_PARENT = """

@@ -135,7 +135,7 @@ def _die_with_trainer(trainer: int) -> None:
 _FATAL_SIGNALS = (signal.SIGSEGV, signal.SIGFPE, signal.SIGABRT, signal.SIGBUS, signal.SIGILL)
 
 
-def _process_main(task: Task, conn: Connection, trainer: int, crash_path: str) -> None:
+def _process_main(task: Task, conn: Connection, trainer: int, crash_path: str | None) -> None:
     # The trainer coordinates shutdown: Ctrl-C, GNU timeout, SLURM's scancel or `kill -TERM
     # -PGID` signal the whole process group, but only the trainer may act on it (it stops the
     # workers through the stop flag, and kills with SIGKILL what does not stop in time).
@@ -150,9 +150,10 @@ def _process_main(task: Task, conn: Connection, trainer: int, crash_path: str) -
     faulthandler.disable()
     for fatal in _FATAL_SIGNALS:
         signal.signal(fatal, signal.SIG_DFL)
-    with contextlib.suppress(OSError):  # without it, the process runs all the same
-        crash_file = open(crash_path, "w")  # noqa: SIM115 (open for the process's whole life)
-        faulthandler.enable(crash_file, all_threads=True)
+    if crash_path is not None:
+        with contextlib.suppress(OSError):  # without it, the process runs all the same
+            crash_file = open(crash_path, "w")  # noqa: SIM115 (open for the process's whole life)
+            faulthandler.enable(crash_file, all_threads=True)
     _die_with_trainer(trainer)
     set_up_worker_process()
     try:
@@ -169,15 +170,22 @@ class _Process:
     """A task's process and the reading end of its record pipe."""
 
     def __init__(
-        self, backend: ProcessesBackend, task: Task, supervisor: Supervisor, crash_dir: str
+        self,
+        backend: ProcessesBackend,
+        task: Task,
+        supervisor: Supervisor,
+        crash_dir: str | None,
     ) -> None:
         self.backend = backend
         self.task = task
         self.supervisor = supervisor
         self.reported: tuple[str, str] | None = None
         reader, writer = backend.context.Pipe(duplex=False)
-        handle, self.crash_path = tempfile.mkstemp(prefix=f"{task.name}-", dir=crash_dir)
-        os.close(handle)
+        self.crash_path: str | None = None
+        if crash_dir is not None:
+            with contextlib.suppress(OSError):  # the folder gone (a temp cleaner): no stack then
+                handle, self.crash_path = tempfile.mkstemp(prefix=f"{task.name}-", dir=crash_dir)
+                os.close(handle)
         self.process = backend.context.Process(
             target=_process_main,
             args=(task, writer, os.getpid(), self.crash_path),
@@ -216,6 +224,8 @@ class _Process:
         return True
 
     def _read_crash_report(self) -> None:
+        if self.crash_path is None:
+            return
         with contextlib.suppress(OSError):  # read once: a restarted task writes a new one
             with open(self.crash_path) as report:
                 self.crash_report = report.read().strip()
@@ -287,7 +297,10 @@ class ProcessesBackend(Backend):
         children: list[_Process] = []
         # The processes' stacks at a fatal signal, one file each; a trainer killed outright
         # leaves this (small) folder behind.
-        crash_dir = tempfile.mkdtemp(prefix="a3c-crashes-")
+        try:
+            crash_dir: str | None = tempfile.mkdtemp(prefix="a3c-crashes-")
+        except OSError:  # no usable temporary directory: the run goes on without the stacks
+            crash_dir = None
 
         def start(task: Task) -> _Process:
             child = _Process(self, task, supervisor, crash_dir)
@@ -313,4 +326,5 @@ class ProcessesBackend(Backend):
                 stop_timeout=self.stop_timeout,
             )
         finally:
-            shutil.rmtree(crash_dir, ignore_errors=True)
+            if crash_dir is not None:
+                shutil.rmtree(crash_dir, ignore_errors=True)
