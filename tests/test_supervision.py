@@ -20,7 +20,7 @@ import pytest
 import torch.multiprocessing as mp
 
 from a3c import A3C
-from a3c.backends import ProcessesBackend
+from a3c.backends import ProcessesBackend, ThreadsBackend
 from a3c.backends.base import Task
 from a3c.backends.processes import OwnedLock, SharedFlag
 from a3c.checkpoint import latest_checkpoint, load_checkpoint
@@ -190,15 +190,30 @@ def test_the_restart_limit_stops_the_run_with_a_checkpoint(tmp_path, monkeypatch
     assert 0 < saved["global_step"] < 20_000
 
 
-def test_a_hung_environment_trips_the_watchdog_and_is_killed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", ["processes", "threads"])
+def test_a_hung_environment_trips_the_watchdog_and_is_killed(tmp_path, monkeypatch, backend):
+    """The run stops, and says where the workers are stuck: the environment's call that hangs
+    (seen: MiniWorld's OpenGL rendering in processes forked after the trainer had rendered)."""
     monkeypatch.syspath_prepend(str(FIXTURES))
     monkeypatch.setattr(ProcessesBackend, "stop_timeout", 2.0)
-    agent = A3C("Hang-v0", **settings(tmp_path, backend="processes", stall_timeout=2.0))
+    monkeypatch.setattr(ThreadsBackend, "stop_timeout", 2.0)
+    agent = A3C("Hang-v0", **settings(tmp_path, backend=backend, stall_timeout=2.0))
     started = time.time()
-    with pytest.raises(TrainingError, match=r"(?s)has not moved from .* for 2 s.*did not stop"):
+    with pytest.raises(TrainingError) as raised:
         agent.learn()
+    assert re.search(r"(?s)has not moved from .* for 2 s.*did not stop", str(raised.value))
+    # each hung worker's stack, down to the line that hangs
+    where = r'custom_envs\.py", line \d+,? in step\n\s+(File .*\n\s+)?time\.sleep\(1\)'
+    log = (tmp_path / "run" / "failures.log").read_text()
+    assert len(re.findall(r"worker-\d did not stop within 2 s", log)) == 2
+    stuck = [part for part in log.split("did not stop")[1:] if "custom_envs.py" in part]
+    assert len(stuck) == 2, log
     assert time.time() - started < 30
-    assert children_of(os.getpid()) == []  # the hung workers were killed, not left behind
+    if backend == "processes":
+        assert children_of(os.getpid()) == []  # the hung workers were killed, not left behind
+        assert all('custom_envs.py", line' in part and " in step" in part for part in stuck)
+    else:  # a thread cannot be killed; its stack is Python's own traceback
+        assert all(re.search(where, part) for part in stuck), log
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")["global_step"] > 0
 
 

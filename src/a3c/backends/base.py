@@ -172,6 +172,9 @@ class Handle(Protocol):
 
     def done(self) -> bool: ...
     def failure(self) -> TaskFailure | None: ...
+    def where(self) -> str:
+        """The Python stack of a task still running (where it is stuck), or ``""``."""
+        ...
 
 
 H = TypeVar("H", bound=Handle)
@@ -211,10 +214,12 @@ def supervise(
             if stop.is_set():
                 stop_seen = stop_seen or time.monotonic()
                 if time.monotonic() - stop_seen > stop_timeout:
-                    for name in running:
+                    for name, (_, handle) in running.items():
+                        message = f"{name} did not stop within {stop_timeout:g} s"
+                        stack = handle.where()  # where it is stuck: a hung environment's call
                         failures.append(
                             TaskFailure(
-                                name, "Timeout", f"{name} did not stop within {stop_timeout:g} s"
+                                name, "Timeout", f"{message}\n{stack}" if stack else message
                             )
                         )
                     break

@@ -131,6 +131,9 @@ def _die_with_trainer(trainer: int) -> None:
     threading.Thread(target=watch, name="trainer-watch", daemon=True).start()
 
 
+# The signal that asks a process for its stack (faulthandler.register): a process that does
+# not stop when asked reports where it is stuck before it is killed.
+_WHERE_SIGNAL = signal.SIGUSR1
 # The signals faulthandler reports (Python's faulthandler.c).
 _FATAL_SIGNALS = (signal.SIGSEGV, signal.SIGFPE, signal.SIGABRT, signal.SIGBUS, signal.SIGILL)
 
@@ -154,6 +157,8 @@ def _process_main(task: Task, conn: Connection, trainer: int, crash_path: str | 
         with contextlib.suppress(OSError):  # without it, the process runs all the same
             crash_file = open(crash_path, "w")  # noqa: SIM115 (open for the process's whole life)
             faulthandler.enable(crash_file, all_threads=True)
+            # The trainer's question to a process that does not stop: where is it stuck?
+            faulthandler.register(_WHERE_SIGNAL, crash_file, all_threads=True)
     _die_with_trainer(trainer)
     set_up_worker_process()
     try:
@@ -248,6 +253,21 @@ class _Process:
         if self.crash_report:  # a library that caught the signal and exited, or a child's crash
             message += f"\n{self.crash_report}"
         return TaskFailure(name, f"exit code {code}", message)
+
+    def where(self) -> str:
+        if self.crash_path is None or not self.process.is_alive():
+            return ""
+        stack = ""
+        with contextlib.suppress(OSError):
+            os.kill(self.process.pid or 0, _WHERE_SIGNAL)
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:  # written from its signal handler, at once
+                time.sleep(0.05)
+                with open(self.crash_path) as report:
+                    written, stack = stack, report.read().strip()
+                if stack and stack == written:  # the dump is complete once it stops growing
+                    break
+        return stack
 
     def _free_locks(self) -> None:
         """Release the locks this (dead) process held."""

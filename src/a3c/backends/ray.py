@@ -410,6 +410,9 @@ class _ActorHandle:  # the actor's methods are reached through Ray's untyped han
     def failure(self) -> TaskFailure | None:
         return self.error
 
+    def where(self) -> str:
+        return ""  # an actor's stack lies on its node, where `ray stack` shows it
+
     def kill(self) -> None:
         ray.kill(self.actor)
         self.finished = True

@@ -4,7 +4,9 @@ not overlap."""
 
 from __future__ import annotations
 
+import sys
 import threading
+import traceback
 
 import torch
 
@@ -39,6 +41,13 @@ class _Thread:
 
     def failure(self) -> TaskFailure | None:
         return self.outcome[0] if self.outcome else None
+
+    def where(self) -> str:
+        frame = sys._current_frames().get(self.thread.ident or -1)
+        if frame is None:  # it ended meanwhile
+            return ""
+        stack = "".join(traceback.format_stack(frame)).rstrip()
+        return f"Its stack (most recent call last):\n{stack}"
 
 
 class ThreadsBackend(Backend):
