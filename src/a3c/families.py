@@ -66,15 +66,17 @@ _IMAGE = dict(
 )
 
 # Single frames as an environment renders them (not an Atari game's, which a3c preprocesses
-# already) get Atari's preprocessing (a3c.frames), with each action held for 8 frames, and their
-# rewards normalised. Measured on CarRacing-v3, the one standard Gymnasium environment of such
-# frames: read raw (one 96x96 RGB frame, no skip) or with a skip of 2 or 4 it did not learn in up
-# to 212k steps; with these settings its discrete actions reach a last-100 mean of 752 in 250k
-# (2M frames; docs/status.md). Unclipped rewards (CarRacing's -100 off the map) would leave the
-# critic's loss to outweigh the policy's. A task that needs finer control asks for --frame-skip.
+# already) get Atari's preprocessing (a3c.frames), with each action held for 4 frames, and their
+# rewards normalised. Measured on the two such environments tried (seed 0, docs/status.md): read
+# raw (one 96x96 RGB frame, no skip), CarRacing-v3 did not learn in 212k steps; its discrete
+# actions reached 752 in 250k steps held for 8 (2M frames, 2.1 h: the CarRacing-v3.discrete
+# preset), and 519 in 150k held for 4 (0.6M frames, 40 min), ahead of 8 at every frame count
+# measured. MiniWorld's OneRoom reached its box in 90% of episodes within 300k steps held for
+# 4, 60% held for 8 (twice the decisions within its time limit, which counts frames). Unclipped
+# rewards (CarRacing's -100 off the map) would leave the critic's loss to outweigh the policy's.
 _SINGLE_FRAMES = dict(
     preprocess_frames="grayscale",
-    frame_skip=8,
+    frame_skip=4,
     frame_stack=4,
     screen_size=84,
     normalize_reward=True,
@@ -166,7 +168,8 @@ FAMILIES: dict[str, Family] = {
             # is one action and nothing is learned: -83 to -76 over 100k steps. Within them
             # the steering came to follow the track by 75k, and the episodes rose to 12 by
             # 120k; then the mean saturated, one steering on every frame, and they fell to -68
-            # (seed 0, docs/status.md). Not yet a policy that drives.
+            # (seed 0, each action held for 8 frames then; docs/status.md). Not yet a policy
+            # that drives.
             gaussian_mean="tanh",
         ),
     ),
