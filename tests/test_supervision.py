@@ -22,7 +22,7 @@ import torch.multiprocessing as mp
 from a3c import A3C
 from a3c.backends import ProcessesBackend, ThreadsBackend
 from a3c.backends.base import Task
-from a3c.backends.processes import OwnedLock, SharedFlag
+from a3c.backends.processes import CRASH_DIR_PREFIX, OwnedLock, SharedFlag, sweep_crash_dirs
 from a3c.checkpoint import latest_checkpoint, load_checkpoint
 from a3c.trainer import TrainingError
 
@@ -378,6 +378,33 @@ def test_without_a_temporary_folder_the_run_goes_on_without_stacks(monkeypatch):
     assert re.fullmatch(r"crasher \(pid \d+\) was killed by SIGSEGV", failure.message)
 
 
+def test_a_run_removes_the_crash_folders_that_killed_trainers_left(tmp_path, monkeypatch):
+    """A trainer killed outright cannot remove its crash folder; the next run removes those
+    whose trainer is dead, and only those: a live trainer's, another program's and a plain file
+    stay."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # its pid is a dead trainer's
+    dead = tmp_path / f"{CRASH_DIR_PREFIX}{finished.pid}-abc"
+    (dead / "sub").mkdir(parents=True)
+    (dead / "worker-0-xyz").write_text("")
+    alive = tmp_path / f"{CRASH_DIR_PREFIX}{os.getpid()}-def"
+    others = [alive, tmp_path / "a3c-crashes-old", tmp_path / "someone-elses-1-x"]
+    for folder in others:
+        folder.mkdir()
+    plain_file = tmp_path / f"{CRASH_DIR_PREFIX}{finished.pid}-file"
+    plain_file.write_text("")
+    assert sweep_crash_dirs() == [str(dead)]
+    assert sorted(tmp_path.iterdir()) == sorted([*others, plain_file])
+    backend = ProcessesBackend("fork")  # a run sweeps first, then removes its own folder
+    (dead / "sub").mkdir(parents=True)
+    [failure] = backend.run(
+        [Task("crasher", _read_address_zero, ())], _NoRestarts(), backend.event()
+    )
+    assert failure.error == "SIGSEGV"
+    assert sorted(tmp_path.iterdir()) == sorted([*others, plain_file])
+
+
 # A trainer whose SIGSEGV handler aborts, as Ray's does once the ray backend has run (its
 # report, then abort()); the workers it forks inherit the handler.
 _ABORTING_PARENT = """
@@ -484,11 +511,18 @@ def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes
         *common,
     ]
     steps = []
+    temp = tmp_path / "temp"  # the trainers' temporary folder: their crash folders go there
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    crash_folders = lambda: [  # noqa: E731
+        p.name for p in temp.iterdir() if p.name.startswith(CRASH_DIR_PREFIX)
+    ]
     for attempt, start_method in enumerate(["fork", "spawn", "forkserver", "fork"]):
         proc = subprocess.Popen(
             [*command, "--start-method", start_method],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=env,
         )
         trainer = proc.pid
         previous = steps[-1] if steps else 0
@@ -504,6 +538,9 @@ def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes
         proc.wait()
         gone = lambda: not any(alive(p) for p in spawned)  # noqa: B023, E731
         wait_for(gone, 5, f"every process started by the trainer ({start_method}) to end")
+        # The killed trainer's crash folder is left; the next run removes it.
+        [left] = crash_folders()
+        assert left.startswith(f"{CRASH_DIR_PREFIX}{trainer}-")
         latest = latest_checkpoint(run)
         assert latest is not None
         steps.append(load_checkpoint(latest)["global_step"])
@@ -514,8 +551,9 @@ def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes
     (run / "checkpoints" / ".step_9999999999.pt.cut.tmp").write_bytes(b"PK\x03\x04 half")
     assert latest_checkpoint(run).name == f"step_{steps[-1]:010d}.pt"
     finish = ["--total-steps", str(steps[-1] + 30_000)]
-    done = subprocess.run([*command, *finish], capture_output=True, text=True, timeout=180)
+    done = subprocess.run([*command, *finish], capture_output=True, text=True, timeout=180, env=env)
     assert done.returncode == 0, done.stderr
+    assert crash_folders() == []
     assert f"resuming {run} at step {steps[-1]:,}" in done.stdout + done.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["global_step"] >= steps[-1] + 30_000

@@ -121,12 +121,9 @@ def _die_with_trainer(trainer: int) -> None:
     # Elsewhere, or under forkserver (whose server, our parent, outlives a killed trainer while
     # its children hold its "alive" pipe): watch the trainer's pid.
     def watch() -> None:
-        while True:
-            try:
-                os.kill(trainer, 0)
-            except ProcessLookupError:
-                os._exit(1)
+        while _alive(trainer):
             time.sleep(0.5)
+        os._exit(1)
 
     threading.Thread(target=watch, name="trainer-watch", daemon=True).start()
 
@@ -169,6 +166,39 @@ def _process_main(task: Task, conn: Connection, trainer: int, crash_path: str | 
         raise SystemExit(1) from None
     finally:
         conn.close()
+
+
+#: the start of a run's crash folder's name, followed by its trainer's pid
+CRASH_DIR_PREFIX = "a3c-crashes-"
+
+
+def sweep_crash_dirs(directory: str | None = None) -> list[str]:
+    """Remove the crash folders (in ``directory``, by default the temporary one) that this user's
+    trainers left when they were killed outright: those whose trainer's pid is no longer alive.
+    Returns the paths removed."""
+    directory = directory or tempfile.gettempdir()
+    removed = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            pid_text = entry.name.removeprefix(CRASH_DIR_PREFIX).partition("-")[0]
+            if entry.name.startswith(CRASH_DIR_PREFIX) and pid_text.isdigit():
+                with contextlib.suppress(OSError):  # gone meanwhile, or not a folder of ours
+                    if entry.stat(follow_symlinks=False).st_uid == os.getuid() and not _alive(
+                        int(pid_text)
+                    ):
+                        shutil.rmtree(entry.path)
+                        removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class _Process:
@@ -315,10 +345,11 @@ class ProcessesBackend(Backend):
 
     def run(self, tasks: list[Task], supervisor: Supervisor, stop: StopFlag) -> list[TaskFailure]:
         children: list[_Process] = []
-        # The processes' stacks at a fatal signal, one file each; a trainer killed outright
-        # leaves this (small) folder behind.
+        # The processes' stacks at a fatal signal, one file each, in a folder named after the
+        # trainer's pid: one killed outright cannot remove it, so the next run does.
         try:
-            crash_dir: str | None = tempfile.mkdtemp(prefix="a3c-crashes-")
+            sweep_crash_dirs()
+            crash_dir: str | None = tempfile.mkdtemp(prefix=f"{CRASH_DIR_PREFIX}{os.getpid()}-")
         except OSError:  # no usable temporary directory: the run goes on without the stacks
             crash_dir = None
 
