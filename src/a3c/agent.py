@@ -113,7 +113,7 @@ class A3C:
                 factory = EnvFactory.from_config(config, make_env).as_it_comes()
                 probed = probe_spaces(factory)
                 family = family_of(*probed[:2])
-                if family.startswith("frames") and factory.makes_atari_game():
+                if family.startswith("frames") and probed.atari_game:
                     family = family.replace("frames", "image")  # an Atari game: its maker's frames
                 config = resolve_config(env, preset, family, **overrides)
                 if EnvFactory.from_config(config, make_env).spaces_differ(factory):
@@ -135,7 +135,7 @@ class A3C:
             # through from_dict: an unknown field is a ValueError naming it, as without config
             config = Config.from_dict({**config.to_dict(), **overrides})
         config.validate()
-        own_space, self.action_space, mask = probed or probe_spaces(
+        own_space, self.action_space, mask, _ = probed or probe_spaces(
             EnvFactory.from_config(config, make_env)
         )
         # The action mask: where it was found ("auto"), or checked where it was said to be.

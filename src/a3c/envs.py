@@ -21,7 +21,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -268,19 +268,6 @@ class EnvFactory:
         """This factory without a3c's frame preprocessing: the environment's own observations,
         from which its family is chosen (:func:`a3c.families.family_of`)."""
         return dataclasses.replace(self, preprocess_frames="none")
-
-    def makes_atari_game(self) -> bool:
-        """Whether the environment is an Atari game: an Atari id, or one that a callable or
-        another id makes with wrappers of its own (Stable-Baselines3's ``AtariWrapper``), whose
-        frames a3c leaves as its maker gives them. Makes one environment where it is not an
-        Atari id."""
-        if self.is_atari:
-            return True
-        env = self()
-        try:
-            return type(env.unwrapped).__module__.startswith("ale_py")
-        finally:
-            env.close()
 
     def checked(self) -> gym.Env:
         """A new environment of the user's callable with its calls checked against Gymnasium's
@@ -830,12 +817,24 @@ def has_time_limit(env: gym.Env) -> bool:
     return spec is not None and bool(spec.kwargs.get("max_num_frames_per_episode"))
 
 
-def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space, str]:
-    """The observation space (as the environment gives it: before flattening, and without an
-    action mask joined to it) and the action space of the factory's environment, checked; and
-    where it gives an action mask (:func:`a3c.masks.find_action_mask` with the factory's
-    ``action_mask``: ``"auto"`` looks, a place named is checked; Atari games give none, and are
-    not made to look). One environment is made, without a3c's mask wrapper."""
+class Probe(NamedTuple):
+    """What :func:`probe_spaces` reads from one environment."""
+
+    #: as the environment gives it: before flattening, and without an action mask joined to it
+    observation_space: gym.Space
+    action_space: gym.Space
+    #: where it gives an action mask (:func:`a3c.masks.find_action_mask`), or ``"none"``
+    action_mask: str
+    #: an Atari game: an Atari id, or one that a callable or another id makes with wrappers of
+    #: its own (Stable-Baselines3's ``AtariWrapper``), whose frames a3c leaves as they come
+    atari_game: bool
+
+
+def probe_spaces(factory: EnvFactory) -> Probe:
+    """The observation space and the action space of the factory's environment, checked; where
+    it gives an action mask (the factory's ``action_mask``: ``"auto"`` looks, a place named is
+    checked; Atari games give none, and are not made to look); and whether it is an Atari game.
+    One environment is made, without a3c's mask wrapper."""
     if factory.atari_vector:  # required: say why it cannot be before any worker starts
         from a3c.ale_vector import use_ale_vector
 
@@ -865,7 +864,8 @@ def probe_spaces(factory: EnvFactory) -> tuple[gym.Space, gym.Space, str]:
             mask = "none"
         else:
             mask = find_action_mask(env, observation_space, wanted, factory.env_id)
-        return observation_space, env.action_space, mask
+        atari_game = factory.is_atari or type(env.unwrapped).__module__.startswith("ale_py")
+        return Probe(observation_space, env.action_space, mask, atari_game)
     finally:
         env.close()
 
@@ -874,7 +874,7 @@ def check_fits(factory: EnvFactory, observation_space: gym.Space, action_space: 
     """Raise ``ValueError`` where the factory's environment observes or acts otherwise than the
     one a policy learned on (:func:`a3c.spaces.check_layouts`; its observations with an action
     mask joined as the agent reads them). One environment is made."""
-    own, actions, mask = probe_spaces(factory)
+    own, actions, mask, _ = probe_spaces(factory)
     check_layouts(
         factory.env_id,
         (observation_space, action_space),
