@@ -8,7 +8,9 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -380,29 +382,41 @@ def test_without_a_temporary_folder_the_run_goes_on_without_stacks(monkeypatch):
 
 def test_a_run_removes_the_crash_folders_that_killed_trainers_left(tmp_path, monkeypatch):
     """A trainer killed outright cannot remove its crash folder; the next run removes those
-    whose trainer is dead, and only those: a live trainer's, another program's and a plain file
-    stay."""
+    whose trainer is dead on this host, and only those: a live trainer's, another host's, another
+    program's, a symbolic link and a plain file stay."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()  # its pid is a dead trainer's
-    dead = tmp_path / f"{CRASH_DIR_PREFIX}{finished.pid}-abc"
+    host = socket.gethostname()
+    dead = tmp_path / f"{CRASH_DIR_PREFIX}{finished.pid}@{host}-abc_12"
     (dead / "sub").mkdir(parents=True)
     (dead / "worker-0-xyz").write_text("")
-    alive = tmp_path / f"{CRASH_DIR_PREFIX}{os.getpid()}-def"
-    others = [alive, tmp_path / "a3c-crashes-old", tmp_path / "someone-elses-1-x"]
+    target = tmp_path / "linked"
+    target.mkdir()
+    (target / "kept").write_text("")
+    link = tmp_path / f"{CRASH_DIR_PREFIX}{finished.pid + 1}@{host}-link"
+    link.symlink_to(target)
+    plain_file = tmp_path / f"{CRASH_DIR_PREFIX}{finished.pid}@{host}-file"
+    plain_file.write_text("")
+    others = [
+        tmp_path / f"{CRASH_DIR_PREFIX}{os.getpid()}@{host}-alive",
+        tmp_path / f"{CRASH_DIR_PREFIX}{finished.pid}@other-{host}-x",
+        tmp_path / f"{CRASH_DIR_PREFIX}{finished.pid}-oldname",
+        tmp_path / f"{CRASH_DIR_PREFIX}99999999999999999999@{host}-x",
+        tmp_path / "someone-elses-1-x",
+    ]
     for folder in others:
         folder.mkdir()
-    plain_file = tmp_path / f"{CRASH_DIR_PREFIX}{finished.pid}-file"
-    plain_file.write_text("")
+    kept = sorted([*others, target, link, plain_file])
     assert sweep_crash_dirs() == [str(dead)]
-    assert sorted(tmp_path.iterdir()) == sorted([*others, plain_file])
+    assert sorted(tmp_path.iterdir()) == kept and (target / "kept").exists()
     backend = ProcessesBackend("fork")  # a run sweeps first, then removes its own folder
     (dead / "sub").mkdir(parents=True)
     [failure] = backend.run(
         [Task("crasher", _read_address_zero, ())], _NoRestarts(), backend.event()
     )
-    assert failure.error == "SIGSEGV"
-    assert sorted(tmp_path.iterdir()) == sorted([*others, plain_file])
+    assert failure.error == "SIGSEGV" and "_read_address_zero" in failure.message
+    assert sorted(tmp_path.iterdir()) == kept
 
 
 # A trainer whose SIGSEGV handler aborts, as Ray's does once the ray backend has run (its
@@ -492,7 +506,18 @@ def test_a_lock_taken_by_a_process_killed_before_it_recorded_itself_is_released(
     assert taken.is_set() and waiter.exitcode == 0
 
 
-def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes(tmp_path):
+@pytest.fixture
+def short_temp():
+    """A temporary folder with a short path, as forkserver's socket inside it must have (108
+    bytes): pytest's tmp_path can be too long."""
+    folder = Path(tempfile.mkdtemp(prefix="a3c-t-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes(
+    tmp_path, short_temp
+):
     run = tmp_path / "r"
     rng = random.Random(0)
     common = ["--checkpoint-interval", "2000", "--total-steps", "10000000"]
@@ -511,8 +536,7 @@ def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes
         *common,
     ]
     steps = []
-    temp = tmp_path / "temp"  # the trainers' temporary folder: their crash folders go there
-    temp.mkdir()
+    temp = short_temp  # the trainers' temporary folder, where their crash folders go
     env = {**os.environ, "TMPDIR": str(temp)}
     crash_folders = lambda: [  # noqa: E731
         p.name for p in temp.iterdir() if p.name.startswith(CRASH_DIR_PREFIX)
@@ -540,7 +564,7 @@ def test_a_trainer_killed_at_any_moment_leaves_a_loadable_checkpoint_and_resumes
         wait_for(gone, 5, f"every process started by the trainer ({start_method}) to end")
         # The killed trainer's crash folder is left; the next run removes it.
         [left] = crash_folders()
-        assert left.startswith(f"{CRASH_DIR_PREFIX}{trainer}-")
+        assert left.startswith(f"{CRASH_DIR_PREFIX}{trainer}@{socket.gethostname()}-")
         latest = latest_checkpoint(run)
         assert latest is not None
         steps.append(load_checkpoint(latest)["global_step"])

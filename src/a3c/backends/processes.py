@@ -24,8 +24,10 @@ import ctypes
 import faulthandler
 import os
 import pickle
+import re
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -168,33 +170,44 @@ def _process_main(task: Task, conn: Connection, trainer: int, crash_path: str | 
         conn.close()
 
 
-#: the start of a run's crash folder's name, followed by its trainer's pid
+#: the start of a run's crash folder's name, followed by its trainer's pid and host
 CRASH_DIR_PREFIX = "a3c-crashes-"
+
+
+def crash_dir_prefix() -> str:
+    """The start of this trainer's crash folder's name: a pid names a process on one host only
+    (a temporary folder may be shared by machines or containers)."""
+    return f"{CRASH_DIR_PREFIX}{os.getpid()}@{socket.gethostname()}-"
 
 
 def sweep_crash_dirs(directory: str | None = None) -> list[str]:
     """Remove the crash folders (in ``directory``, by default the temporary one) that this user's
-    trainers left when they were killed outright: those whose trainer's pid is no longer alive.
-    Returns the paths removed."""
+    trainers on this host left when they were killed outright: those whose trainer's pid is no
+    longer alive. Returns the paths removed."""
     directory = directory or tempfile.gettempdir()
+    named = re.compile(
+        rf"{CRASH_DIR_PREFIX}(\d{{1,10}})@{re.escape(socket.gethostname())}-\w+", re.ASCII
+    )
     removed = []
     with os.scandir(directory) as entries:
         for entry in entries:
-            pid_text = entry.name.removeprefix(CRASH_DIR_PREFIX).partition("-")[0]
-            if entry.name.startswith(CRASH_DIR_PREFIX) and pid_text.isdigit():
-                with contextlib.suppress(OSError):  # gone meanwhile, or not a folder of ours
-                    if entry.stat(follow_symlinks=False).st_uid == os.getuid() and not _alive(
-                        int(pid_text)
-                    ):
-                        shutil.rmtree(entry.path)
-                        removed.append(entry.path)
+            match = named.fullmatch(entry.name)
+            if match is None:
+                continue
+            # rmtree refuses a symbolic link (OSError): only a folder itself is removed
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+                if entry.stat(follow_symlinks=False).st_uid == os.getuid() and not _alive(
+                    int(match[1])
+                ):
+                    shutil.rmtree(entry.path)
+                    removed.append(entry.path)
     return removed
 
 
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # none, or none could be
         return False
     except PermissionError:  # another user's process
         return True
@@ -347,9 +360,10 @@ class ProcessesBackend(Backend):
         children: list[_Process] = []
         # The processes' stacks at a fatal signal, one file each, in a folder named after the
         # trainer's pid: one killed outright cannot remove it, so the next run does.
-        try:
+        with contextlib.suppress(OSError):  # a temporary folder that cannot be listed
             sweep_crash_dirs()
-            crash_dir: str | None = tempfile.mkdtemp(prefix=f"{CRASH_DIR_PREFIX}{os.getpid()}-")
+        try:
+            crash_dir: str | None = tempfile.mkdtemp(prefix=crash_dir_prefix())
         except OSError:  # no usable temporary directory: the run goes on without the stacks
             crash_dir = None
 
