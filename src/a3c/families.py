@@ -168,8 +168,9 @@ FAMILIES: dict[str, Family] = {
             # is one action and nothing is learned: -83 to -76 over 100k steps. Within them
             # the steering came to follow the track by 75k, and the episodes rose to 12 by
             # 120k; then the mean saturated, one steering on every frame, and they fell to -68
-            # (seed 0, each action held for 8 frames then; docs/status.md). Not yet a policy
-            # that drives.
+            # (seed 0, each action held for 8 frames then). Held for 4: 121 over 150k-160k,
+            # then -72 by 210k, the steering at -1 (docs/status.md). Not yet a policy that
+            # keeps driving; a Beta and gSDE did worse.
             gaussian_mean="tanh",
         ),
     ),
