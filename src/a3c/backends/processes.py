@@ -359,7 +359,7 @@ class ProcessesBackend(Backend):
     def run(self, tasks: list[Task], supervisor: Supervisor, stop: StopFlag) -> list[TaskFailure]:
         children: list[_Process] = []
         # The processes' stacks at a fatal signal, one file each, in a folder named after the
-        # trainer's pid: one killed outright cannot remove it, so the next run does.
+        # trainer's pid and host: one killed outright cannot remove it, so the next run does.
         with contextlib.suppress(OSError):  # a temporary folder that cannot be listed
             sweep_crash_dirs()
         try:
